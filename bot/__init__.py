@@ -1,0 +1,1 @@
+"""The runtime: configuration, wiring, channels, the command line."""

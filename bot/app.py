@@ -1,0 +1,67 @@
+"""The factory: settings in, a wired application out, nothing started."""
+
+import logging
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Connection
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from bot.config import ConfigurationError, Settings
+from bot.i18n import LOCALES_DIR, load_translations
+from handlers import build_router
+from handlers.context import Services
+from handlers.conversation import Conversation
+from handlers.faq_book import FaqBook
+from models.db import alembic_config, create_engine, session_factory, upgrade_database
+from models.updates import forget_old_updates
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class App:
+    """The wired bot: its database and its conversation. Channels drive it."""
+
+    settings: Settings
+    engine: AsyncEngine
+    conversation: Conversation
+
+    async def prepare_database(self) -> None:
+        """Upgrades an SQLite database in place; a PostgreSQL one must be upgraded already."""
+        if self.engine.dialect.name == "sqlite":
+            await upgrade_database(self.engine)
+        else:
+            async with self.engine.connect() as connection:
+                current = await connection.run_sync(_current_revision)
+            head = ScriptDirectory.from_config(alembic_config()).get_current_head()
+            if current != head:
+                raise ConfigurationError(
+                    "DATABASE_URL: the database schema is not up to date; "
+                    "run `applicant-bot db upgrade` first"
+                )
+        async with self.conversation.sessions() as db, db.begin():
+            await forget_old_updates(db, older_than=timedelta(days=2))
+
+    async def close(self) -> None:
+        await self.engine.dispose()
+
+
+def _current_revision(connection: Connection) -> str | None:
+    return MigrationContext.configure(connection).get_current_revision()
+
+
+def build_app(settings: Settings, locales_dir: Path = LOCALES_DIR) -> App:
+    """Wires database, texts, FAQ and conversation from the settings."""
+    engine = create_engine(settings.database_url)
+    services = Services(
+        faq=FaqBook.load(locales_dir),
+        translators=load_translations(locales_dir),
+        default_locale=settings.default_locale,
+        zone=settings.zone,
+    )
+    conversation = Conversation(build_router(), session_factory(engine), services)
+    return App(settings, engine, conversation)

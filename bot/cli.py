@@ -1,0 +1,151 @@
+"""The command line: `applicant-bot run | shell | db upgrade | faq check`."""
+
+import asyncio
+import logging
+import sys
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from bot.app import App, build_app
+from bot.config import ConfigurationError, Settings, load_settings
+from bot.i18n import LOCALES_DIR
+from handlers.faq_book import FaqError, check_faq
+
+cli = typer.Typer(help="Applicant Bot: the Japan work programmes assistant.", no_args_is_help=True)
+db_cli = typer.Typer(help="The database.", no_args_is_help=True)
+faq_cli = typer.Typer(help="The FAQ content.", no_args_is_help=True)
+cli.add_typer(db_cli, name="db")
+cli.add_typer(faq_cli, name="faq")
+
+
+def main() -> None:
+    """Entry point of the `applicant-bot` script."""
+    cli()
+
+
+def _settings() -> Settings:
+    try:
+        return load_settings()
+    except ConfigurationError as error:
+        _fail(f"Configuration error: {error}")
+
+
+def _fail(line: str) -> typer.Exit:  # type: ignore[return]
+    typer.echo(line, err=True)
+    raise typer.Exit(2)
+
+
+def _configure_logging(settings: Settings, quiet: bool = False) -> None:
+    level = logging.WARNING if quiet else getattr(logging, settings.log_level)
+    logging.basicConfig(
+        level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr
+    )
+
+
+def _with_app(settings: Settings, work: Callable[[App], Awaitable[None]]) -> None:
+    """Builds the app, prepares its database, runs `work`, and always closes it."""
+
+    async def go() -> None:
+        app = build_app(settings)
+        try:
+            await app.prepare_database()
+            await work(app)
+        finally:
+            await app.close()
+
+    try:
+        asyncio.run(go())
+    except ConfigurationError as error:
+        _fail(f"Configuration error: {error}")
+    except FaqError as error:
+        _fail(f"FAQ content has problems (see `applicant-bot faq check`): {error.problems[0]}")
+    except KeyboardInterrupt:
+        pass
+
+
+@cli.command()
+def run() -> None:
+    """Runs the bot on Telegram (long polling), using BOT_TOKEN and TELEGRAM_API_URL."""
+    from bot.channels.telegram_aiogram import AiogramChannel
+
+    settings = _settings()
+    try:
+        token = settings.require_bot_token()
+    except ConfigurationError as error:
+        _fail(f"Configuration error: {error}")
+    _configure_logging(settings)
+
+    async def work(app: App) -> None:
+        channel = AiogramChannel(
+            app.conversation,
+            token,
+            str(settings.telegram_api_url),
+            app.conversation.services.translators,
+            settings.default_locale,
+        )
+        try:
+            await channel.run(handle_signals=True)
+        finally:
+            await channel.close()
+
+    _with_app(settings, work)
+
+
+@cli.command()
+def shell(
+    script: Annotated[
+        bool, typer.Option(help="One action per stdin line in, one JSON object per line out.")
+    ] = False,
+    user_id: Annotated[int, typer.Option(help="The Telegram user id to play.")] = 1,
+    language: Annotated[
+        str | None, typer.Option(help="The Telegram language code to play, e.g. km, en, ja.")
+    ] = None,
+) -> None:
+    """Chats with the bot in this terminal, on the configured database."""
+    from bot.channels.console import ConsoleChannel
+
+    settings = _settings()
+    _configure_logging(settings, quiet=True)
+
+    async def work(app: App) -> None:
+        channel = ConsoleChannel(
+            app.conversation, user_id=user_id, language_hint=language, script=script
+        )
+        await channel.run()
+
+    _with_app(settings, work)
+
+
+@db_cli.command("upgrade")
+def db_upgrade() -> None:
+    """Brings the database schema to the newest migration."""
+    from models.db import create_engine, upgrade_database
+
+    settings = _settings()
+
+    async def go() -> None:
+        engine = create_engine(settings.database_url)
+        try:
+            await upgrade_database(engine)
+        finally:
+            await engine.dispose()
+
+    asyncio.run(go())
+    typer.echo("Database is up to date.")
+
+
+@faq_cli.command("check")
+def faq_check(
+    locales: Annotated[Path, typer.Option(help="The locales folder to check.")] = LOCALES_DIR,
+) -> None:
+    """Validates the FAQ content in every locale; lists the problems and exits 1 if any."""
+    problems = check_faq(locales)
+    for problem in problems:
+        typer.echo(problem)
+    if problems:
+        typer.echo(f"{len(problems)} problem(s) found.", err=True)
+        raise typer.Exit(1)
+    typer.echo("FAQ content is complete in every locale.")

@@ -1,0 +1,22 @@
+"""The conversation: one module per journey, assembled here in one ordered list.
+
+Order matters where routes overlap: the journeys with wizard steps come before the
+FAQ, whose free-text answer catches whatever nobody else claimed, and the
+fallback for everything else comes last.
+"""
+
+from handlers import fallback, faq, language, my_data, start
+from handlers.routing import Journey, Router
+
+JOURNEYS: list[Journey] = [
+    start.journey,
+    language.journey,
+    my_data.journey,
+    faq.journey,  # free text: answers typed questions
+    fallback.journey,  # anything else: stickers, unknown commands, stale buttons
+]
+
+
+def build_router() -> Router:
+    """All journeys, merged in order."""
+    return Router(JOURNEYS)

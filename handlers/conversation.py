@@ -1,0 +1,185 @@
+"""The update runner: one event in, the replies out, with one transaction in between.
+
+Steps for each event: drop a flood, take the user's lock (one user's events run in
+order, different users concurrently), open the transaction, drop a duplicate
+update, load the applicant and their step, route, run the handler, commit, and
+only then hand the replies back to the channel.
+"""
+
+import asyncio
+import logging
+import time
+from collections import deque
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+
+from sqlalchemy.ext.asyncio import async_sessionmaker
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from handlers.context import Context, Services
+from handlers.events import Incoming, Notify, Outgoing, SendText
+from handlers.routing import Router
+from handlers.texts import Texts, resolve_locale
+from models.applicants import mark_unreachable, meet_applicant
+from models.conversations import load_conversation
+from models.updates import claim_update
+
+logger = logging.getLogger(__name__)
+
+Deliver = Callable[[list[Outgoing]], Awaitable[None]]
+
+
+class UserLocks:
+    """One lock per user, dropped when nobody holds or waits for it."""
+
+    def __init__(self) -> None:
+        self._locks: dict[int, tuple[asyncio.Lock, int]] = {}
+
+    @asynccontextmanager
+    async def hold(self, user_id: int) -> AsyncIterator[None]:
+        lock, users = self._locks.get(user_id, (asyncio.Lock(), 0))
+        self._locks[user_id] = (lock, users + 1)
+        try:
+            async with lock:
+                yield
+        finally:
+            lock, users = self._locks[user_id]
+            if users == 1:
+                del self._locks[user_id]
+            else:
+                self._locks[user_id] = (lock, users - 1)
+
+    def __len__(self) -> int:
+        return len(self._locks)
+
+
+class FloodGuard:
+    """Slows down a user who sends more than `limit` events in `window` seconds.
+
+    One such user must not cost everyone else: their extra events are dropped before
+    they reach the database, and they are told once to slow down.
+    """
+
+    def __init__(
+        self,
+        limit: int = 20,
+        window: float = 10.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.limit = limit
+        self.window = window
+        self._clock = clock
+        self._recent: dict[int, deque[float]] = {}
+        self._warned: set[int] = set()
+
+    def admit(self, user_id: int) -> bool | None:
+        """True to handle the event; False to drop it after a warning; None to drop it."""
+        now = self._clock()
+        if len(self._recent) > 10_000:
+            self._forget_quiet_users(now)
+        recent = self._recent.setdefault(user_id, deque())
+        while recent and now - recent[0] > self.window:
+            recent.popleft()
+        if len(recent) < self.limit:
+            recent.append(now)
+            self._warned.discard(user_id)
+            return True
+        if user_id in self._warned:
+            return None
+        self._warned.add(user_id)
+        return False
+
+    def _forget_quiet_users(self, now: float) -> None:
+        for user_id in [u for u, times in self._recent.items() if now - times[-1] > self.window]:
+            del self._recent[user_id]
+            self._warned.discard(user_id)
+
+
+class Conversation:
+    """The conversation core every channel feeds."""
+
+    def __init__(
+        self,
+        router: Router,
+        sessions: async_sessionmaker[AsyncSession],
+        services: Services,
+        flood_guard: FloodGuard | None = None,
+    ) -> None:
+        self.router = router
+        self.sessions = sessions
+        self.services = services
+        self.flood_guard = flood_guard or FloodGuard()
+        self.locks = UserLocks()
+
+    async def handle(self, event: Incoming, deliver: Deliver | None = None) -> list[Outgoing]:
+        """Handles one event and returns what to send back, after the commit.
+
+        A channel that passes `deliver` has the replies sent while the user's lock is
+        still held, so one user's replies leave in the order of their messages.
+        """
+        if not event.private:
+            return []  # groups are not the place for an applicant's conversation
+        admitted = self.flood_guard.admit(event.user_id)
+        if admitted is None:
+            return []
+        async with self.locks.hold(event.user_id):
+            if admitted is False:
+                actions = self._slow_down(event)
+            else:
+                try:
+                    actions = await self._handle_in_transaction(event)
+                except Exception:
+                    # A bug, not bad input: log it without the user's text, say sorry, go on.
+                    logger.exception(
+                        "update %s (%s) from user %s failed",
+                        event.update_id,
+                        event.kind,
+                        event.user_id,
+                    )
+                    actions = self._apologise(event)
+            if deliver is not None and actions:
+                await deliver(actions)
+        return actions
+
+    async def _handle_in_transaction(self, event: Incoming) -> list[Outgoing]:
+        async with self.sessions() as db, db.begin():
+            if event.update_id is not None and not await claim_update(db, event.update_id):
+                logger.info("update %s delivered twice; handled once", event.update_id)
+                return []
+            applicant = await meet_applicant(db, event.user_id, event.chat_id)
+            assert applicant.id is not None
+            state = await load_conversation(db, applicant.id)
+            locale = resolve_locale(
+                applicant.locale, event.language_hint, self.services.default_locale
+            )
+            context = Context(
+                event,
+                db,
+                applicant,
+                self.services,
+                locale,
+                step=state.step if state else None,
+                data=dict(state.data) if state else {},
+            )
+            handler = self.router.route(event, context.step)
+            await handler(context)
+        return context.actions
+
+    async def mark_unreachable(self, user_id: int) -> None:
+        """Remembers that a user blocked the bot (a channel saw Telegram's 403)."""
+        async with self.sessions() as db, db.begin():
+            await mark_unreachable(db, user_id)
+
+    def _slow_down(self, event: Incoming) -> list[Outgoing]:
+        _ = self._texts_for(event)
+        text = _("You are sending messages very fast. Please wait a few seconds, then try again.")
+        return [Notify(text)] if event.button_data else [SendText(text)]
+
+    def _apologise(self, event: Incoming) -> list[Outgoing]:
+        _ = self._texts_for(event)
+        text = _("Sorry, something went wrong on our side. Please try again in a moment.")
+        return [Notify(text)] if event.button_data else [SendText(text)]
+
+    def _texts_for(self, event: Incoming) -> Texts:
+        locale = resolve_locale(None, event.language_hint, self.services.default_locale)
+        return self.services.texts(locale)

@@ -1,0 +1,194 @@
+"""The FAQ content: categories and entries in every locale, read from locales/.
+
+locales/faq.toml gives the shape (categories in order, the entries of each);
+locales/<locale>/faq/<category>.toml gives a category's title and its entries'
+question, answer and phrasings in that locale.
+"""
+
+import re
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+
+from handlers.faq_matching import Answer, FaqMatcher, Match
+from handlers.texts import LOCALES
+
+ANSWER_MAX_LENGTH = 3500  # leaves room in Telegram's 4096 for the question and a footer
+ALLOWED_MARKUP = re.compile(r"</?[bi]>|&(?:lt|gt|amp|quot);")
+FORBIDDEN_IN_TEXT = re.compile(r"[<>&]")
+
+
+class FaqError(Exception):
+    """The FAQ content has problems; `problems` lists each one."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("\n".join(problems))
+        self.problems = problems
+
+
+@dataclass(frozen=True, slots=True)
+class FaqEntry:
+    """One question with its answer, in every locale."""
+
+    id: str
+    category: str
+    question: dict[str, str]
+    answer: dict[str, str]
+    phrasings: dict[str, tuple[str, ...]]
+
+
+@dataclass(frozen=True, slots=True)
+class FaqCategory:
+    """A group of entries, with its title in every locale."""
+
+    id: str
+    title: dict[str, str]
+    entry_ids: tuple[str, ...]
+
+
+class FaqBook:
+    """The whole FAQ, ready to browse and to search."""
+
+    def __init__(self, categories: list[FaqCategory], entries: dict[str, FaqEntry]) -> None:
+        self.categories = categories
+        self.entries = entries
+        self._categories = {category.id: category for category in categories}
+        self._matcher = FaqMatcher(
+            (entry.id, text)
+            for entry in entries.values()
+            for locale in LOCALES
+            for text in (entry.question[locale], *entry.phrasings[locale])
+        )
+
+    @classmethod
+    def load(cls, locales_dir: Path) -> "FaqBook":
+        """Reads the FAQ; raises FaqError listing every problem found."""
+        problems, categories, entries = _read(locales_dir)
+        if problems:
+            raise FaqError(problems)
+        return cls(categories, entries)
+
+    def category(self, category_id: str) -> FaqCategory | None:
+        return self._categories.get(category_id)
+
+    def entry(self, entry_id: str) -> FaqEntry | None:
+        return self.entries.get(entry_id)
+
+    def search(self, question: str, limit: int = 3) -> list[Match]:
+        """The entries closest to a free-text question, best first."""
+        return self._matcher.search(question, limit)
+
+    def answer(self, question: str) -> Answer:
+        """The entry that answers a typed question, if any, and related entries."""
+        return self._matcher.answer(question)
+
+
+def check_faq(locales_dir: Path) -> list[str]:
+    """Every problem in the FAQ content, or an empty list."""
+    return _read(locales_dir)[0]
+
+
+def _read(locales_dir: Path) -> tuple[list[str], list[FaqCategory], dict[str, FaqEntry]]:
+    problems: list[str] = []
+    try:
+        shape = tomllib.loads((locales_dir / "faq.toml").read_text("utf-8"))
+    except (OSError, tomllib.TOMLDecodeError) as error:
+        return [f"faq.toml: {error}"], [], {}
+    order: list[str] = list(shape.get("categories", []))
+    members: dict[str, list[str]] = shape.get("entries", {})
+    if len(set(order)) != len(order):
+        problems.append("faq.toml: a category is listed twice")
+    problems += [
+        f"faq.toml: entries for unknown category '{c}'" for c in members if c not in order
+    ]
+    seen: dict[str, str] = {}
+    for category_id in order:
+        if not members.get(category_id):
+            problems.append(f"faq.toml: category '{category_id}' has no entries")
+        for entry_id in members.get(category_id, []):
+            if entry_id in seen:
+                problems.append(
+                    f"faq.toml: entry '{entry_id}' is listed in '{seen[entry_id]}' "
+                    f"and '{category_id}'"
+                )
+            seen[entry_id] = category_id
+
+    titles: dict[str, dict[str, str]] = {c: {} for c in order}
+    texts: dict[str, dict[str, dict]] = {e: {} for e in seen}
+    for locale in LOCALES:
+        folder = locales_dir / locale / "faq"
+        for path in sorted(folder.glob("*.toml")):
+            if path.stem not in titles:
+                problems.append(
+                    f"{locale}/faq/{path.name}: category '{path.stem}' is not in faq.toml"
+                )
+        for category_id in order:
+            where = f"{locale}/faq/{category_id}.toml"
+            try:
+                content = tomllib.loads((folder / f"{category_id}.toml").read_text("utf-8"))
+            except FileNotFoundError:
+                problems.append(f"{where}: missing")
+                continue
+            except (OSError, tomllib.TOMLDecodeError) as error:
+                problems.append(f"{where}: {error}")
+                continue
+            title = content.get("title")
+            if not isinstance(title, str) or not title.strip():
+                problems.append(f"{where}: no title")
+            else:
+                titles[category_id][locale] = title.strip()
+            found = content.get("entries", {})
+            for entry_id, entry in found.items():
+                if seen.get(entry_id) != category_id:
+                    problems.append(
+                        f"{where}: entry '{entry_id}' is not in this category in faq.toml"
+                    )
+                    continue
+                problems += _entry_problems(f"{where} [{entry_id}]", entry)
+                texts[entry_id][locale] = entry
+            problems += [
+                f"{where}: entry '{entry_id}' is missing"
+                for entry_id in members.get(category_id, [])
+                if entry_id not in found
+            ]
+    if problems:
+        return problems, [], {}
+    categories = [FaqCategory(c, titles[c], tuple(members[c])) for c in order]
+    entries = {
+        entry_id: FaqEntry(
+            id=entry_id,
+            category=category_id,
+            question={loc: texts[entry_id][loc]["question"].strip() for loc in LOCALES},
+            answer={loc: texts[entry_id][loc]["answer"].strip() for loc in LOCALES},
+            phrasings={loc: tuple(texts[entry_id][loc]["phrasings"]) for loc in LOCALES},
+        )
+        for entry_id, category_id in seen.items()
+    }
+    return [], categories, entries
+
+
+def _entry_problems(where: str, entry: object) -> list[str]:
+    if not isinstance(entry, dict):
+        return [f"{where}: not a table"]
+    problems = []
+    for field in ("question", "answer"):
+        value = entry.get(field)
+        if not isinstance(value, str) or not value.strip():
+            problems.append(f"{where}: no {field}")
+    phrasings = entry.get("phrasings")
+    if (
+        not isinstance(phrasings, list)
+        or not phrasings
+        or not all(isinstance(p, str) and p.strip() for p in phrasings)
+    ):
+        problems.append(f"{where}: phrasings must be a non-empty list of texts")
+    answer = entry.get("answer")
+    if isinstance(answer, str):
+        if len(answer) > ANSWER_MAX_LENGTH:
+            problems.append(f"{where}: answer longer than {ANSWER_MAX_LENGTH} characters")
+        if FORBIDDEN_IN_TEXT.search(ALLOWED_MARKUP.sub("", answer)):
+            problems.append(f"{where}: answer has markup other than <b>, <i> and &lt; &gt; &amp;")
+    question = entry.get("question")
+    if isinstance(question, str) and FORBIDDEN_IN_TEXT.search(question):
+        problems.append(f"{where}: question must be plain text")
+    return problems

@@ -1,0 +1,43 @@
+"""Choosing the language the bot speaks: Khmer, English or Japanese."""
+
+from handlers.context import Context
+from handlers.events import Button, InlineKeyboard
+from handlers.menus import home_button, main_menu
+from handlers.routing import Journey
+from handlers.texts import LANGUAGE_NAMES, LOCALES
+
+journey = Journey("language")
+
+
+@journey.command("language", "lang")
+async def choose_language(ctx: Context) -> None:
+    """Offers the three languages, each written in itself."""
+    ctx.show(_language_question(ctx), _language_buttons(ctx))
+
+
+@journey.button("lang")
+async def language_button(ctx: Context) -> None:
+    """Shows the choice, or saves the language picked and shows the menu in it."""
+    _, action, *rest = [*ctx.event.button_data.split(":"), ""]
+    if action == "choose":
+        ctx.show(_language_question(ctx), _language_buttons(ctx))
+        return
+    locale = rest[0] if action == "set" else ""
+    if locale not in LOCALES:
+        ctx.notify(ctx._("This button is out of date. Send /start to see the menu."))
+        return
+    ctx.applicant.locale = locale
+    ctx.use_locale(locale)
+    ctx.notify(ctx._("Language: English"))
+    ctx.show(*main_menu(ctx.texts))
+
+
+def _language_question(ctx: Context) -> str:
+    return ctx._("🌐 Which language do you want to read?")
+
+
+def _language_buttons(ctx: Context) -> InlineKeyboard:
+    return InlineKeyboard.of(
+        [Button(LANGUAGE_NAMES[locale], f"lang:set:{locale}") for locale in LOCALES],
+        [home_button(ctx.texts)],
+    )

@@ -1,0 +1,78 @@
+"""The applicant's own data: /mydata shows it, /deleteme erases it after a confirmation."""
+
+from handlers.context import Context
+from handlers.events import Button, InlineKeyboard
+from handlers.menus import home_button
+from handlers.routing import Journey
+from handlers.texts import LANGUAGE_NAMES
+from models.applicants import erase_applicant
+from models.conversations import end_conversation
+from models.questions import count_questions, forget_questions_of
+
+journey = Journey("my_data")
+
+
+@journey.command("mydata")
+async def show_my_data(ctx: Context) -> None:
+    """Shows everything the bot keeps about the applicant."""
+    applicant = ctx.applicant
+    assert applicant.id is not None
+    questions, ratings = await count_questions(ctx.db, applicant.id)
+    language = LANGUAGE_NAMES[applicant.locale] if applicant.locale else ctx._("not chosen yet")
+    ctx.show(
+        ctx._(
+            "<b>What I keep about you</b>\n\n"
+            "• Telegram account number: {telegram_id}\n"
+            "• Language: {language}\n"
+            "• Came from: {source}\n"
+            "• First message: {since}\n"
+            "• Questions kept for the office: {questions}\n"
+            "• Answers you rated: {ratings}\n\n"
+            "Only the test office staff can see this. Send /deleteme to erase it."
+        ).format(
+            telegram_id=applicant.telegram_id,
+            language=language,
+            source=applicant.source or "–",
+            since=ctx.texts.day(applicant.created_at),
+            questions=ctx.texts.number(questions),
+            ratings=ctx.texts.number(ratings),
+        ),
+        InlineKeyboard.of([home_button(ctx.texts)]),
+    )
+
+
+@journey.command("deleteme")
+async def ask_to_erase(ctx: Context) -> None:
+    """Asks the applicant to confirm before anything is erased."""
+    ctx.show(
+        ctx._(
+            "⚠️ Erase everything I keep about you: your language, where you came from and the "
+            "questions you asked? This cannot be undone."
+        ),
+        InlineKeyboard.of(
+            [Button(ctx._("Yes, erase my data"), "erase:yes")],
+            [Button(ctx._("No, keep it"), "erase:no")],
+        ),
+    )
+
+
+@journey.button("erase")
+async def erase(ctx: Context) -> None:
+    """Erases the applicant's data, or leaves it as it was."""
+    answer = ctx.event.button_data.partition(":")[2]
+    if answer == "no":
+        ctx.show(ctx._("Nothing was erased."), InlineKeyboard.of([home_button(ctx.texts)]))
+        return
+    if answer != "yes":
+        ctx.notify(ctx._("This button is out of date. Send /start to see the menu."))
+        return
+    assert ctx.applicant.id is not None
+    await end_conversation(ctx.db, ctx.applicant.id)
+    await forget_questions_of(ctx.db, ctx.applicant.id)
+    await erase_applicant(ctx.db, ctx.applicant)
+    ctx.show(
+        ctx._(
+            "🗑 Your data has been erased. If you write to me again, I will start afresh. "
+            "Send /start at any time."
+        )
+    )

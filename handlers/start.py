@@ -1,0 +1,81 @@
+"""Welcome: /start (with the deep-link source it came from), the main menu and /help."""
+
+import re
+
+from handlers.context import Context
+from handlers.events import Button, InlineKeyboard
+from handlers.menus import home_button, main_menu
+from handlers.routing import Journey
+from handlers.texts import LANGUAGE_NAMES, LOCALES
+from models.applicants import record_source
+
+journey = Journey("start")
+
+# Telegram deep links carry at most 64 characters of A-Z, a-z, 0-9, _ and -.
+DEEP_LINK_PAYLOAD = re.compile(r"[A-Za-z0-9_-]{1,64}")
+
+
+@journey.command("start")
+async def start(ctx: Context) -> None:
+    """Greets the applicant; on their first visit asks which language they read."""
+    payload = ctx.event.argument.strip()
+    if DEEP_LINK_PAYLOAD.fullmatch(payload):
+        record_source(ctx.applicant, payload)
+    await ctx.finish()
+    if ctx.applicant.locale is None:
+        ctx.say(
+            ctx._(
+                "👋 <b>Welcome!</b>\n\nI help you with the Japan work programmes and the "
+                "ministry's tests. Which language do you want to read?"
+            ),
+            InlineKeyboard.of(
+                [Button(LANGUAGE_NAMES[locale], f"lang:set:{locale}") for locale in LOCALES]
+            ),
+        )
+        return
+    ctx.show(*main_menu(ctx.texts))
+
+
+@journey.command("menu")
+@journey.button("menu")
+async def menu(ctx: Context) -> None:
+    """Shows the main menu."""
+    await ctx.finish()
+    ctx.show(*main_menu(ctx.texts))
+
+
+@journey.command("help")
+@journey.button("help")
+async def help_(ctx: Context) -> None:
+    """Explains what the bot does and the commands it knows."""
+    ctx.show(
+        ctx._(
+            "<b>How I can help</b>\n\n"
+            "• Type a question in Khmer, English or Japanese, in your own words, and I will "
+            "look for the answer.\n"
+            "• Browse the questions and answers by topic.\n"
+            "• If I cannot answer, I keep your question for the test office staff.\n\n"
+            "<b>Commands</b>\n"
+            "/start – main menu\n"
+            "/faq – questions and answers\n"
+            "/language – change the language\n"
+            "/mydata – what I keep about you\n"
+            "/deleteme – erase it\n"
+            "/help – this help"
+        ),
+        InlineKeyboard.of([home_button(ctx.texts)]),
+    )
+
+
+@journey.button("ask")
+async def ask(ctx: Context) -> None:
+    """Invites the applicant to type their question."""
+    ctx.show(
+        ctx._(
+            "✍️ Type your question below in your own words, for example: "
+            "<i>What documents do I need for the test?</i>\n\n"
+            "I answer at once if I can; if I cannot, I keep your question for the test office "
+            "staff."
+        ),
+        InlineKeyboard.of([home_button(ctx.texts)]),
+    )

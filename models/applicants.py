@@ -1,0 +1,72 @@
+"""Applicants: the people who talk to the bot."""
+
+from datetime import datetime
+
+from sqlalchemy import BigInteger, Column, update
+from sqlmodel import Field, SQLModel, col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from models.columns import UtcDateTime, utcnow
+
+SOURCE_MAX_LENGTH = 64
+
+
+class Applicant(SQLModel, table=True):
+    """A Telegram user who has written to the bot."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    telegram_id: int = Field(sa_column=Column(BigInteger, unique=True, nullable=False))
+    chat_id: int = Field(sa_column=Column(BigInteger, nullable=False))
+    # None until the applicant picks a language; until then it is guessed per update.
+    locale: str | None = Field(default=None, max_length=8)
+    # Where they came from: the deep-link payload of their first /start (poster, school, agency).
+    source: str | None = Field(default=None, max_length=SOURCE_MAX_LENGTH, index=True)
+    reachable: bool = Field(default=True)
+    created_at: datetime = Field(
+        default_factory=utcnow, sa_column=Column(UtcDateTime(), nullable=False)
+    )
+    last_seen_at: datetime = Field(
+        default_factory=utcnow, sa_column=Column(UtcDateTime(), nullable=False)
+    )
+
+
+async def find_applicant(db: AsyncSession, telegram_id: int) -> Applicant | None:
+    """The applicant with this Telegram id, if they have written before."""
+    result = await db.exec(select(Applicant).where(Applicant.telegram_id == telegram_id))
+    return result.first()
+
+
+async def meet_applicant(db: AsyncSession, telegram_id: int, chat_id: int) -> Applicant:
+    """Returns the applicant for this user, creating them on first contact.
+
+    Writing again also means they can be reached again.
+    """
+    applicant = await find_applicant(db, telegram_id)
+    now = utcnow()
+    if applicant is None:
+        applicant = Applicant(telegram_id=telegram_id, chat_id=chat_id, created_at=now)
+        db.add(applicant)
+    applicant.chat_id = chat_id
+    applicant.last_seen_at = now
+    applicant.reachable = True
+    await db.flush()
+    return applicant
+
+
+def record_source(applicant: Applicant, source: str) -> None:
+    """Keeps the first deep-link source an applicant arrived with."""
+    if applicant.source is None and source:
+        applicant.source = source[:SOURCE_MAX_LENGTH]
+
+
+async def mark_unreachable(db: AsyncSession, telegram_id: int) -> None:
+    """Marks an applicant who blocked the bot, so nothing more is sent to them."""
+    await db.exec(
+        update(Applicant).where(col(Applicant.telegram_id) == telegram_id).values(reachable=False)
+    )
+
+
+async def erase_applicant(db: AsyncSession, applicant: Applicant) -> None:
+    """Deletes the applicant; their conversation goes with them (ON DELETE CASCADE)."""
+    await db.delete(applicant)
+    await db.flush()

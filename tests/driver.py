@@ -1,0 +1,115 @@
+"""A channel-neutral test driver: plays one applicant against the conversation core."""
+
+import re
+from dataclasses import dataclass, field
+from html import unescape
+from itertools import count
+
+from handlers.conversation import Conversation
+from handlers.events import (
+    Button,
+    EditText,
+    Incoming,
+    InlineKeyboard,
+    Kind,
+    Notify,
+    Outgoing,
+    SendText,
+    split_command,
+)
+
+TAG = re.compile(r"<[^>]+>")
+_update_ids = count(1)
+
+
+@dataclass
+class Screen:
+    """A message as the applicant sees it now."""
+
+    message_id: int
+    html: str
+    keyboard: InlineKeyboard | None
+
+    @property
+    def text(self) -> str:
+        return unescape(TAG.sub("", self.html))
+
+    @property
+    def labels(self) -> list[str]:
+        return [button.label for button in self.keyboard.buttons()] if self.keyboard else []
+
+
+@dataclass
+class Applicant:
+    """One applicant's chat: what they send, and what they see."""
+
+    conversation: Conversation
+    user_id: int = 100
+    language: str | None = "en"
+    screens: dict[int, Screen] = field(default_factory=dict)
+    notices: list[str] = field(default_factory=list)
+    last: Screen | None = None
+    _ids: count = field(default_factory=lambda: count(1))
+
+    async def send(self, text: str) -> list[Outgoing]:
+        """Types a message (a /command when it starts with "/")."""
+        if command := split_command(text):
+            return await self._do(
+                kind=Kind.COMMAND, text=text, command=command[0], argument=command[1]
+            )
+        return await self._do(kind=Kind.TEXT, text=text)
+
+    async def press(self, label: str) -> list[Outgoing]:
+        """Presses the button with this label (or containing it) on the latest screen."""
+        screen, button = self.find_button(label)
+        return await self.press_data(button.data, screen.message_id)
+
+    async def press_data(self, data: str, message_id: int | None = None) -> list[Outgoing]:
+        """Presses a button with this data, as a forged or stale press would."""
+        if message_id is None:
+            message_id = self.last.message_id if self.last else 1
+        return await self._do(kind=Kind.BUTTON, button_data=data, button_message_id=message_id)
+
+    async def share_contact(self, phone: str) -> list[Outgoing]:
+        return await self._do(kind=Kind.CONTACT, contact_phone=phone)
+
+    async def send_other(self, content: str) -> list[Outgoing]:
+        """Sends a sticker, photo, voice note, location or an edit."""
+        return await self._do(kind=Kind.UNSUPPORTED, content=content)
+
+    def find_button(self, label: str) -> tuple[Screen, Button]:
+        for screen in sorted(self.screens.values(), key=lambda s: -s.message_id):
+            if screen.keyboard is None:
+                continue
+            for button in screen.keyboard.buttons():
+                if button.label == label:
+                    return screen, button
+            for button in screen.keyboard.buttons():
+                if label in button.label:
+                    return screen, button
+        raise AssertionError(
+            f"no button {label!r}; the last screen has {self.last and self.last.labels}"
+        )
+
+    async def _do(self, **fields: object) -> list[Outgoing]:
+        event = Incoming(
+            user_id=self.user_id,
+            chat_id=self.user_id,
+            language_hint=self.language,
+            update_id=next(_update_ids),
+            **fields,  # type: ignore[arg-type]
+        )
+        actions = await self.conversation.handle(event)
+        for action in actions:
+            if isinstance(action, SendText):
+                message_id = next(self._ids)
+                keyboard = action.keyboard if isinstance(action.keyboard, InlineKeyboard) else None
+                self.last = self.screens[message_id] = Screen(message_id, action.text, keyboard)
+            elif isinstance(action, EditText):
+                assert action.message_id in self.screens, "edited a message the user never got"
+                self.last = self.screens[action.message_id] = Screen(
+                    action.message_id, action.text, action.keyboard
+                )
+            elif isinstance(action, Notify):
+                self.notices.append(action.text)
+        return actions

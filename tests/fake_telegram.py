@@ -1,0 +1,671 @@
+"""A local fake of the Telegram Bot API, for tests: real HTTP on 127.0.0.1, Telegram's rules.
+
+The real aiogram client talks to it through TELEGRAM_API_URL. It plays the users'
+side (their messages and button presses become updates for getUpdates), records
+every request, keeps each chat's messages as the user would see them, and refuses
+what Telegram refuses: empty or over-long texts, broken HTML, callback data over
+64 bytes, edits that change nothing, chats that never wrote, blocked users, and
+more messages than the flood limits allow (429 with retry_after).
+"""
+
+import asyncio
+import contextlib
+import itertools
+import json
+import math
+import re
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from html import unescape
+from typing import Any
+
+from aiohttp import web
+
+TEXT_LIMIT = 4096
+CAPTION_LIMIT = 1024
+CALLBACK_LIMIT = 64
+ALERT_LIMIT = 200
+ALLOWED_TAGS = {
+    "b", "strong", "i", "em", "u", "ins", "s", "strike", "del", "a", "code", "pre",
+    "tg-spoiler", "span", "blockquote", "tg-emoji",
+}  # fmt: skip
+TAG = re.compile(
+    r"<(/?)([a-zA-Z][a-zA-Z0-9-]*)((?:\s+[a-zA-Z-]+(?:=(?:\"[^\"]*\"|'[^']*'|[^\s>]+))?)*)\s*>"
+)
+ENTITY = re.compile(r"&(?:lt|gt|amp|quot|#[0-9]+|#x[0-9a-fA-F]+);")
+NEW_MESSAGE_METHODS = {"sendMessage", "sendDocument", "sendPhoto", "sendVenue"}
+SEND_METHODS = NEW_MESSAGE_METHODS | {"editMessageText", "editMessageReplyMarkup"}
+JSON_FIELDS = {
+    "reply_markup",
+    "entities",
+    "commands",
+    "scope",
+    "allowed_updates",
+    "caption_entities",
+}
+
+
+class BadRequest(Exception):
+    """A request Telegram would refuse; carries its status and description."""
+
+    def __init__(self, description: str, status: int = 400, retry_after: int | None = None):
+        super().__init__(description)
+        self.description = description
+        self.status = status
+        self.retry_after = retry_after
+
+
+def parse_html(text: str) -> str:
+    """The plain text of Telegram HTML; raises BadRequest where Telegram would."""
+    plain: list[str] = []
+    stack: list[str] = []
+    position = 0
+    while position < len(text):
+        char = text[position]
+        if char == "<":
+            tag = TAG.match(text, position)
+            offset = len(text[:position].encode())
+            if tag is None:
+                raise BadRequest(
+                    "Bad Request: can't parse entities: Unsupported start tag "
+                    f"at byte offset {offset}"
+                )
+            closing, name = tag.group(1) == "/", tag.group(2).lower()
+            if name not in ALLOWED_TAGS:
+                raise BadRequest(
+                    f'Bad Request: can\'t parse entities: Unsupported start tag "{name}" '
+                    f"at byte offset {offset}"
+                )
+            if closing:
+                if not stack or stack[-1] != name:
+                    raise BadRequest(
+                        "Bad Request: can't parse entities: Unexpected end tag at byte offset "
+                        f"{offset}"
+                    )
+                stack.pop()
+            else:
+                stack.append(name)
+            position = tag.end()
+        elif char == "&":
+            entity = ENTITY.match(text, position)
+            if entity is None:
+                offset = len(text[:position].encode())
+                raise BadRequest(
+                    "Bad Request: can't parse entities: Character '&' is reserved and must be "
+                    f"escaped with the preceding '\\' at byte offset {offset}"
+                )
+            plain.append(unescape(entity.group(0)))
+            position = entity.end()
+        elif char == ">":
+            raise BadRequest("Bad Request: can't parse entities: Character '>' must be escaped")
+        else:
+            plain.append(char)
+            position += 1
+    if stack:
+        raise BadRequest(
+            "Bad Request: can't parse entities: Can't find end tag corresponding to "
+            f'start tag "{stack[-1]}"'
+        )
+    return "".join(plain)
+
+
+class TokenBucket:
+    """`rate` tokens a second, holding at most `burst`."""
+
+    def __init__(self, rate: float, burst: float, clock: Callable[[], float]) -> None:
+        self.rate, self.burst, self.clock = rate, burst, clock
+        self.tokens, self.stamp = burst, clock()
+
+    def _refill(self) -> None:
+        now = self.clock()
+        self.tokens = min(self.burst, self.tokens + (now - self.stamp) * self.rate)
+        self.stamp = now
+
+    def wait_needed(self) -> float:
+        """Seconds until a token is free (0 when one is free now)."""
+        self._refill()
+        return 0.0 if self.tokens >= 1 else (1 - self.tokens) / self.rate
+
+    def take(self) -> None:
+        self._refill()
+        self.tokens -= 1
+
+
+@dataclass
+class Request:
+    """One request the bot made."""
+
+    method: str
+    params: dict[str, Any]
+    at: float
+    status: int = 200
+    description: str = ""
+
+
+@dataclass
+class ChatMessage:
+    """A bot message as the user sees it now."""
+
+    message_id: int
+    chat_id: int
+    text: str
+    html: str
+    reply_markup: dict | None
+    kind: str = "text"
+    edits: int = 0
+    deleted: bool = False
+    payload: dict = field(default_factory=dict)
+
+
+class FakeTelegram:
+    """The fake Bot API server; see the module docstring."""
+
+    def __init__(
+        self,
+        token: str = "123456:TEST-TOKEN",
+        *,
+        global_rate: float = 30,
+        chat_rate: float = 1.0,
+        chat_burst: float = 3,
+        flood_control: bool = True,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.token = token
+        self.bot_id = int(token.split(":")[0])
+        self.flood_control = flood_control
+        self.clock = clock
+        self._global = TokenBucket(global_rate, global_rate, clock)
+        self._chat_rate, self._chat_burst = chat_rate, chat_burst
+        self._chat_buckets: dict[int, TokenBucket] = {}
+        self.requests: list[Request] = []
+        self.commands: dict[tuple[str, str | None], list[tuple[str, str]]] = {}
+        self.webhook: dict[str, Any] = {"url": ""}
+        self._updates: list[dict] = []
+        self._new_update = asyncio.Event()
+        self._update_ids = itertools.count(1)
+        self._message_ids: dict[int, itertools.count] = {}
+        self._chats: dict[int, dict] = {}
+        self._messages: dict[int, list[ChatMessage]] = {}
+        self._queries: dict[str, bool] = {}  # id -> answered
+        self._query_ids = itertools.count(1)
+        self._blocked: set[int] = set()
+        self._forced_429: list[int] = []
+        self._forced_failures: list[int] = []
+        self._changes: dict[int, list[ChatMessage]] = {}  # chat -> messages as sent or edited
+        self._read: dict[int, int] = {}  # chat -> how many changes next_message returned
+        self._runner: web.AppRunner | None = None
+        self.base_url = ""
+
+    # --- the server ---------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        app = web.Application()
+        app.router.add_route("*", "/bot{token}/{method}", self._handle)
+        self._runner = web.AppRunner(app, access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        await site.start()
+        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        self.base_url = f"http://127.0.0.1:{port}"
+
+    async def stop(self) -> None:
+        self._new_update.set()
+        if self._runner is not None:
+            await self._runner.cleanup()
+
+    @property
+    def rejected(self) -> list[Request]:
+        return [r for r in self.requests if r.status != 200]
+
+    async def _handle(self, request: web.Request) -> web.Response:
+        method = request.match_info["method"]
+        params = await self._params(request)
+        record = Request(method, params, self.clock())
+        self.requests.append(record)
+        try:
+            if request.match_info["token"] != self.token:
+                raise BadRequest("Unauthorized", 401)
+            result = await self._dispatch(method, params)
+        except BadRequest as error:
+            record.status, record.description = error.status, error.description
+            body: dict[str, Any] = {
+                "ok": False,
+                "error_code": error.status,
+                "description": error.description,
+            }
+            if error.retry_after is not None:
+                body["parameters"] = {"retry_after": error.retry_after}
+            return web.json_response(body, status=error.status)
+        return web.json_response({"ok": True, "result": result})
+
+    async def _params(self, request: web.Request) -> dict[str, Any]:
+        if request.content_type == "application/json":
+            params = dict(await request.json())
+        else:
+            params = {}
+            for key, value in (await request.post()).items():
+                params[key] = value if isinstance(value, str) else {"file": value.filename}
+        for key in JSON_FIELDS & params.keys():
+            if isinstance(params[key], str):
+                params[key] = json.loads(params[key])
+        return params
+
+    async def _dispatch(self, method: str, params: dict[str, Any]) -> Any:
+        if method in SEND_METHODS:
+            if self._forced_failures:
+                status = self._forced_failures.pop(0)
+                raise BadRequest("Internal Server Error", status)
+            if self._forced_429:
+                raise BadRequest("Too Many Requests: retry after 1", 429, self._forced_429.pop(0))
+        handler = getattr(self, f"_api_{method}", None)
+        if handler is None:
+            raise BadRequest("Not Found: method not found", 404)
+        return await handler(params)
+
+    # --- the users' side ----------------------------------------------------------------------
+
+    def _user(self, user_id: int, language_code: str | None, first_name: str) -> dict:
+        user = {"id": user_id, "is_bot": False, "first_name": first_name}
+        if language_code:
+            user["language_code"] = language_code
+        return user
+
+    def _message_base(
+        self, user_id: int, chat_id: int | None, chat_type: str, language_code: str | None,
+        first_name: str,
+    ) -> dict:  # fmt: skip
+        chat_id = user_id if chat_id is None else chat_id
+        chat = {"id": chat_id, "type": chat_type}
+        if chat_type == "private":
+            chat["first_name"] = first_name
+        else:
+            chat["title"] = "Group"
+        self._chats[chat_id] = chat
+        return {
+            "message_id": self._next_message_id(chat_id),
+            "date": int(time.time()),
+            "chat": chat,
+            "from": self._user(user_id, language_code, first_name),
+        }
+
+    def _next_message_id(self, chat_id: int) -> int:
+        return next(self._message_ids.setdefault(chat_id, itertools.count(1)))
+
+    def push_update(self, update: dict) -> int:
+        """Queues any update; gives it the next update_id unless it has one."""
+        if "update_id" not in update:
+            update = {"update_id": next(self._update_ids), **update}
+        self._updates.append(update)
+        self._new_update.set()
+        return int(update["update_id"])
+
+    def user_sends(
+        self,
+        user_id: int,
+        text: str,
+        *,
+        language_code: str | None = "en",
+        first_name: str = "Dara",
+        chat_type: str = "private",
+        chat_id: int | None = None,
+    ) -> int:
+        message = self._message_base(user_id, chat_id, chat_type, language_code, first_name)
+        message["text"] = text
+        if text.startswith("/"):
+            length = len(text.split()[0])
+            message["entities"] = [{"type": "bot_command", "offset": 0, "length": length}]
+        return self.push_update({"message": message})
+
+    def user_presses(self, user_id: int, message_id: int, data: str, **user: Any) -> int:
+        chat_id = user_id
+        found = next(
+            (m for m in self._messages.get(chat_id, []) if m.message_id == message_id), None
+        )
+        if found is None:
+            raise AssertionError(f"no bot message {message_id} in chat {chat_id}")
+        query_id = str(next(self._query_ids))
+        self._queries[query_id] = False
+        return self.push_update(
+            {
+                "callback_query": {
+                    "id": query_id,
+                    "from": self._user(user_id, user.get("language_code", "en"), "Dara"),
+                    "chat_instance": str(chat_id),
+                    "message": self._as_api_message(found),
+                    "data": data,
+                }
+            }
+        )
+
+    def _other(self, user_id: int, content: dict, language_code: str | None = "en") -> int:
+        message = self._message_base(user_id, None, "private", language_code, "Dara")
+        message.update(content)
+        return self.push_update({"message": message})
+
+    def user_shares_contact(self, user_id: int, phone_number: str, *, own: bool = True) -> int:
+        contact = {"phone_number": phone_number, "first_name": "Dara"}
+        if own:
+            contact["user_id"] = user_id
+        return self._other(user_id, {"contact": contact})
+
+    def user_sends_sticker(self, user_id: int) -> int:
+        sticker = {
+            "file_id": "s1", "file_unique_id": "u1", "type": "regular", "width": 512,
+            "height": 512, "is_animated": False, "is_video": False,
+        }  # fmt: skip
+        return self._other(user_id, {"sticker": sticker})
+
+    def user_sends_photo(self, user_id: int) -> int:
+        photo = [{"file_id": "p1", "file_unique_id": "u2", "width": 90, "height": 90}]
+        return self._other(user_id, {"photo": photo})
+
+    def user_sends_voice(self, user_id: int) -> int:
+        return self._other(
+            user_id, {"voice": {"file_id": "v1", "file_unique_id": "u3", "duration": 3}}
+        )
+
+    def user_sends_location(self, user_id: int, latitude: float, longitude: float) -> int:
+        return self._other(user_id, {"location": {"latitude": latitude, "longitude": longitude}})
+
+    def user_edits(self, user_id: int, message_id: int, text: str) -> int:
+        message = self._message_base(user_id, None, "private", "en", "Dara")
+        message.update(message_id=message_id, text=text, edit_date=int(time.time()))
+        return self.push_update({"edited_message": message})
+
+    def block(self, user_id: int) -> None:
+        self._blocked.add(user_id)
+
+    def force_retry_after(self, seconds: int, *, times: int = 1) -> None:
+        self._forced_429 += [seconds] * times
+
+    def fail_next(self, status: int = 500, *, times: int = 1) -> None:
+        self._forced_failures += [status] * times
+
+    # --- inspection ---------------------------------------------------------------------------
+
+    def messages(self, chat_id: int) -> list[ChatMessage]:
+        return [m for m in self._messages.get(chat_id, []) if not m.deleted]
+
+    async def wait_for(
+        self, predicate: Callable[["FakeTelegram"], bool], timeout: float = 5.0
+    ) -> None:
+        deadline = time.monotonic() + timeout
+        while not predicate(self):
+            if time.monotonic() > deadline:
+                last = "\n".join(
+                    f"  {r.method} {r.status} {r.description} {str(r.params)[:150]}"
+                    for r in self.requests[-10:]
+                )
+                raise AssertionError(f"timed out after {timeout}s; last requests:\n{last}")
+            await asyncio.sleep(0.01)
+
+    async def next_message(self, chat_id: int, timeout: float = 5.0) -> ChatMessage:
+        """The next message the bot sends or edits in this chat, in the order it happened."""
+        changes = self._changes.setdefault(chat_id, [])
+        read = self._read.get(chat_id, 0)
+        await self.wait_for(lambda _: len(changes) > read, timeout)
+        self._read[chat_id] = read + 1
+        return changes[read]
+
+    # --- the Bot API methods ------------------------------------------------------------------
+
+    async def _api_getMe(self, params: dict) -> dict:
+        return {
+            "id": self.bot_id, "is_bot": True, "first_name": "Applicant Bot",
+            "username": "applicant_test_bot", "can_join_groups": False,
+            "can_read_all_group_messages": False, "supports_inline_queries": False,
+        }  # fmt: skip
+
+    async def _api_getUpdates(self, params: dict) -> list[dict]:
+        offset = int(params.get("offset") or 0)
+        limit = int(params.get("limit") or 100)
+        timeout = float(params.get("timeout") or 0)
+        if offset:
+            self._updates = [u for u in self._updates if u["update_id"] >= offset]
+        if not self._updates and timeout:
+            self._new_update.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._new_update.wait(), min(timeout, 1.0))
+        allowed = params.get("allowed_updates")
+        updates = [u for u in self._updates if not allowed or any(k in u for k in allowed)]
+        return updates[:limit]
+
+    async def _api_deleteWebhook(self, params: dict) -> bool:
+        self.webhook = {"url": ""}
+        return True
+
+    async def _api_getWebhookInfo(self, params: dict) -> dict:
+        return {"url": self.webhook.get("url", ""), "has_custom_certificate": False,
+                "pending_update_count": len(self._updates)}  # fmt: skip
+
+    async def _api_setWebhook(self, params: dict) -> bool:
+        self.webhook = {"url": params.get("url", ""), "secret_token": params.get("secret_token")}
+        return True
+
+    async def _api_logOut(self, params: dict) -> bool:
+        return True
+
+    async def _api_close(self, params: dict) -> bool:
+        return True
+
+    async def _api_setMyCommands(self, params: dict) -> bool:
+        commands = params.get("commands") or []
+        for command in commands:
+            if not re.fullmatch(r"[a-z0-9_]{1,32}", command.get("command", "")):
+                raise BadRequest("Bad Request: BOT_COMMAND_INVALID")
+            if not 1 <= len(command.get("description", "")) <= 256:
+                raise BadRequest("Bad Request: command description is invalid")
+        scope = (params.get("scope") or {}).get("type", "default")
+        key = (scope, params.get("language_code") or None)
+        self.commands[key] = [(c["command"], c["description"]) for c in commands]
+        return True
+
+    async def _api_getMyCommands(self, params: dict) -> list[dict]:
+        scope = (params.get("scope") or {}).get("type", "default")
+        commands = self.commands.get((scope, params.get("language_code") or None), [])
+        return [{"command": c, "description": d} for c, d in commands]
+
+    async def _api_deleteMyCommands(self, params: dict) -> bool:
+        scope = (params.get("scope") or {}).get("type", "default")
+        self.commands.pop((scope, params.get("language_code") or None), None)
+        return True
+
+    async def _api_sendChatAction(self, params: dict) -> bool:
+        self._chat(params)
+        return True
+
+    async def _api_sendMessage(self, params: dict) -> dict:
+        chat_id = self._chat(params)
+        html = str(params.get("text", ""))
+        text = self._text(html, params.get("parse_mode"), TEXT_LIMIT, "message text")
+        markup = self._markup(params.get("reply_markup"))
+        self._take_flood_token(chat_id)
+        return self._store(chat_id, text, html, markup, "text")
+
+    async def _api_sendDocument(self, params: dict) -> dict:
+        return await self._send_media(params, "document")
+
+    async def _api_sendPhoto(self, params: dict) -> dict:
+        return await self._send_media(params, "photo")
+
+    async def _send_media(self, params: dict, kind: str) -> dict:
+        chat_id = self._chat(params)
+        if not params.get(kind):
+            raise BadRequest(f"Bad Request: there is no {kind} in the request")
+        caption = str(params.get("caption", ""))
+        text = (
+            self._text(caption, params.get("parse_mode"), CAPTION_LIMIT, "caption")
+            if caption
+            else ""
+        )
+        markup = self._markup(params.get("reply_markup"))
+        self._take_flood_token(chat_id)
+        return self._store(chat_id, text, caption, markup, kind, payload={kind: params[kind]})
+
+    async def _api_sendVenue(self, params: dict) -> dict:
+        chat_id = self._chat(params)
+        for name in ("latitude", "longitude", "title", "address"):
+            if params.get(name) in (None, ""):
+                raise BadRequest(f"Bad Request: {name} is empty")
+        markup = self._markup(params.get("reply_markup"))
+        self._take_flood_token(chat_id)
+        venue = {k: params[k] for k in ("latitude", "longitude", "title", "address")}
+        return self._store(chat_id, str(params["title"]), "", markup, "venue", payload=venue)
+
+    async def _api_editMessageText(self, params: dict) -> dict:
+        chat_id = self._chat(params)
+        message = self._own_message(chat_id, params)
+        html = str(params.get("text", ""))
+        text = self._text(html, params.get("parse_mode"), TEXT_LIMIT, "message text")
+        markup = self._markup(params.get("reply_markup"))
+        if text == message.text and markup == message.reply_markup:
+            raise BadRequest(
+                "Bad Request: message is not modified: specified new message content and reply "
+                "markup are exactly the same as a current content and reply markup of the message"
+            )
+        message.text, message.html, message.reply_markup = text, html, markup
+        return self._edited(message)
+
+    async def _api_editMessageReplyMarkup(self, params: dict) -> dict:
+        chat_id = self._chat(params)
+        message = self._own_message(chat_id, params)
+        markup = self._markup(params.get("reply_markup"))
+        if markup == message.reply_markup:
+            raise BadRequest("Bad Request: message is not modified")
+        message.reply_markup = markup
+        return self._edited(message)
+
+    async def _api_deleteMessage(self, params: dict) -> bool:
+        chat_id = self._chat(params)
+        message = self._own_message(chat_id, params, "Bad Request: message to delete not found")
+        message.deleted = True
+        return True
+
+    async def _api_answerCallbackQuery(self, params: dict) -> bool:
+        query_id = str(params.get("callback_query_id", ""))
+        if self._queries.get(query_id, True):
+            raise BadRequest(
+                "Bad Request: query is too old and response timeout expired or query ID is invalid"
+            )
+        if len(str(params.get("text") or "")) > ALERT_LIMIT:
+            raise BadRequest("Bad Request: MESSAGE_TOO_LONG")
+        self._queries[query_id] = True
+        return True
+
+    # --- rules --------------------------------------------------------------------------------
+
+    def _chat(self, params: dict) -> int:
+        try:
+            chat_id = int(params.get("chat_id", ""))
+        except (TypeError, ValueError):
+            raise BadRequest("Bad Request: chat not found") from None
+        if chat_id not in self._chats:
+            raise BadRequest("Bad Request: chat not found")
+        if chat_id in self._blocked:
+            raise BadRequest("Forbidden: bot was blocked by the user", 403)
+        return chat_id
+
+    @staticmethod
+    def _text(html: str, parse_mode: str | None, limit: int, what: str) -> str:
+        text = parse_html(html) if (parse_mode or "").upper() == "HTML" else html
+        if not text.strip():
+            raise BadRequest(f"Bad Request: {what} is empty")
+        if len(text) > limit:
+            raise BadRequest(
+                "Bad Request: message is too long" if what == "message text"
+                else "Bad Request: message caption is too long"
+            )  # fmt: skip
+        return text
+
+    @staticmethod
+    def _markup(markup: Any) -> dict | None:
+        if markup is None:
+            return None
+        if not isinstance(markup, dict):
+            raise BadRequest("Bad Request: can't parse reply keyboard markup JSON object")
+        for row in markup.get("inline_keyboard", []):
+            for button in row:
+                if not str(button.get("text", "")).strip():
+                    raise BadRequest("Bad Request: BUTTON_TEXT_EMPTY")
+                kinds = [k for k in ("callback_data", "url", "switch_inline_query") if k in button]
+                if len(kinds) != 1:
+                    raise BadRequest("Bad Request: BUTTON_TYPE_INVALID")
+                data = button.get("callback_data")
+                if data is not None and not 1 <= len(str(data).encode()) <= CALLBACK_LIMIT:
+                    raise BadRequest("Bad Request: BUTTON_DATA_INVALID")
+        for row in markup.get("keyboard", []):
+            for button in row:
+                label = button if isinstance(button, str) else button.get("text", "")
+                if not str(label).strip():
+                    raise BadRequest("Bad Request: BUTTON_TEXT_EMPTY")
+        return markup
+
+    def _take_flood_token(self, chat_id: int) -> None:
+        if not self.flood_control:
+            return
+        bucket = self._chat_buckets.setdefault(
+            chat_id, TokenBucket(self._chat_rate, self._chat_burst, self.clock)
+        )
+        wait = max(self._global.wait_needed(), bucket.wait_needed())
+        if wait > 0:
+            retry_after = max(1, math.ceil(wait))
+            raise BadRequest(f"Too Many Requests: retry after {retry_after}", 429, retry_after)
+        self._global.take()
+        bucket.take()
+
+    def _own_message(
+        self, chat_id: int, params: dict, missing: str = "Bad Request: message to edit not found"
+    ) -> ChatMessage:
+        message_id = int(params.get("message_id") or 0)
+        for message in self._messages.get(chat_id, []):
+            if message.message_id == message_id and not message.deleted:
+                return message
+        raise BadRequest(missing)
+
+    def _store(
+        self, chat_id: int, text: str, html: str, markup: dict | None, kind: str,
+        payload: dict | None = None,
+    ) -> dict:  # fmt: skip
+        message = ChatMessage(
+            self._next_message_id(chat_id), chat_id, text, html, markup, kind,
+            payload=payload or {},
+        )  # fmt: skip
+        self._messages.setdefault(chat_id, []).append(message)
+        self._changes.setdefault(chat_id, []).append(replace(message))
+        return self._as_api_message(message)
+
+    def _edited(self, message: ChatMessage) -> dict:
+        message.edits += 1
+        self._changes.setdefault(message.chat_id, []).append(replace(message))
+        return self._as_api_message(message)
+
+    def _as_api_message(self, message: ChatMessage) -> dict:
+        result: dict[str, Any] = {
+            "message_id": message.message_id,
+            "date": int(time.time()),
+            "chat": self._chats[message.chat_id],
+            "from": {"id": self.bot_id, "is_bot": True, "first_name": "Applicant Bot"},
+        }
+        if message.kind == "text":
+            result["text"] = message.text
+        elif message.kind == "venue":
+            venue = message.payload
+            result["venue"] = {
+                "location": {"latitude": venue["latitude"], "longitude": venue["longitude"]},
+                "title": venue["title"], "address": venue["address"],
+            }  # fmt: skip
+        else:
+            if message.text:
+                result["caption"] = message.text
+            if message.kind == "document":
+                result["document"] = {"file_id": "d1", "file_unique_id": "d1"}
+            else:
+                result["photo"] = [
+                    {"file_id": "p1", "file_unique_id": "p1", "width": 1, "height": 1}
+                ]
+        if message.reply_markup and "inline_keyboard" in message.reply_markup:
+            result["reply_markup"] = message.reply_markup
+        if message.edits:
+            result["edit_date"] = int(time.time())
+        return result

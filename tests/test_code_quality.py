@@ -1,0 +1,60 @@
+"""The code keeps its shape: lint, format, types, and dependencies pointing one way."""
+
+import ast
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+BIN = Path(sys.executable).parent
+
+
+def imports_of(folder: str) -> set[tuple[str, str]]:
+    found = set()
+    for path in (ROOT / folder).rglob("*.py"):
+        tree = ast.parse(path.read_text("utf-8"))
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import):
+                found |= {(str(path.relative_to(ROOT)), alias.name) for alias in node.names}
+            elif isinstance(node, ast.ImportFrom) and node.module:
+                found.add((str(path.relative_to(ROOT)), node.module))
+    return found
+
+
+@pytest.mark.parametrize(
+    ("folder", "forbidden"),
+    [
+        ("models", ("aiogram", "telegram", "handlers", "bot", "babel")),
+        ("handlers", ("aiogram", "telegram", "bot")),
+    ],
+)
+def test_dependencies_point_bot_to_handlers_to_models(folder: str, forbidden: tuple) -> None:
+    crossing = [
+        (path, module) for path, module in imports_of(folder) if module.split(".")[0] in forbidden
+    ]
+    assert crossing == []
+
+
+def test_ruff_lint_and_format() -> None:
+    folders = ["bot", "handlers", "models", "tests", "bench", "migrations"]
+    lint = subprocess.run(
+        [BIN / "ruff", "check", *folders], cwd=ROOT, capture_output=True, text=True
+    )
+    assert lint.returncode == 0, lint.stdout
+    fmt = subprocess.run(
+        [BIN / "ruff", "format", "--check", *folders], cwd=ROOT, capture_output=True, text=True
+    )
+    assert fmt.returncode == 0, fmt.stdout
+
+
+def test_models_and_handlers_type_check() -> None:
+    result = subprocess.run(
+        [BIN / "mypy", "models", "handlers", "--ignore-missing-imports"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stdout

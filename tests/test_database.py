@@ -1,0 +1,73 @@
+"""The schema: migrations match the models on both engines, and start-up checks them."""
+
+import asyncio
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy import text
+from sqlmodel import SQLModel
+
+import models  # noqa: F401  (all tables)
+from bot.app import build_app
+from bot.config import ConfigurationError
+from models.db import create_engine, upgrade_database
+from tests.conftest import new_postgres_database, settings_for_test
+
+
+async def schema_drift(url: str) -> list:
+    engine = create_engine(url)
+    await upgrade_database(engine)
+    async with engine.connect() as connection:
+        drift = await connection.run_sync(
+            lambda sync: compare_metadata(MigrationContext.configure(sync), SQLModel.metadata)
+        )
+    await engine.dispose()
+    return drift
+
+
+async def test_migrations_match_the_models_on_sqlite(tmp_path: Path) -> None:
+    assert await schema_drift(f"sqlite+aiosqlite:///{tmp_path}/m.db") == []
+
+
+async def test_migrations_match_the_models_on_postgresql(postgres_socket: str) -> None:
+    assert await schema_drift(await new_postgres_database(postgres_socket)) == []
+
+
+async def test_sqlite_runs_in_wal_mode_with_foreign_keys(tmp_path: Path) -> None:
+    engine = create_engine(f"sqlite+aiosqlite:///{tmp_path}/w.db")
+    async with engine.connect() as connection:
+        assert (await connection.execute(text("PRAGMA journal_mode"))).scalar() == "wal"
+        assert (await connection.execute(text("PRAGMA foreign_keys"))).scalar() == 1
+    await engine.dispose()
+
+
+async def test_a_postgresql_database_not_upgraded_stops_start_up(
+    tmp_path: Path, postgres_socket: str
+) -> None:
+    url = await new_postgres_database(postgres_socket)
+    app = build_app(settings_for_test(tmp_path, database_url=url))
+    with pytest.raises(ConfigurationError, match="applicant-bot db upgrade"):
+        await app.prepare_database()
+    await app.close()
+
+
+async def test_db_upgrade_command_on_postgresql(tmp_path: Path, postgres_socket: str) -> None:
+    url = await new_postgres_database(postgres_socket)
+    result = await asyncio.to_thread(
+        subprocess.run,
+        [sys.executable, "-m", "bot", "db", "upgrade"],
+        env={"PATH": "/usr/bin:/bin", "DATABASE_URL": url},
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "up to date" in result.stdout
+    app = build_app(settings_for_test(tmp_path, database_url=url))
+    await app.prepare_database()  # no complaint now
+    await app.close()

@@ -1,0 +1,161 @@
+"""The fake Bot API server refuses what Telegram refuses, so bot mistakes fail in tests."""
+
+from collections.abc import AsyncIterator
+
+import aiohttp
+import pytest
+from aiogram import Bot
+from aiogram.client.default import DefaultBotProperties
+from aiogram.client.session.aiohttp import AiohttpSession
+from aiogram.client.telegram import TelegramAPIServer
+from aiogram.exceptions import TelegramRetryAfter
+from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
+
+from tests.fake_telegram import FakeTelegram
+
+USER = 42
+
+
+@pytest.fixture
+async def fake() -> AsyncIterator[FakeTelegram]:
+    server = FakeTelegram()
+    await server.start()
+    server.user_sends(USER, "/start")  # the chat exists once the user wrote
+    yield server
+    await server.stop()
+
+
+async def call(fake: FakeTelegram, method: str, **params: object) -> tuple[int, dict]:
+    async with (
+        aiohttp.ClientSession() as http,
+        http.post(f"{fake.base_url}/bot{fake.token}/{method}", json=params) as response,
+    ):
+        return response.status, await response.json()
+
+
+async def send(fake: FakeTelegram, text: str, **params: object) -> tuple[int, dict]:
+    return await call(fake, "sendMessage", chat_id=USER, text=text, parse_mode="HTML", **params)
+
+
+@pytest.mark.parametrize(
+    ("text", "error"),
+    [
+        ("", "message text is empty"),
+        ("x" * 4097, "message is too long"),
+        ("<foo>x</foo>", 'Unsupported start tag "foo"'),
+        ("<b>unclosed", 'Can\'t find end tag corresponding to start tag "b"'),
+        ("fish & rice", "Character '&' is reserved"),
+        ("1 < 2", "Unsupported start tag"),
+        ("<b><i>x</b></i>", "Unexpected end tag"),
+    ],
+)
+async def test_texts_telegram_refuses(fake: FakeTelegram, text: str, error: str) -> None:
+    status, body = await send(fake, text)
+    assert status == 400
+    assert error in body["description"]
+
+
+async def test_texts_telegram_accepts(fake: FakeTelegram) -> None:
+    status, body = await send(fake, "<b>Fish &amp; rice</b> &lt;3 <i>ok</i>" + "x" * 4070)
+    assert status == 200, body
+    assert fake.messages(USER)[0].text.startswith("Fish & rice <3 ok")
+
+
+@pytest.mark.parametrize(
+    ("button", "error"),
+    [
+        ({"text": "A", "callback_data": "x" * 65}, "BUTTON_DATA_INVALID"),
+        ({"text": "A", "callback_data": "ខ" * 22}, "BUTTON_DATA_INVALID"),  # 66 bytes
+        ({"text": "", "callback_data": "a"}, "BUTTON_TEXT_EMPTY"),
+        ({"text": "A"}, "BUTTON_TYPE_INVALID"),
+    ],
+)
+async def test_buttons_telegram_refuses(fake: FakeTelegram, button: dict, error: str) -> None:
+    status, body = await send(fake, "hi", reply_markup={"inline_keyboard": [[button]]})
+    assert (status, body["description"]) == (400, f"Bad Request: {error}")
+
+
+async def test_edits_must_change_something_and_exist(fake: FakeTelegram) -> None:
+    _, sent = await send(fake, "hello")
+    message_id = sent["result"]["message_id"]
+    status, body = await call(
+        fake, "editMessageText", chat_id=USER, message_id=message_id, text="hello"
+    )
+    assert status == 400
+    assert "message is not modified" in body["description"]
+    status, _ = await call(fake, "editMessageText", chat_id=USER, message_id=message_id, text="hi")
+    assert status == 200
+    status, body = await call(fake, "editMessageText", chat_id=USER, message_id=999, text="x")
+    assert body["description"] == "Bad Request: message to edit not found"
+
+
+async def test_unknown_and_blocked_chats(fake: FakeTelegram) -> None:
+    status, body = await call(fake, "sendMessage", chat_id=777, text="hi")
+    assert (status, body["description"]) == (400, "Bad Request: chat not found")
+    fake.block(USER)
+    status, body = await send(fake, "hi")
+    assert (status, body["description"]) == (403, "Forbidden: bot was blocked by the user")
+
+
+async def test_callback_queries_are_answered_once(fake: FakeTelegram) -> None:
+    _, sent = await send(fake, "pick", reply_markup={
+        "inline_keyboard": [[{"text": "A", "callback_data": "a"}]]
+    })  # fmt: skip
+    fake.user_presses(USER, sent["result"]["message_id"], "a")
+    [query_id] = [u["callback_query"]["id"] for u in fake._updates if "callback_query" in u]
+    assert (await call(fake, "answerCallbackQuery", callback_query_id=query_id))[0] == 200
+    status, body = await call(fake, "answerCallbackQuery", callback_query_id=query_id)
+    assert status == 400
+    assert "query is too old" in body["description"]
+
+
+async def test_per_chat_flood_limit_answers_429_with_retry_after() -> None:
+    now = [0.0]
+    fake = FakeTelegram(chat_rate=1, chat_burst=3, clock=lambda: now[0])
+    await fake.start()
+    try:
+        fake.user_sends(USER, "/start")
+        statuses = [(await send(fake, f"m{i}"))[0] for i in range(4)]
+        assert statuses == [200, 200, 200, 429]
+        _, body = await send(fake, "again")
+        assert body["parameters"]["retry_after"] == 1
+        now[0] += 1.0
+        assert (await send(fake, "later"))[0] == 200
+    finally:
+        await fake.stop()
+
+
+async def test_global_flood_limit() -> None:
+    now = [0.0]
+    fake = FakeTelegram(global_rate=5, chat_burst=100, clock=lambda: now[0])
+    await fake.start()
+    try:
+        for user in range(1, 8):
+            fake.user_sends(user, "/start")
+        statuses = [
+            (await call(fake, "sendMessage", chat_id=user, text="x"))[0] for user in range(1, 8)
+        ]
+        assert statuses == [200] * 5 + [429, 429]
+    finally:
+        await fake.stop()
+
+
+async def test_a_real_aiogram_bot_talks_to_it(fake: FakeTelegram) -> None:
+    session = AiohttpSession(api=TelegramAPIServer.from_base(fake.base_url))
+    bot = Bot(fake.token, session=session, default=DefaultBotProperties(parse_mode="HTML"))
+    try:
+        me = await bot.get_me()
+        assert me.is_bot
+        keyboard = InlineKeyboardMarkup(
+            inline_keyboard=[[InlineKeyboardButton(text="Yes", callback_data="y")]]
+        )
+        sent = await bot.send_message(USER, "<b>Ready?</b>", reply_markup=keyboard)
+        assert sent.text == "Ready?"
+        await bot.edit_message_text("<i>Done</i>", chat_id=USER, message_id=sent.message_id)
+        assert fake.messages(USER)[0].text == "Done"
+        fake.force_retry_after(7)
+        with pytest.raises(TelegramRetryAfter) as caught:
+            await bot.send_message(USER, "again")
+        assert caught.value.retry_after == 7
+    finally:
+        await bot.session.close()
