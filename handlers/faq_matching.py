@@ -56,7 +56,7 @@ def fold_roman(text: str) -> str:
 # Any two Latin-script sentences share many n-grams ("how", "the", "can i"), so a
 # question typed in Latin letters needs a closer match than one in Khmer or Japanese.
 ANSWER_SCORE = 30.0
-LATIN_ANSWER_SCORE = 48.0
+LATIN_ANSWER_SCORE = 52.0
 RELATED_MARGIN = 10.0  # a related question is offered when it scores this much above the bar
 
 
