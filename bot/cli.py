@@ -5,7 +5,7 @@ import logging
 import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, NoReturn
 
 import typer
 
@@ -33,7 +33,8 @@ def _settings() -> Settings:
         _fail(f"Configuration error: {error}")
 
 
-def _fail(line: str) -> typer.Exit:  # type: ignore[return]
+def _fail(line: str) -> NoReturn:
+    """Stops with one line on stderr and exit status 2."""
     typer.echo(line, err=True)
     raise typer.Exit(2)
 

@@ -9,6 +9,7 @@ server errors are retried with backoff, a bad request is logged and skipped.
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Mapping
+from functools import partial
 from typing import Any, TypeVar
 
 from aiogram import Bot, Dispatcher
@@ -208,15 +209,16 @@ class AiogramChannel:
                 BotCommand(command="help", description=_("What this bot can do")),
             ]
             await self._call(
-                lambda c=commands, lc=locale: self.bot.set_my_commands(c, language_code=lc),
-                user_id=None,
+                partial(self.bot.set_my_commands, commands, language_code=locale), user_id=None
             )
 
     async def _on_update(self, _: Message | CallbackQuery, event_update: Update) -> None:
+        query_id = event_update.callback_query.id if event_update.callback_query else None
         event = to_incoming(event_update)
         if event is None:
+            if query_id is not None:  # not ours, but the button must stop spinning
+                await self._call(lambda: self.bot.answer_callback_query(query_id), None)
             return
-        query_id = event_update.callback_query.id if event_update.callback_query else None
 
         async def deliver(actions: list[Outgoing]) -> None:
             await self.send(event, actions, query_id)
