@@ -7,12 +7,17 @@ owns the transaction.
 from models.applicants import Applicant
 from models.conversations import ConversationState
 from models.questions import FaqFeedback, UnansweredQuestion
+from models.registrations import Registration
+from models.sessions import Exam, TestSession
 from models.updates import ProcessedUpdate
 
 __all__ = [
     "Applicant",
     "ConversationState",
+    "Exam",
     "FaqFeedback",
     "ProcessedUpdate",
+    "Registration",
+    "TestSession",
     "UnansweredQuestion",
 ]

@@ -1,0 +1,161 @@
+"""Booking seats: atomic on both engines, with a strict waitlist and promotion on cancel."""
+
+import asyncio
+import random
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlmodel import col, func, select
+
+from bot.app import App
+from models import Applicant, Exam, Registration, TestSession
+from models.registrations import (
+    CODE_ALPHABET,
+    BookingRefused,
+    RegistrationStatus,
+    book_seat,
+    cancel_registration,
+    waitlist_position,
+)
+
+NOW = datetime(2026, 10, 1, 3, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def app(app_on_each_engine: App) -> App:
+    """Every booking test runs on SQLite and on PostgreSQL."""
+    return app_on_each_engine
+
+
+async def make_session(app: App, capacity: int, **changes: object) -> int:
+    async with app.conversation.sessions() as db, db.begin():
+        if await db.get(Exam, "jft-basic") is None:
+            db.add(
+                Exam(id="jft-basic", name_km="JFT-Basic", name_en="JFT-Basic", name_ja="JFT-Basic")
+            )
+        values: dict = {
+            "exam_id": "jft-basic",
+            "starts_at": NOW + timedelta(days=30),
+            "venue_name_km": "v", "venue_name_en": "v", "venue_name_ja": "v",
+            "venue_address_km": "a", "venue_address_en": "a", "venue_address_ja": "a",
+            "latitude": 11.56, "longitude": 104.92,
+            "capacity": capacity,
+            "registration_opens_at": NOW - timedelta(days=1),
+            "registration_closes_at": NOW + timedelta(days=20),
+        }  # fmt: skip
+        values.update(changes)
+        session = TestSession(**values)
+        db.add(session)
+        await db.flush()
+        assert session.id is not None
+        return session.id
+
+
+async def make_applicants(app: App, count: int) -> list[int]:
+    async with app.conversation.sessions() as db, db.begin():
+        people = [Applicant(telegram_id=10_000 + i, chat_id=10_000 + i) for i in range(count)]
+        db.add_all(people)
+        await db.flush()
+        return [person.id for person in people if person.id is not None]
+
+
+async def book(app: App, applicant_id: int, session_id: int) -> Registration:
+    async with app.conversation.sessions() as db, db.begin():
+        return await book_seat(db, applicant_id, session_id, NOW)
+
+
+async def census(app: App, session_id: int) -> tuple[int, list[Registration]]:
+    async with app.conversation.sessions() as db:
+        session = await db.get(TestSession, session_id)
+        assert session is not None
+        rows = (
+            await db.exec(
+                select(Registration)
+                .where(col(Registration.session_id) == session_id)
+                .order_by(col(Registration.id))
+            )
+        ).all()
+        return session.seats_taken, list(rows)
+
+
+async def test_500_applicants_race_for_50_seats(app: App) -> None:
+    session_id = await make_session(app, capacity=50)
+    people = await make_applicants(app, 500)
+    results = await asyncio.gather(*(book(app, person, session_id) for person in people))
+    confirmed = [r for r in results if r.status == RegistrationStatus.CONFIRMED]
+    assert len(confirmed) == 50
+    seats_taken, rows = await census(app, session_id)
+    assert seats_taken == 50
+    assert sum(r.status == "confirmed" for r in rows) == 50
+    waitlisted = [r for r in rows if r.status == "waitlisted"]
+    assert len(waitlisted) == 450
+    async with app.conversation.sessions() as db:
+        positions = [await waitlist_position(db, r) for r in waitlisted]
+    assert positions == list(range(1, 451))  # a strict order, no ties
+
+    async with app.conversation.sessions() as db:
+        unique_codes = (await db.exec(select(func.count(func.distinct(Registration.code))))).one()
+    assert unique_codes == 500
+    assert all(set(r.code) <= set(CODE_ALPHABET) for r in rows)
+
+    chosen = random.Random(7).sample([r.id for r in rows if r.status == "confirmed"], 20)
+
+    async def cancel(registration_id: int | None) -> Registration | None:
+        async with app.conversation.sessions() as db, db.begin():
+            registration = await db.get(Registration, registration_id)
+            assert registration is not None
+            return await cancel_registration(db, registration, NOW)
+
+    promoted = await asyncio.gather(*(cancel(r) for r in chosen))
+    assert all(p is not None for p in promoted)
+    assert len({p.id for p in promoted if p}) == 20
+    seats_taken, rows = await census(app, session_id)
+    assert seats_taken == 50
+    assert sum(r.status == "confirmed" for r in rows) == 50
+    first_in_line = [r.id for r in waitlisted[:20]]
+    assert sorted(p.id for p in promoted if p) == first_in_line
+
+
+async def test_one_live_registration_per_exam(app: App) -> None:
+    first, second = await make_session(app, 5), await make_session(app, 5)
+    [person] = await make_applicants(app, 1)
+    await book(app, person, first)
+    with pytest.raises(BookingRefused) as refused:
+        await book(app, person, second)
+    assert refused.value.reason == "already_registered"
+
+
+@pytest.mark.parametrize(
+    ("changes", "reason"),
+    [
+        ({"status": "cancelled"}, "cancelled"),
+        ({"status": "closed"}, "closed"),
+        ({"registration_closes_at": NOW - timedelta(minutes=1),
+          "registration_opens_at": NOW - timedelta(days=2)}, "closed"),
+        ({"registration_opens_at": NOW + timedelta(hours=1)}, "closed"),
+    ],
+)  # fmt: skip
+async def test_closed_or_cancelled_sessions_take_no_booking(
+    app: App, changes: dict, reason: str
+) -> None:
+    session_id = await make_session(app, 5, **changes)
+    [person] = await make_applicants(app, 1)
+    with pytest.raises(BookingRefused) as refused:
+        await book(app, person, session_id)
+    assert refused.value.reason == reason
+    seats_taken, rows = await census(app, session_id)
+    assert (seats_taken, rows) == (0, [])
+
+
+async def test_cancelling_with_nobody_waiting_frees_the_seat(app: App) -> None:
+    session_id = await make_session(app, 1)
+    [person] = await make_applicants(app, 1)
+    registration = await book(app, person, session_id)
+    async with app.conversation.sessions() as db, db.begin():
+        mine = await db.get(Registration, registration.id)
+        assert mine is not None
+        assert await cancel_registration(db, mine, NOW) is None
+    seats_taken, _ = await census(app, session_id)
+    assert seats_taken == 0
+    again = await book(app, person, session_id)  # a cancelled booking is not "live"
+    assert again.status == RegistrationStatus.CONFIRMED
