@@ -12,6 +12,7 @@ import typer
 from bot.app import App, build_app
 from bot.config import ConfigurationError, Settings, load_settings
 from bot.i18n import LOCALES_DIR
+from bot.staff_cli import exams_cli, sessions_cli
 from handlers.faq_book import FaqError, check_faq
 
 cli = typer.Typer(help="Applicant Bot: the Japan work programmes assistant.", no_args_is_help=True)
@@ -19,6 +20,8 @@ db_cli = typer.Typer(help="The database.", no_args_is_help=True)
 faq_cli = typer.Typer(help="The FAQ content.", no_args_is_help=True)
 cli.add_typer(db_cli, name="db")
 cli.add_typer(faq_cli, name="faq")
+cli.add_typer(exams_cli, name="exams")
+cli.add_typer(sessions_cli, name="sessions")
 
 
 def main() -> None:
@@ -104,14 +107,21 @@ def shell(
     language: Annotated[
         str | None, typer.Option(help="The Telegram language code to play, e.g. km, en, ja.")
     ] = None,
+    demo: Annotated[
+        bool, typer.Option(help="Add demo exams and sessions to an empty database.")
+    ] = True,
 ) -> None:
     """Chats with the bot in this terminal, on the configured database."""
     from bot.channels.console import ConsoleChannel
+    from bot.demo import seed_demo
 
     settings = _settings()
     _configure_logging(settings, quiet=True)
 
     async def work(app: App) -> None:
+        if demo:
+            async with app.conversation.sessions() as db, db.begin():
+                await seed_demo(db, settings.zone)
         channel = ConsoleChannel(
             app.conversation, user_id=user_id, language_hint=language, script=script
         )

@@ -1,10 +1,14 @@
 """Exams and their test sessions: where and when a seat can be booked."""
 
+from collections.abc import Sequence
 from datetime import datetime
 from enum import StrEnum
 
+from pydantic import BaseModel, field_validator, model_validator
+from pydantic import Field as PydanticField
 from sqlalchemy import CheckConstraint, Column, ForeignKey, Integer, String
-from sqlmodel import Field, SQLModel
+from sqlmodel import Field, SQLModel, col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
 
 from models.columns import UtcDateTime
 
@@ -61,3 +65,65 @@ class TestSession(SQLModel, table=True):
     status: SessionStatus = Field(
         default=SessionStatus.OPEN, sa_column=Column(String(16), nullable=False, default="open")
     )
+
+
+class SessionDraft(BaseModel):
+    """A test session as staff describe it, checked before it is saved."""
+
+    exam_id: str = PydanticField(min_length=1, max_length=32)
+    starts_at: datetime
+    venue_name_km: str = PydanticField(min_length=1, max_length=200)
+    venue_name_en: str = PydanticField(min_length=1, max_length=200)
+    venue_name_ja: str = PydanticField(min_length=1, max_length=200)
+    venue_address_km: str = PydanticField(min_length=1, max_length=400)
+    venue_address_en: str = PydanticField(min_length=1, max_length=400)
+    venue_address_ja: str = PydanticField(min_length=1, max_length=400)
+    latitude: float = PydanticField(ge=-90, le=90)
+    longitude: float = PydanticField(ge=-180, le=180)
+    capacity: int = PydanticField(gt=0, le=100_000)
+    registration_opens_at: datetime
+    registration_closes_at: datetime
+
+    @field_validator("starts_at", "registration_opens_at", "registration_closes_at")
+    @classmethod
+    def aware(cls, value: datetime) -> datetime:
+        if value.tzinfo is None:
+            raise ValueError("needs a time zone")
+        return value
+
+    @model_validator(mode="after")
+    def window_before_test(self) -> "SessionDraft":
+        if not self.registration_opens_at < self.registration_closes_at <= self.starts_at:
+            raise ValueError("registration must open, then close, no later than the test starts")
+        return self
+
+
+async def find_exam(db: AsyncSession, exam_id: str) -> Exam | None:
+    return await db.get(Exam, exam_id)
+
+
+async def add_session(db: AsyncSession, draft: SessionDraft) -> TestSession:
+    """Saves a checked session, open for registration."""
+    session = TestSession(**draft.model_dump())
+    db.add(session)
+    await db.flush()
+    return session
+
+
+async def list_sessions(db: AsyncSession) -> Sequence[TestSession]:
+    """Every session, soonest first."""
+    result = await db.exec(select(TestSession).order_by(col(TestSession.starts_at)))
+    return result.all()
+
+
+async def set_session_status(
+    db: AsyncSession, session_id: int, status: SessionStatus
+) -> TestSession | None:
+    """Closes or cancels a session; None when there is no such session."""
+    session = await db.get(TestSession, session_id)
+    if session is None:
+        return None
+    session.status = status
+    db.add(session)
+    await db.flush()
+    return session
