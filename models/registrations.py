@@ -4,7 +4,18 @@ import secrets
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import Column, ForeignKey, Index, Integer, String, and_, func, text, update
+from sqlalchemy import (
+    Column,
+    ColumnElement,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    and_,
+    func,
+    text,
+    update,
+)
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Field, SQLModel, col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -95,6 +106,23 @@ async def book_seat(
         col(TestSession.registration_opens_at) <= now,
         col(TestSession.registration_closes_at) > now,
     )
+    try:
+        # A savepoint: if the applicant already holds a live registration for this exam,
+        # the database refuses the insert, and the seat just taken is given back with it.
+        async with db.begin_nested():
+            registration = await _take_seat_or_wait(db, applicant_id, session, open_now, now)
+    except IntegrityError:
+        raise BookingRefused("already_registered") from None
+    return registration
+
+
+async def _take_seat_or_wait(
+    db: AsyncSession,
+    applicant_id: int,
+    session: TestSession,
+    open_now: ColumnElement[bool],
+    now: datetime,
+) -> Registration:
     taken = await db.exec(
         update(TestSession)
         .where(open_now, col(TestSession.seats_taken) < col(TestSession.capacity))
@@ -108,20 +136,18 @@ async def book_seat(
         if not still_open.one():
             raise BookingRefused("cancelled" if session.status == "cancelled" else "closed")
         status = RegistrationStatus.WAITLISTED
+    assert session.id is not None
     registration = Registration(
         applicant_id=applicant_id,
-        session_id=session_id,
+        session_id=session.id,
         exam_id=session.exam_id,
         status=status,
         code=new_code(),
         created_at=now,
         updated_at=now,
     )
-    try:
-        async with db.begin_nested():
-            db.add(registration)
-    except IntegrityError:
-        raise BookingRefused("already_registered") from None
+    db.add(registration)
+    await db.flush()
     return registration
 
 

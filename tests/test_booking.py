@@ -159,3 +159,14 @@ async def test_cancelling_with_nobody_waiting_frees_the_seat(app: App) -> None:
     assert seats_taken == 0
     again = await book(app, person, session_id)  # a cancelled booking is not "live"
     assert again.status == RegistrationStatus.CONFIRMED
+
+
+async def test_a_refused_second_booking_gives_its_seat_back(app: App) -> None:
+    session_id = await make_session(app, 3)
+    [person] = await make_applicants(app, 1)
+    async with app.conversation.sessions() as db, db.begin():
+        await book_seat(db, person, session_id, NOW)
+        with pytest.raises(BookingRefused):
+            await book_seat(db, person, session_id, NOW)  # same transaction, as a handler would
+    seats_taken, rows = await census(app, session_id)
+    assert (seats_taken, len(rows)) == (1, 1)
