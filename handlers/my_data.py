@@ -8,6 +8,7 @@ from handlers.texts import LANGUAGE_NAMES
 from models.applicants import erase_applicant
 from models.conversations import end_conversation
 from models.questions import count_questions, forget_questions_of
+from models.registrations import cancel_live_registrations
 
 journey = Journey("my_data")
 
@@ -67,6 +68,8 @@ async def erase(ctx: Context) -> None:
         ctx.notify(ctx._("This button is out of date. Send /start to see the menu."))
         return
     assert ctx.applicant.id is not None
+    # Seats first: a deleted applicant must not keep a seat someone in line could have.
+    await cancel_live_registrations(ctx.db, ctx.applicant.id)
     await end_conversation(ctx.db, ctx.applicant.id)
     await forget_questions_of(ctx.db, ctx.applicant.id)
     await erase_applicant(ctx.db, ctx.applicant)

@@ -204,3 +204,25 @@ async def cancel_registration(
     db.add(first)
     await db.flush()
     return first
+
+
+async def cancel_live_registrations(db: AsyncSession, applicant_id: int) -> list[Registration]:
+    """Cancels every live registration of an applicant, freeing or passing on their seats.
+
+    Returns the registrations promoted from a waitlist as a result.
+    """
+    live = (
+        await db.exec(
+            select(Registration)
+            .where(
+                col(Registration.applicant_id) == applicant_id,
+                col(Registration.status).in_(LIVE),
+            )
+            .order_by(col(Registration.id))
+        )
+    ).all()
+    promoted = []
+    for registration in live:
+        if (moved_up := await cancel_registration(db, registration)) is not None:
+            promoted.append(moved_up)
+    return promoted

@@ -170,3 +170,21 @@ async def test_a_refused_second_booking_gives_its_seat_back(app: App) -> None:
             await book_seat(db, person, session_id, NOW)  # same transaction, as a handler would
     seats_taken, rows = await census(app, session_id)
     assert (seats_taken, len(rows)) == (1, 1)
+
+
+async def test_deleteme_frees_the_applicants_seat_for_the_next_in_line(app: App) -> None:
+    from tests.driver import Applicant as Chat
+
+    session_id = await make_session(app, 1)
+    dara = Chat(app.conversation, user_id=777, language="en")
+    await dara.send("/start")
+    async with app.conversation.sessions() as db:
+        me = (await db.exec(select(Applicant).where(col(Applicant.telegram_id) == 777))).one()
+    [other] = await make_applicants(app, 1)
+    assert (await book(app, me.id, session_id)).status == RegistrationStatus.CONFIRMED
+    assert (await book(app, other, session_id)).status == RegistrationStatus.WAITLISTED
+    await dara.send("/deleteme")
+    await dara.press("Yes, erase my data")
+    seats_taken, rows = await census(app, session_id)
+    assert seats_taken == 1
+    assert [(r.applicant_id, r.status) for r in rows] == [(other, "confirmed")]
