@@ -11,6 +11,7 @@ import typer
 
 from bot.app import App, build_app
 from bot.config import ConfigurationError, Settings, load_settings
+from bot.delivery import OutboxSender
 from bot.i18n import LOCALES_DIR
 from bot.staff_cli import exams_cli, sessions_cli
 from handlers.faq_book import FaqError, check_faq
@@ -90,9 +91,13 @@ def run() -> None:
             app.conversation.services.translators,
             settings.default_locale,
         )
+        sender = asyncio.create_task(
+            OutboxSender(app.conversation.sessions, channel.deliver).run()
+        )
         try:
             await channel.run(handle_signals=True)
         finally:
+            sender.cancel()
             await channel.close()
 
     _with_app(settings, work)
@@ -125,6 +130,7 @@ def shell(
         channel = ConsoleChannel(
             app.conversation, user_id=user_id, language_hint=language, script=script
         )
+        channel.outbox = OutboxSender(app.conversation.sessions, channel.deliver)
         await channel.run()
 
     _with_app(settings, work)

@@ -69,7 +69,7 @@ async def seed_demo(db: AsyncSession, zone: ZoneInfo, now: datetime | None = Non
         return False
     now = now or utcnow()
     year = now.year + 1 if now.month >= 10 else now.year  # the coming October and November
-    db.add_all([exam.model_copy() for exam in DEMO_EXAMS])
+    db.add_all([Exam.model_validate(exam.model_dump()) for exam in DEMO_EXAMS])
     await db.flush()
     for exam_id, venue, month, day, hour, seats in SESSIONS:
         starts = datetime(year, month, day, hour, tzinfo=zone)

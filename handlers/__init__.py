@@ -5,12 +5,14 @@ FAQ, whose free-text answer catches whatever nobody else claimed, and the
 fallback for everything else comes last.
 """
 
-from handlers import fallback, faq, language, my_data, start
+from handlers import fallback, faq, language, my_data, my_registrations, registration, start
 from handlers.routing import Journey, Router
 
 JOURNEYS: list[Journey] = [
     start.journey,
     language.journey,
+    registration.journey,  # its wizard steps take typed text before the FAQ does
+    my_registrations.journey,
     my_data.journey,
     faq.journey,  # free text: answers typed questions
     fallback.journey,  # anything else: stickers, unknown commands, stale buttons

@@ -1,7 +1,8 @@
 """What a handler gets: the event, the applicant, their words, the database, and a reply."""
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
@@ -16,10 +17,13 @@ from handlers.events import (
     Notify,
     Outgoing,
     SendText,
+    SendVenue,
 )
+from handlers.letters import to_content
 from handlers.texts import Texts, Translator
 from models.applicants import Applicant
 from models.conversations import end_conversation, save_conversation
+from models.outbox import enqueue
 
 if TYPE_CHECKING:
     from handlers.faq_book import FaqBook
@@ -82,6 +86,28 @@ class Context:
             self.actions.append(EditText(self.event.button_message_id, text, keyboard))
         else:
             self.actions.append(SendText(text, keyboard))
+
+    def show_venue(self, venue: SendVenue) -> None:
+        """Sends a place as a map pin."""
+        self.actions.append(venue)
+
+    async def tell(
+        self,
+        recipient: Applicant,
+        dedupe_key: str,
+        compose: Callable[[Texts], list[Outgoing]],
+        send_after: datetime | None = None,
+    ) -> None:
+        """Queues a message for someone else, in their language, in this transaction."""
+        texts = self.services.texts(recipient.locale or self.services.default_locale)
+        await enqueue(
+            self.db,
+            chat_id=recipient.chat_id,
+            applicant_id=recipient.id,
+            content=to_content(compose(texts)),
+            dedupe_key=dedupe_key,
+            send_after=send_after,
+        )
 
     def notify(self, text: str, alert: bool = False) -> None:
         """A short notice over the chat, for a button press."""

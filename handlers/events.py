@@ -118,4 +118,14 @@ class Notify:
     alert: bool = False
 
 
-Outgoing = SendText | EditText | Notify
+@dataclass(frozen=True, slots=True)
+class SendVenue:
+    """A place on the map with its name and address (Telegram's venue message)."""
+
+    latitude: float
+    longitude: float
+    title: str
+    address: str
+
+
+Outgoing = SendText | EditText | Notify | SendVenue

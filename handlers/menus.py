@@ -16,6 +16,8 @@ def main_menu(_: Texts) -> tuple[str, InlineKeyboard]:
         "You can also type a question in your own words at any time."
     )
     keyboard = InlineKeyboard.of(
+        [Button(_("📝 Book a test seat"), "book")],
+        [Button(_("📋 My registrations"), "mine")],
         [Button(_("❓ Questions and answers"), "faq:home")],
         [Button(_("✍️ Ask the office"), "ask")],
         [Button(_("🌐 Language"), "lang:choose"), Button(_("ℹ️ Help"), "help")],

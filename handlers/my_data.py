@@ -1,14 +1,21 @@
 """The applicant's own data: /mydata shows it, /deleteme erases it after a confirmation."""
 
+from html import escape
+
 from handlers.context import Context
+from handlers.describe import exam_name, status_name
 from handlers.events import Button, InlineKeyboard
 from handlers.menus import home_button
+from handlers.my_registrations import offer_freed_seat
+from handlers.registration import details_list, stored_answers
 from handlers.routing import Journey
 from handlers.texts import LANGUAGE_NAMES
-from models.applicants import erase_applicant
+from models.applicants import erase_applicant, identity_of
 from models.conversations import end_conversation
+from models.outbox import skip_pending_for
 from models.questions import count_questions, forget_questions_of
-from models.registrations import cancel_live_registrations
+from models.registrations import cancel_live_registrations, registrations_of
+from models.sessions import Exam, TestSession
 
 journey = Journey("my_data")
 
@@ -20,26 +27,43 @@ async def show_my_data(ctx: Context) -> None:
     assert applicant.id is not None
     questions, ratings = await count_questions(ctx.db, applicant.id)
     language = LANGUAGE_NAMES[applicant.locale] if applicant.locale else ctx._("not chosen yet")
-    ctx.show(
-        ctx._(
-            "<b>What I keep about you</b>\n\n"
-            "• Telegram account number: {telegram_id}\n"
-            "• Language: {language}\n"
-            "• Came from: {source}\n"
-            "• First message: {since}\n"
-            "• Questions kept for the office: {questions}\n"
-            "• Answers you rated: {ratings}\n\n"
-            "Only the test office staff can see this. Send /deleteme to erase it."
-        ).format(
-            telegram_id=applicant.telegram_id,
-            language=language,
-            source=applicant.source or "–",
-            since=ctx.texts.day(applicant.created_at),
-            questions=ctx.texts.number(questions),
-            ratings=ctx.texts.number(ratings),
-        ),
-        InlineKeyboard.of([home_button(ctx.texts)]),
+    text = ctx._(
+        "<b>What I keep about you</b>\n\n"
+        "• Telegram account number: {telegram_id}\n"
+        "• Language: {language}\n"
+        "• Came from: {source}\n"
+        "• First message: {since}\n"
+        "• Questions kept for the office: {questions}\n"
+        "• Answers you rated: {ratings}"
+    ).format(
+        telegram_id=applicant.telegram_id,
+        language=language,
+        source=escape(applicant.source or "–"),
+        since=ctx.texts.day(applicant.created_at),
+        questions=ctx.texts.number(questions),
+        ratings=ctx.texts.number(ratings),
     )
+    identity = identity_of(applicant)
+    if identity:
+        text += "\n\n" + ctx._("<b>Your details for the tests</b>") + "\n"
+        text += details_list(ctx.texts, stored_answers(identity))
+        if applicant.consented_at:
+            text += "\n" + ctx._("• You agreed to their use on: {day}").format(
+                day=ctx.texts.day(applicant.consented_at)
+            )
+    lines = []
+    for registration in await registrations_of(ctx.db, applicant.id):
+        exam = await ctx.db.get(Exam, registration.exam_id)
+        session = await ctx.db.get(TestSession, registration.session_id)
+        assert exam is not None
+        assert session is not None
+        when = ctx.texts.timestamp(session.starts_at)
+        status = status_name(ctx.texts, registration)
+        lines.append(f"• {registration.code}: {exam_name(exam, ctx.locale)}, {when} ({status})")
+    if lines:
+        text += "\n\n" + ctx._("<b>Your registrations</b>") + "\n" + "\n".join(lines)
+    text += "\n\n" + ctx._("Only the test office staff can see this. Send /deleteme to erase it.")
+    ctx.show(text, InlineKeyboard.of([home_button(ctx.texts)]))
 
 
 @journey.command("deleteme")
@@ -47,8 +71,9 @@ async def ask_to_erase(ctx: Context) -> None:
     """Asks the applicant to confirm before anything is erased."""
     ctx.show(
         ctx._(
-            "⚠️ Erase everything I keep about you: your language, where you came from and the "
-            "questions you asked? This cannot be undone."
+            "⚠️ Erase everything I keep about you: your details, your language, where you came "
+            "from and the questions you asked? Your registrations will be cancelled. This cannot "
+            "be undone."
         ),
         InlineKeyboard.of(
             [Button(ctx._("Yes, erase my data"), "erase:yes")],
@@ -69,7 +94,9 @@ async def erase(ctx: Context) -> None:
         return
     assert ctx.applicant.id is not None
     # Seats first: a deleted applicant must not keep a seat someone in line could have.
-    await cancel_live_registrations(ctx.db, ctx.applicant.id)
+    for next_in_line in await cancel_live_registrations(ctx.db, ctx.applicant.id):
+        await offer_freed_seat(ctx, next_in_line)
+    await skip_pending_for(ctx.db, ctx.applicant.id, "the applicant erased their data")
     await end_conversation(ctx.db, ctx.applicant.id)
     await forget_questions_of(ctx.db, ctx.applicant.id)
     await erase_applicant(ctx.db, ctx.applicant)

@@ -4,7 +4,7 @@ from datetime import date, datetime
 from typing import Protocol
 from zoneinfo import ZoneInfo
 
-from babel.dates import format_date, format_datetime, format_time
+from babel.dates import format_date, format_datetime, format_skeleton, format_time
 from babel.numbers import format_decimal
 
 LOCALES = ("km", "en", "ja")
@@ -55,6 +55,14 @@ class Texts:
         local = value.astimezone(self.zone)
         return "{day}, {time}".format(
             day=format_date(local.date(), format="long", locale=self.locale),
+            time=format_time(local, format="HH:mm", locale=self.locale),
+        )
+
+    def brief_moment(self, value: datetime) -> str:
+        """A short local weekday, date and time for a button, e.g. "Sun, Oct 17 08:00"."""
+        local = value.astimezone(self.zone)
+        return "{day} {time}".format(
+            day=format_skeleton("MMMEd", local, locale=self.locale),
             time=format_time(local, format="HH:mm", locale=self.locale),
         )
 

@@ -6,6 +6,7 @@ owns the transaction.
 
 from models.applicants import Applicant
 from models.conversations import ConversationState
+from models.outbox import OutboxMessage
 from models.questions import FaqFeedback, UnansweredQuestion
 from models.registrations import Registration
 from models.sessions import Exam, TestSession
@@ -16,6 +17,7 @@ __all__ = [
     "ConversationState",
     "Exam",
     "FaqFeedback",
+    "OutboxMessage",
     "ProcessedUpdate",
     "Registration",
     "TestSession",

@@ -1,8 +1,8 @@
 """Applicants: the people who talk to the bot."""
 
-from datetime import datetime
+from datetime import date, datetime
 
-from sqlalchemy import BigInteger, Column, update
+from sqlalchemy import BigInteger, Column, Date, update
 from sqlmodel import Field, SQLModel, col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -22,6 +22,15 @@ class Applicant(SQLModel, table=True):
     # Where they came from: the deep-link payload of their first /start (poster, school, agency).
     source: str | None = Field(default=None, max_length=SOURCE_MAX_LENGTH, index=True)
     reachable: bool = Field(default=True)
+    # Identity, given in the registration wizard and offered for reuse the next time.
+    name_latin: str | None = Field(default=None, max_length=80)  # as in the passport
+    name_khmer: str | None = Field(default=None, max_length=80)
+    date_of_birth: date | None = Field(default=None, sa_column=Column(Date))
+    sex: str | None = Field(default=None, max_length=16)
+    phone: str | None = Field(default=None, max_length=20)  # E.164
+    id_number: str | None = Field(default=None, max_length=20)  # national ID or passport
+    province: str | None = Field(default=None, max_length=32)
+    consented_at: datetime | None = Field(default=None, sa_column=Column(UtcDateTime()))
     created_at: datetime = Field(
         default_factory=utcnow, sa_column=Column(UtcDateTime(), nullable=False)
     )
@@ -64,6 +73,24 @@ async def mark_unreachable(db: AsyncSession, telegram_id: int) -> None:
     await db.exec(
         update(Applicant).where(col(Applicant.telegram_id) == telegram_id).values(reachable=False)
     )
+
+
+IDENTITY_FIELDS = (
+    "name_latin",
+    "name_khmer",
+    "date_of_birth",
+    "sex",
+    "phone",
+    "id_number",
+    "province",
+)
+
+
+def identity_of(applicant: Applicant) -> dict[str, object]:
+    """The identity the applicant gave last time; empty when they never registered."""
+    if applicant.name_latin is None:
+        return {}
+    return {name: getattr(applicant, name) for name in IDENTITY_FIELDS}
 
 
 async def erase_applicant(db: AsyncSession, applicant: Applicant) -> None:

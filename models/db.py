@@ -27,7 +27,10 @@ def create_engine(database_url: str) -> AsyncEngine:
         return create_async_engine(url, pool_pre_ping=True)
     if url.database and url.database != ":memory:":
         Path(url.database).parent.mkdir(parents=True, exist_ok=True)
-    engine = create_async_engine(url)
+    # SQLite has one writer and every transaction here writes (BEGIN IMMEDIATE): one
+    # connection, handed out in turn by the pool, serves waiting updates first come first
+    # served, instead of SQLite's busy handler waking them in sleeps of up to 100 ms.
+    engine = create_async_engine(url, pool_size=1, max_overflow=0, pool_timeout=60)
     _use_sqlite_sanely(engine)
     return engine
 

@@ -1,6 +1,7 @@
 """Registrations: booking a seat atomically, the waitlist, and cancelling."""
 
 import secrets
+from collections.abc import Sequence
 from datetime import datetime
 from enum import StrEnum
 
@@ -27,6 +28,7 @@ from models.sessions import SessionStatus, TestSession
 CODE_ALPHABET = "346789ABCDEFGHJKMNPQRTUVWXY"
 CODE_LENGTH = 6
 LIVE = ("confirmed", "waitlisted")
+SEATED = ("confirmed", "attended", "absent")
 
 
 class RegistrationStatus(StrEnum):
@@ -53,8 +55,10 @@ class Registration(SQLModel, table=True):
     )
 
     id: int | None = Field(default=None, primary_key=True)
-    applicant_id: int = Field(
-        sa_column=Column(Integer, ForeignKey("applicant.id", ondelete="CASCADE"), nullable=False)
+    # None once the applicant erased their data: the row stays as an anonymous count.
+    applicant_id: int | None = Field(
+        default=None,
+        sa_column=Column(Integer, ForeignKey("applicant.id", ondelete="SET NULL"), index=True),
     )
     session_id: int = Field(
         sa_column=Column(
@@ -73,6 +77,15 @@ class Registration(SQLModel, table=True):
         default_factory=utcnow, sa_column=Column(UtcDateTime(), nullable=False)
     )
     cancelled_at: datetime | None = Field(default=None, sa_column=Column(UtcDateTime()))
+    # Set while a freed seat is held for this waitlisted applicant, waiting for Accept/Decline.
+    offered_at: datetime | None = Field(default=None, sa_column=Column(UtcDateTime()))
+
+    @property
+    def holds_seat(self) -> bool:
+        """Counted in the session's seats_taken: confirmed, or a seat held on offer."""
+        return self.status in SEATED or (
+            self.status == RegistrationStatus.WAITLISTED and self.offered_at is not None
+        )
 
 
 class BookingRefused(Exception):
@@ -81,6 +94,16 @@ class BookingRefused(Exception):
     def __init__(self, reason: str) -> None:
         super().__init__(reason)
         self.reason = reason
+
+
+def _open_at(session_id: int, now: datetime) -> ColumnElement[bool]:
+    """The session is open and inside its registration window at `now`."""
+    return and_(
+        col(TestSession.id) == session_id,
+        col(TestSession.status) == SessionStatus.OPEN.value,
+        col(TestSession.registration_opens_at) <= now,
+        col(TestSession.registration_closes_at) > now,
+    )
 
 
 def new_code() -> str:
@@ -100,12 +123,7 @@ async def book_seat(
     session = await db.get(TestSession, session_id)
     if session is None:
         raise BookingRefused("closed")
-    open_now = and_(
-        col(TestSession.id) == session_id,
-        col(TestSession.status) == SessionStatus.OPEN.value,
-        col(TestSession.registration_opens_at) <= now,
-        col(TestSession.registration_closes_at) > now,
-    )
+    open_now = _open_at(session_id, now)
     try:
         # A savepoint: if the applicant already holds a live registration for this exam,
         # the database refuses the insert, and the seat just taken is given back with it.
@@ -170,46 +188,148 @@ async def waitlist_position(db: AsyncSession, registration: Registration) -> int
 async def cancel_registration(
     db: AsyncSession, registration: Registration, now: datetime | None = None
 ) -> Registration | None:
-    """Cancels; a freed seat goes to the first in line. Returns whoever was promoted."""
+    """Cancels; a seat it held is offered to the first in line. Returns who got the offer."""
     now = now or utcnow()
-    was_confirmed = registration.status == RegistrationStatus.CONFIRMED
+    held = registration.holds_seat
     registration.status = RegistrationStatus.CANCELLED
+    registration.offered_at = None
     registration.cancelled_at = registration.updated_at = now
     db.add(registration)
     await db.flush()
-    if not was_confirmed:
+    if not held:
         return None
+    return await offer_freed_seat(db, registration.session_id, now)
+
+
+async def offer_freed_seat(
+    db: AsyncSession, session_id: int, now: datetime | None = None
+) -> Registration | None:
+    """Holds a freed seat for the first in line who has no offer yet; else frees it.
+
+    Returns the registration the seat is now held for, or None when nobody waits.
+    """
+    now = now or utcnow()
     first = (
         await db.exec(
             select(Registration)
             .where(
-                col(Registration.session_id) == registration.session_id,
+                col(Registration.session_id) == session_id,
                 col(Registration.status) == RegistrationStatus.WAITLISTED.value,
+                col(Registration.offered_at).is_(None),
             )
             .order_by(col(Registration.id))
             .limit(1)
+            # Concurrent cancellations each take the next one in line instead of waiting.
             .with_for_update(skip_locked=True)
         )
     ).first()
     if first is None:
         await db.exec(
             update(TestSession)
-            .where(col(TestSession.id) == registration.session_id)
+            .where(col(TestSession.id) == session_id)
             .values(seats_taken=TestSession.seats_taken - 1)  # type: ignore[operator]
             .execution_options(synchronize_session=False)
         )
         return None
-    first.status = RegistrationStatus.CONFIRMED
-    first.updated_at = now
+    first.offered_at = first.updated_at = now
     db.add(first)
     await db.flush()
     return first
 
 
+async def accept_offer(
+    db: AsyncSession, registration: Registration, now: datetime | None = None
+) -> bool:
+    """Confirms the seat held for this applicant; False when there is no offer to accept."""
+    if registration.status != RegistrationStatus.WAITLISTED or registration.offered_at is None:
+        return False
+    registration.status = RegistrationStatus.CONFIRMED
+    registration.offered_at = None
+    registration.updated_at = now or utcnow()
+    db.add(registration)
+    await db.flush()
+    return True
+
+
+async def decline_offer(
+    db: AsyncSession, registration: Registration, now: datetime | None = None
+) -> Registration | None:
+    """Gives up the place in line; the held seat passes to the next. Returns who got it."""
+    if registration.status != RegistrationStatus.WAITLISTED or registration.offered_at is None:
+        raise BookingRefused("no_offer")
+    return await cancel_registration(db, registration, now)
+
+
+async def reschedule(
+    db: AsyncSession,
+    registration: Registration,
+    new_session_id: int,
+    now: datetime | None = None,
+) -> Registration | None:
+    """Moves a live registration to another open session of the same exam, keeping its code.
+
+    The new seat is taken first, with the same conditional update as a booking; if the
+    new session is full or closed, BookingRefused is raised and nothing has changed.
+    The old seat is then offered to the first in its line; that registration is returned.
+    """
+    now = now or utcnow()
+    if registration.status not in LIVE or registration.session_id == new_session_id:
+        raise BookingRefused("not_movable")
+    new_session = await db.get(TestSession, new_session_id)
+    if new_session is None or new_session.exam_id != registration.exam_id:
+        raise BookingRefused("closed")
+    taken = await db.exec(
+        update(TestSession)
+        .where(
+            _open_at(new_session_id, now),
+            col(TestSession.seats_taken) < col(TestSession.capacity),
+        )
+        .values(seats_taken=TestSession.seats_taken + 1)  # type: ignore[operator]
+        .execution_options(synchronize_session=False)
+    )
+    if taken.rowcount != 1:
+        still_open = await db.exec(
+            select(func.count()).select_from(TestSession).where(_open_at(new_session_id, now))
+        )
+        raise BookingRefused("full" if still_open.one() else "closed")
+    old_session_id, held = registration.session_id, registration.holds_seat
+    registration.session_id = new_session_id
+    registration.status = RegistrationStatus.CONFIRMED
+    registration.offered_at = None
+    registration.updated_at = now
+    db.add(registration)
+    await db.flush()
+    return await offer_freed_seat(db, old_session_id, now) if held else None
+
+
+async def registrations_of(db: AsyncSession, applicant_id: int) -> Sequence[Registration]:
+    """The applicant's registrations, newest first."""
+    result = await db.exec(
+        select(Registration)
+        .where(col(Registration.applicant_id) == applicant_id)
+        .order_by(col(Registration.id).desc())
+    )
+    return result.all()
+
+
+async def live_registration_for_exam(
+    db: AsyncSession, applicant_id: int, exam_id: str
+) -> Registration | None:
+    """The applicant's confirmed or waitlisted registration for this exam, if any."""
+    result = await db.exec(
+        select(Registration).where(
+            col(Registration.applicant_id) == applicant_id,
+            col(Registration.exam_id) == exam_id,
+            col(Registration.status).in_(LIVE),
+        )
+    )
+    return result.first()
+
+
 async def cancel_live_registrations(db: AsyncSession, applicant_id: int) -> list[Registration]:
     """Cancels every live registration of an applicant, freeing or passing on their seats.
 
-    Returns the registrations promoted from a waitlist as a result.
+    Returns the registrations that were offered a seat as a result.
     """
     live = (
         await db.exec(
@@ -221,8 +341,8 @@ async def cancel_live_registrations(db: AsyncSession, applicant_id: int) -> list
             .order_by(col(Registration.id))
         )
     ).all()
-    promoted = []
+    offered = []
     for registration in live:
-        if (moved_up := await cancel_registration(db, registration)) is not None:
-            promoted.append(moved_up)
-    return promoted
+        if (next_in_line := await cancel_registration(db, registration)) is not None:
+            offered.append(next_in_line)
+    return offered

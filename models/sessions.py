@@ -6,7 +6,7 @@ from enum import StrEnum
 
 from pydantic import BaseModel, field_validator, model_validator
 from pydantic import Field as PydanticField
-from sqlalchemy import CheckConstraint, Column, ForeignKey, Integer, String
+from sqlalchemy import CheckConstraint, Column, ColumnElement, ForeignKey, Integer, String
 from sqlmodel import Field, SQLModel, col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -100,6 +100,47 @@ class SessionDraft(BaseModel):
 
 async def find_exam(db: AsyncSession, exam_id: str) -> Exam | None:
     return await db.get(Exam, exam_id)
+
+
+def _bookable_at(now: datetime) -> list[ColumnElement[bool]]:
+    return [
+        col(TestSession.status) == SessionStatus.OPEN.value,
+        col(TestSession.registration_opens_at) <= now,
+        col(TestSession.registration_closes_at) > now,
+    ]
+
+
+async def exams_open_for_booking(db: AsyncSession, now: datetime) -> Sequence[Exam]:
+    """Active exams with at least one session taking registrations now."""
+    result = await db.exec(
+        select(Exam)
+        .where(
+            col(Exam.active).is_(True),
+            col(Exam.id).in_(select(TestSession.exam_id).where(*_bookable_at(now))),
+        )
+        .order_by(col(Exam.id))
+    )
+    return result.all()
+
+
+async def bookable_sessions(
+    db: AsyncSession, exam_id: str, now: datetime
+) -> Sequence[TestSession]:
+    """The exam's sessions taking registrations now, soonest first."""
+    result = await db.exec(
+        select(TestSession)
+        .where(col(TestSession.exam_id) == exam_id, *_bookable_at(now))
+        .order_by(col(TestSession.starts_at), col(TestSession.id))
+    )
+    return result.all()
+
+
+def is_bookable(session: TestSession, now: datetime) -> bool:
+    """Open, and inside its registration window."""
+    return (
+        session.status == SessionStatus.OPEN
+        and session.registration_opens_at <= now < session.registration_closes_at
+    )
 
 
 async def add_session(db: AsyncSession, draft: SessionDraft) -> TestSession:

@@ -15,6 +15,7 @@ from handlers.events import (
     Notify,
     Outgoing,
     SendText,
+    SendVenue,
     split_command,
 )
 
@@ -48,6 +49,7 @@ class Applicant:
     language: str | None = "en"
     screens: dict[int, Screen] = field(default_factory=dict)
     notices: list[str] = field(default_factory=list)
+    venues: list[SendVenue] = field(default_factory=list)
     last: Screen | None = None
     _ids: count = field(default_factory=lambda: count(1))
 
@@ -99,7 +101,13 @@ class Applicant:
             update_id=next(_update_ids),
             **fields,  # type: ignore[arg-type]
         )
-        actions = await self.conversation.handle(event)
+        return self.receive(await self.conversation.handle(event))
+
+    async def share_contact_of_someone_else(self, phone: str) -> list[Outgoing]:
+        return await self._do(kind=Kind.CONTACT, contact_phone=phone, contact_is_own=False)
+
+    def receive(self, actions: list[Outgoing]) -> list[Outgoing]:
+        """Shows the bot's actions in this chat, as the phone would."""
         for action in actions:
             if isinstance(action, SendText):
                 message_id = next(self._ids)
@@ -112,4 +120,25 @@ class Applicant:
                 )
             elif isinstance(action, Notify):
                 self.notices.append(action.text)
+            elif isinstance(action, SendVenue):
+                self.venues.append(action)
         return actions
+
+
+async def deliver_outbox(conversation: Conversation, *applicants: Applicant) -> int:
+    """Sends every due outbox message to the driven applicants' chats; returns how many."""
+    from bot.delivery import OutboxSender
+
+    chats = {applicant.user_id: applicant for applicant in applicants}
+
+    async def send(chat_id: int, actions: list[Outgoing]) -> bool:
+        if chat_id not in chats:
+            return False
+        chats[chat_id].receive(actions)
+        return True
+
+    sender = OutboxSender(conversation.sessions, send)
+    total = 0
+    while sent := await sender.send_due():
+        total += sent
+    return total

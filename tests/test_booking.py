@@ -1,4 +1,4 @@
-"""Booking seats: atomic on both engines, with a strict waitlist and promotion on cancel."""
+"""Booking seats: atomic on both engines, a strict waitlist, and freed seats offered in order."""
 
 import asyncio
 import random
@@ -8,11 +8,12 @@ import pytest
 from sqlmodel import col, func, select
 
 from bot.app import App
-from models import Applicant, Exam, Registration, TestSession
+from models import Applicant, Exam, OutboxMessage, Registration, TestSession
 from models.registrations import (
     CODE_ALPHABET,
     BookingRefused,
     RegistrationStatus,
+    accept_offer,
     book_seat,
     cancel_registration,
     waitlist_position,
@@ -106,14 +107,27 @@ async def test_500_applicants_race_for_50_seats(app: App) -> None:
             assert registration is not None
             return await cancel_registration(db, registration, NOW)
 
-    promoted = await asyncio.gather(*(cancel(r) for r in chosen))
-    assert all(p is not None for p in promoted)
-    assert len({p.id for p in promoted if p}) == 20
+    offered = await asyncio.gather(*(cancel(r) for r in chosen))
+    assert all(p is not None for p in offered)
+    assert len({p.id for p in offered if p}) == 20
+    seats_taken, rows = await census(app, session_id)
+    assert seats_taken == 50  # the 20 freed seats are held for the first 20 in line
+    assert sum(r.status == "confirmed" for r in rows) == 30
+    held = [r for r in rows if r.status == "waitlisted" and r.offered_at is not None]
+    first_in_line = [r.id for r in waitlisted[:20]]
+    assert sorted(r.id for r in held) == first_in_line
+
+    async def accept(registration_id: int | None) -> bool:
+        async with app.conversation.sessions() as db, db.begin():
+            registration = await db.get(Registration, registration_id)
+            assert registration is not None
+            return await accept_offer(db, registration, NOW)
+
+    assert all(await asyncio.gather(*(accept(r.id) for r in held)))
     seats_taken, rows = await census(app, session_id)
     assert seats_taken == 50
     assert sum(r.status == "confirmed" for r in rows) == 50
-    first_in_line = [r.id for r in waitlisted[:20]]
-    assert sorted(p.id for p in promoted if p) == first_in_line
+    assert sum(r.status == "waitlisted" for r in rows) == 430
 
 
 async def test_one_live_registration_per_exam(app: App) -> None:
@@ -186,5 +200,15 @@ async def test_deleteme_frees_the_applicants_seat_for_the_next_in_line(app: App)
     await dara.send("/deleteme")
     await dara.press("Yes, erase my data")
     seats_taken, rows = await census(app, session_id)
-    assert seats_taken == 1
-    assert [(r.applicant_id, r.status) for r in rows] == [(other, "confirmed")]
+    assert seats_taken == 1  # now held for the next in line
+    # Dara's registration stays only as an anonymous, cancelled count.
+    assert [(r.applicant_id, r.status, r.offered_at is not None) for r in rows] == [
+        (None, "cancelled", False),
+        (other, "waitlisted", True),
+    ]
+    async with app.conversation.sessions() as db:
+        [offer] = (await db.exec(select(OutboxMessage))).all()
+    assert offer.applicant_id == other
+    # They never chose a language, so the offer is in the default one, Khmer.
+    assert "មានកន្លែងទំនេរសម្រាប់អ្នកហើយ" in offer.content[0]["text"]
+    assert offer.content[0]["buttons"][0][0][1] == f"offer:yes:{rows[1].id}"

@@ -27,7 +27,7 @@ def test_a_whole_visit_in_script_mode(tmp_path: Path) -> None:
         [
             "/start",
             "English",  # a button pressed by its label
-            "1",  # ... and by its number: Questions and answers
+            "3",  # ... and by its number: Questions and answers
             "Fees and fraud",
             "/language",
             "ភាសាខ្មែរ",
@@ -64,3 +64,32 @@ def test_the_conversation_survives_a_restart(tmp_path: Path) -> None:
     run_shell(tmp_path, ["/start", "日本語"])
     out = run_shell(tmp_path, ["/start"])
     assert out[0]["text"].startswith("メインメニュー")
+
+
+def test_booking_a_demo_seat_in_script_mode(tmp_path: Path) -> None:
+    out = run_shell(
+        tmp_path,
+        [
+            "/book",
+            "1",  # the first demo exam
+            "1",  # its first session
+            "sok dara",
+            "Skip ➡️",
+            "31/02/2001",  # refused: no such day
+            "15/03/2001",
+            "Female",
+            "contact:+85512345678",
+            "N01234567",
+            "Kampot",
+            "✅ I agree",
+            "✅ Confirm booking",
+        ],
+        "--language",
+        "en",
+    )
+    assert "does not exist" in out[5]["text"]
+    assert "SOK DARA" in out[-3]["text"]
+    confirmed, venue = out[-2], out[-1]
+    assert "You are registered!" in confirmed["text"]
+    assert venue["kind"] == "venue"
+    assert venue["text"].startswith("📍 Phnom Penh test centre (demo)")

@@ -12,8 +12,9 @@ from sqlmodel import select
 
 from bot.app import App
 from bot.channels.telegram_aiogram import AiogramChannel
-from models import Applicant
+from models import Applicant, TestSession
 from tests.fake_telegram import FakeTelegram
+from tests.test_registration import BAD_ANSWERS
 
 DARA = 5001
 SOKHA = 5002
@@ -272,3 +273,167 @@ async def test_applicant_bot_run_answers_on_telegram_and_stops_cleanly(
         _, stderr = await asyncio.wait_for(process.communicate(), 30)
     assert process.returncode == 0, stderr.decode()
     assert b"Traceback" not in stderr
+
+
+async def answer_and_read(telegram: FakeTelegram, user_id: int, send: object, *args: object):
+    """Does one user action and returns the bot's next message in that chat."""
+    getattr(telegram, send)(user_id, *args)  # type: ignore[arg-type]
+    return await telegram.next_message(user_id)
+
+
+def data_of(message, label: str) -> str:  # type: ignore[no-untyped-def]
+    """The callback data of the button whose label contains `label`."""
+    for row in message.reply_markup["inline_keyboard"]:
+        for button in row:
+            if label in button["text"]:
+                return button["callback_data"]
+    raise AssertionError(f"no button {label!r} in {message.reply_markup}")
+
+
+# A person types far slower than a test: the per-chat burst is raised so a whole wizard
+# can run in a second without provoking flood waits that a real user would never meet.
+@pytest.mark.parametrize("telegram", [{"chat_burst": 30}], indirect=True)
+async def test_booking_a_seat_through_telegram(
+    app: App, bot: AiogramChannel, telegram: FakeTelegram
+) -> None:
+    from bot.delivery import OutboxSender
+    from bot.demo import seed_demo
+    from models import Registration
+
+    async with app.conversation.sessions() as db, db.begin():
+        await seed_demo(db, app.settings.zone)
+    exams = await answer_and_read(telegram, DARA, "user_sends", "/book")
+    sessions = await answer_and_read(
+        telegram, DARA, "user_presses", exams.message_id, data_of(exams, "JFT-Basic")
+    )
+    assert sessions.message_id == exams.message_id
+    first = data_of(sessions, "Phnom Penh")
+    question = await answer_and_read(telegram, DARA, "user_presses", sessions.message_id, first)
+    assert "Step 1 of 7" in question.text
+    refused = await answer_and_read(telegram, DARA, "user_sends", "<b>Сок</b>")
+    assert "Latin letters" in refused.text
+    await answer_and_read(telegram, DARA, "user_sends", "Sok Dara")
+    khmer = await answer_and_read(telegram, DARA, "user_sends", "សុខ ដារា")
+    assert "date of birth" in khmer.text
+    sex = await answer_and_read(telegram, DARA, "user_sends", "15.03.2001")
+    phone = await answer_and_read(
+        telegram, DARA, "user_presses", sex.message_id, data_of(sex, "Female")
+    )
+    [[share]] = phone.reply_markup["keyboard"]
+    assert share["request_contact"] is True
+    shared = await answer_and_read(telegram, DARA, "user_shares_contact", "+85512345678")
+    assert shared.reply_markup == {"remove_keyboard": True}
+    id_question = await telegram.next_message(DARA)
+    assert "passport number" in id_question.text
+    provinces = await answer_and_read(telegram, DARA, "user_sends", "N01234567")
+    consent = await answer_and_read(
+        telegram, DARA, "user_presses", provinces.message_id, data_of(provinces, "Kampot")
+    )
+    summary = await answer_and_read(
+        telegram, DARA, "user_presses", consent.message_id, data_of(consent, "I agree")
+    )
+    assert "SOK DARA" in summary.text
+    done = await answer_and_read(
+        telegram, DARA, "user_presses", summary.message_id, data_of(summary, "Confirm")
+    )
+    assert "You are registered!" in done.text
+    venue = await telegram.next_message(DARA)
+    assert venue.kind == "venue"
+    assert venue.payload["title"] == "Phnom Penh test centre (demo)"
+
+    # A seat Dara gives up is offered to Sokha, first in line, through the outbox.
+    async with app.conversation.sessions() as db, db.begin():
+        [registration] = (await db.exec(select(Registration))).all()
+        session = await db.get(TestSession, registration.session_id)
+        session.capacity = 1
+        db.add(session)
+    sokha_done = await book_through_telegram(telegram, SOKHA, first)
+    assert "waitlist" in sokha_done.text
+    await telegram.next_message(SOKHA)  # the venue pin
+    sender = asyncio.create_task(
+        OutboxSender(app.conversation.sessions, bot.deliver, idle_interval=0.05).run()
+    )
+    try:
+        mine = await answer_and_read(telegram, DARA, "user_sends", "/mybookings")
+        ask = await answer_and_read(
+            telegram, DARA, "user_presses", mine.message_id, data_of(mine, "Cancel")
+        )
+        await answer_and_read(
+            telegram, DARA, "user_presses", ask.message_id, data_of(ask, "Yes, cancel")
+        )
+        offer = await telegram.next_message(SOKHA)
+        assert "A seat has become free for you" in offer.text
+        accepted = await answer_and_read(
+            telegram, SOKHA, "user_presses", offer.message_id, data_of(offer, "Accept")
+        )
+        assert "You are registered!" in accepted.text
+    finally:
+        sender.cancel()
+    assert rejected_except_not_modified(telegram) == []
+
+
+async def book_through_telegram(telegram: FakeTelegram, user_id: int, session_data: str):
+    """The whole wizard for one more applicant; returns the bot's last answer."""
+    exams = await answer_and_read(telegram, user_id, "user_sends", "/book")
+    question = await answer_and_read(
+        telegram, user_id, "user_presses", exams.message_id, data_of(exams, "JFT-Basic")
+    )
+    await answer_and_read(telegram, user_id, "user_presses", question.message_id, session_data)
+    for typed in ("Chan Sokha", "ចាន់ សុខា"):
+        await answer_and_read(telegram, user_id, "user_sends", typed)
+    sex = await answer_and_read(telegram, user_id, "user_sends", "2000-01-01")
+    await answer_and_read(telegram, user_id, "user_presses", sex.message_id, "reg:sex:male")
+    await answer_and_read(telegram, user_id, "user_sends", "097 765 4321")
+    await telegram.next_message(user_id)
+    provinces = await answer_and_read(telegram, user_id, "user_sends", "123456789")
+    consent = await answer_and_read(
+        telegram, user_id, "user_presses", provinces.message_id, "reg:prov:takeo"
+    )
+    summary = await answer_and_read(
+        telegram, user_id, "user_presses", consent.message_id, "reg:consent:yes"
+    )
+    return await answer_and_read(
+        telegram, user_id, "user_presses", summary.message_id, "reg:confirm"
+    )
+
+
+@pytest.mark.parametrize("telegram", [{"chat_burst": 30}], indirect=True)
+@pytest.mark.parametrize(("answers_before", "bad", "explanation"), BAD_ANSWERS)
+async def test_each_wrong_answer_through_telegram(
+    app: App,
+    bot: AiogramChannel,
+    telegram: FakeTelegram,
+    answers_before: list[str],
+    bad: str,
+    explanation: str,
+) -> None:
+    from bot.demo import seed_demo
+    from models import ConversationState
+
+    async with app.conversation.sessions() as db, db.begin():
+        await seed_demo(db, app.settings.zone)
+    exams = await answer_and_read(telegram, DARA, "user_sends", "/book")
+    sessions = await answer_and_read(
+        telegram, DARA, "user_presses", exams.message_id, data_of(exams, "JFT-Basic")
+    )
+    latest = await answer_and_read(
+        telegram, DARA, "user_presses", sessions.message_id, data_of(sessions, "Phnom Penh")
+    )
+    for answer in answers_before:
+        if answer in ("-", "Female"):
+            button = data_of(latest, "Skip" if answer == "-" else "Female")
+            latest = await answer_and_read(
+                telegram, DARA, "user_presses", latest.message_id, button
+            )
+        else:
+            latest = await answer_and_read(telegram, DARA, "user_sends", answer)
+        if latest.reply_markup == {"remove_keyboard": True}:  # "✅ Phone: ...", then a question
+            latest = await telegram.next_message(DARA)
+    async with app.conversation.sessions() as db:
+        [before] = (await db.exec(select(ConversationState))).all()
+    reply = await answer_and_read(telegram, DARA, "user_sends", bad)
+    assert explanation in reply.text
+    async with app.conversation.sessions() as db:
+        [after] = (await db.exec(select(ConversationState))).all()
+    assert (after.step, after.data) == (before.step, before.data)
+    assert rejected_except_not_modified(telegram) == []

@@ -14,6 +14,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import TextIO
 
+from bot.delivery import OutboxSender
 from handlers.conversation import Conversation
 from handlers.events import (
     EditText,
@@ -26,6 +27,7 @@ from handlers.events import (
     RemoveKeyboard,
     ReplyKeyboard,
     SendText,
+    SendVenue,
     split_command,
 )
 
@@ -119,6 +121,8 @@ class ConsoleChannel:
         self.stdin = stdin
         self.stdout = stdout
         self.chat = ConsoleChat()
+        # Messages queued for this user (a seat offer, say) are shown after each reply.
+        self.outbox: OutboxSender | None = None
 
     async def run(self) -> None:
         """Reads lines until end of input (Ctrl-D) and answers each."""
@@ -135,6 +139,13 @@ class ConsoleChannel:
             event = self.event_for(line.rstrip("\r\n"))
             if event is not None:
                 self.show(await self.conversation.handle(event))
+            if self.outbox is not None:
+                await self.outbox.send_due(chat_id=self.user_id)
+
+    async def deliver(self, chat_id: int, actions: list[Outgoing]) -> bool:
+        """Shows a queued message addressed to this terminal's user."""
+        self.show(actions)
+        return True
 
     def event_for(self, line: str) -> Incoming | None:
         """The user action one input line stands for, or None for a blank line."""
@@ -185,6 +196,9 @@ class ConsoleChannel:
                     self._emit("message", message_id, action.text, action.keyboard)
             elif isinstance(action, Notify):
                 self._emit("notice", None, action.text, None)
+            elif isinstance(action, SendVenue):
+                message_id = self.chat.add(f"📍 {action.title}\n{action.address}", None)
+                self._emit("venue", message_id, f"📍 {action.title}\n{action.address}", None)
 
     def _emit(
         self, kind: str, message_id: int | None, text: str, keyboard: Keyboard | None
@@ -196,7 +210,7 @@ class ConsoleChannel:
                 record["message_id"] = message_id
             self._write(json.dumps(record, ensure_ascii=False))
             return
-        prefix = {"message": "🤖", "edit": "🤖 (updated)", "notice": "ℹ️"}[kind]
+        prefix = {"message": "🤖", "edit": "🤖 (updated)", "notice": "ℹ️", "venue": "🗺"}[kind]
         self._write(f"{prefix} {plain(text)}")
         number = 0
         for row in rows if kind != "notice" else []:

@@ -47,6 +47,7 @@ from handlers.events import (
     Outgoing,
     ReplyKeyboard,
     SendText,
+    SendVenue,
     split_command,
 )
 from handlers.texts import LOCALES, Translator
@@ -204,6 +205,8 @@ class AiogramChannel:
             _ = self.translators[locale or self.default_locale].gettext
             commands = [
                 BotCommand(command="start", description=_("Main menu")),
+                BotCommand(command="book", description=_("Book a test seat")),
+                BotCommand(command="mybookings", description=_("My registrations")),
                 BotCommand(command="faq", description=_("Questions and answers")),
                 BotCommand(command="language", description=_("Change the language")),
                 BotCommand(command="help", description=_("What this bot can do")),
@@ -240,17 +243,38 @@ class AiogramChannel:
                 event.user_id,
             )
         for action in actions:
-            if isinstance(action, SendText):
-                await self._send_text(event.chat_id, action.text, action.keyboard, event.user_id)
-            elif isinstance(action, EditText):
+            if isinstance(action, EditText):
                 await self._edit_text(event.chat_id, action, event.user_id)
-            elif isinstance(action, Notify) and query_id is None:
-                await self._send_text(event.chat_id, action.text, None, event.user_id)
+            elif not isinstance(action, Notify) or query_id is None:
+                await self._render(event.chat_id, action, event.user_id)
+
+    async def deliver(self, chat_id: int, actions: list[Outgoing]) -> bool:
+        """Sends a queued message (from the outbox); False when Telegram did not take it all."""
+        delivered = True
+        for action in actions:
+            delivered = await self._render(chat_id, action, chat_id) and delivered
+        return delivered
+
+    async def _render(self, chat_id: int, action: Outgoing, user_id: int) -> bool:
+        """Sends one new message: text, a notice as text, or a venue."""
+        if isinstance(action, SendVenue):
+            sent = await self._call(
+                lambda: self.bot.send_venue(
+                    chat_id, action.latitude, action.longitude, action.title, action.address
+                ),
+                user_id,
+            )
+        elif isinstance(action, SendText | Notify):
+            keyboard = action.keyboard if isinstance(action, SendText) else None
+            sent = await self._send_text(chat_id, action.text, keyboard, user_id)
+        else:
+            raise ValueError(f"{type(action).__name__} is not a new message")
+        return sent is not None
 
     async def _send_text(
         self, chat_id: int, text: str, keyboard: Keyboard | None, user_id: int
-    ) -> None:
-        await self._call(
+    ) -> Message | None:
+        return await self._call(
             lambda: self.bot.send_message(chat_id, text, reply_markup=to_markup(keyboard)), user_id
         )
 

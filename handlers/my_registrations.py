@@ -1,0 +1,293 @@
+"""My registrations: see them, cancel one, move one to another date, answer a seat offer.
+
+A seat freed here is held for the first in that session's line, who is told through
+the outbox (written in this same transaction) and answers with Accept or Decline.
+Every button names a registration; it is checked to be the presser's, every time.
+"""
+
+from handlers.context import Context
+from handlers.describe import (
+    exam_name,
+    registered,
+    session_button,
+    session_details,
+    status_name,
+    venue_pin,
+    what_to_bring,
+)
+from handlers.events import Button, InlineKeyboard, Outgoing, SendText
+from handlers.menus import home_button
+from handlers.routing import Journey
+from handlers.texts import Texts
+from models.applicants import Applicant
+from models.columns import utcnow
+from models.registrations import (
+    LIVE,
+    BookingRefused,
+    Registration,
+    RegistrationStatus,
+    accept_offer,
+    cancel_registration,
+    decline_offer,
+    registrations_of,
+    reschedule,
+    waitlist_position,
+)
+from models.sessions import Exam, TestSession, bookable_sessions
+
+journey = Journey("my_registrations")
+
+
+@journey.command("mybookings", "registrations")
+@journey.button("mine")
+async def list_registrations(ctx: Context) -> None:
+    """Shows every registration with its status and code, and what can be done with each."""
+    parts = [*ctx.event.button_data.split(":"), "", ""]
+    if parts[1] and parts[2].isdigit():
+        await _registration_action(ctx, parts[1], int(parts[2]), parts[3:])
+        return
+    assert ctx.applicant.id is not None
+    registrations = await registrations_of(ctx.db, ctx.applicant.id)
+    if not registrations:
+        ctx.show(
+            ctx._("You have no registrations yet. Book a seat with /book."),
+            InlineKeyboard.of(
+                [Button(ctx._("📝 Book a test seat"), "book")], [home_button(ctx.texts)]
+            ),
+        )
+        return
+    cards, rows = [], []
+    for registration in registrations[:10]:
+        session, exam = await _session_and_exam(ctx, registration)
+        cards.append(await _card(ctx, registration, session, exam))
+        rows.extend(_buttons_for(ctx.texts, registration))
+    ctx.show(
+        ctx._("📋 <b>My registrations</b>") + "\n\n" + "\n\n".join(cards),
+        InlineKeyboard.of(*rows, [home_button(ctx.texts)]),
+    )
+
+
+async def _registration_action(
+    ctx: Context, action: str, registration_id: int, rest: list[str]
+) -> None:
+    """mine:<action>:<registration id>[:<more>], for the presser's own registration only."""
+    registration = await ctx.db.get(Registration, registration_id)
+    if registration is None or registration.applicant_id != ctx.applicant.id:
+        _out_of_date(ctx)
+        return
+    if registration.status not in LIVE:
+        ctx.notify(ctx._("This registration is no longer active."))
+        return
+    if action == "cancel":
+        await ask_to_cancel(ctx, registration)
+    elif action == "cancel_yes":
+        await cancel(ctx, registration)
+    elif action == "move":
+        await choose_new_session(ctx, registration)
+    elif action == "to" and rest[0].isdigit():
+        await move(ctx, registration, int(rest[0]))
+    else:
+        _out_of_date(ctx)
+
+
+# --- Cancelling -------------------------------------------------------------------------------
+
+
+async def ask_to_cancel(ctx: Context, registration: Registration) -> None:
+    """Asks before cancelling: a seat given up may go to the next in line."""
+    session, exam = await _session_and_exam(ctx, registration)
+    ctx.show(
+        ctx._("Cancel this registration?\n\n{session}\n\nCode: <b>{code}</b>").format(
+            session=session_details(ctx.texts, exam, session), code=registration.code
+        ),
+        InlineKeyboard.of(
+            [Button(ctx._("Yes, cancel it"), f"mine:cancel_yes:{registration.id}")],
+            [Button(ctx._("No, keep it"), "mine")],
+        ),
+    )
+
+
+async def cancel(ctx: Context, registration: Registration) -> None:
+    """Cancels; the seat is offered to the first in line."""
+    next_in_line = await cancel_registration(ctx.db, registration)
+    if next_in_line is not None:
+        await offer_freed_seat(ctx, next_in_line)
+    ctx.show(
+        ctx._("Your registration {code} is cancelled.").format(code=registration.code),
+        InlineKeyboard.of(
+            [Button(ctx._("📋 My registrations"), "mine")], [home_button(ctx.texts)]
+        ),
+    )
+
+
+# --- Moving to another date -------------------------------------------------------------------
+
+
+async def choose_new_session(ctx: Context, registration: Registration) -> None:
+    """Lists the other open sessions of the same test that still have a seat."""
+    _, exam = await _session_and_exam(ctx, registration)
+    sessions = [
+        session
+        for session in await bookable_sessions(ctx.db, registration.exam_id, utcnow())
+        if session.id != registration.session_id and session.seats_taken < session.capacity
+    ]
+    if not sessions:
+        ctx.show(
+            ctx._("There is no other session of this test with a free seat right now."),
+            InlineKeyboard.of([Button(ctx._("📋 My registrations"), "mine")]),
+        )
+        return
+    ctx.show(
+        ctx._(
+            "🔁 Move <b>{exam}</b> to which session? Your code stays the same; your present "
+            "seat is given up only once the new one is yours."
+        ).format(exam=exam_name(exam, ctx.locale)),
+        InlineKeyboard.of(
+            *[
+                [session_button(ctx.texts, s, f"mine:to:{registration.id}:{s.id}")]
+                for s in sessions
+            ],
+            [Button(ctx._("⬅️ Back"), "mine")],
+        ),
+    )
+
+
+async def move(ctx: Context, registration: Registration, session_id: int) -> None:
+    """Takes the new seat, then releases the old one; if the new one is full, nothing changes."""
+    try:
+        next_in_line = await reschedule(ctx.db, registration, session_id)
+    except BookingRefused as refused:
+        text = (
+            ctx._("Sorry, that session has just filled up. Your registration has not changed.")
+            if refused.reason == "full"
+            else ctx._(
+                "Sorry, that session no longer takes registrations. Your registration has not "
+                "changed."
+            )
+        )
+        ctx.show(text, InlineKeyboard.of([Button(ctx._("📋 My registrations"), "mine")]))
+        return
+    if next_in_line is not None:
+        await offer_freed_seat(ctx, next_in_line)
+    session, exam = await _session_and_exam(ctx, registration)
+    ctx.show(
+        ctx._("✅ <b>Moved.</b> Confirmation code: <b>{code}</b>\n{session}\n\n{bring}").format(
+            code=registration.code,
+            session=session_details(ctx.texts, exam, session),
+            bring=what_to_bring(ctx.texts),
+        )
+    )
+    ctx.show_venue(venue_pin(ctx.texts, session))
+
+
+# --- A freed seat, offered to the next in line ------------------------------------------------
+
+
+async def offer_freed_seat(ctx: Context, registration: Registration) -> None:
+    """Tells the first in line that a seat is held for them, with Accept and Decline."""
+    applicant = await ctx.db.get(Applicant, registration.applicant_id)
+    if applicant is None or registration.offered_at is None:
+        return
+    session, exam = await _session_and_exam(ctx, registration)
+
+    def compose(_: Texts) -> list[Outgoing]:
+        return [
+            SendText(
+                _(
+                    "🎉 <b>A seat has become free for you!</b>\n\n{session}\n\nIt is held for "
+                    "you now. Accept it to confirm your registration, or decline to pass it to "
+                    "the next person in line."
+                ).format(session=session_details(_, exam, session)),
+                InlineKeyboard.of(
+                    [Button(_("✅ Accept the seat"), f"offer:yes:{registration.id}")],
+                    [Button(_("✖ Decline"), f"offer:no:{registration.id}")],
+                ),
+            )
+        ]
+
+    stamp = int(registration.offered_at.timestamp())
+    await ctx.tell(applicant, f"offer:{registration.id}:{session.id}:{stamp}", compose)
+
+
+@journey.button("offer")
+async def answer_offer(ctx: Context) -> None:
+    """Accept confirms the held seat; Decline passes it to the next in line."""
+    _, answer, number = [*ctx.event.button_data.split(":"), "", ""][:3]
+    registration = await ctx.db.get(Registration, int(number)) if number.isdigit() else None
+    if (
+        registration is None
+        or registration.applicant_id != ctx.applicant.id
+        or answer not in ("yes", "no")
+    ):
+        _out_of_date(ctx)
+        return
+    if registration.status != RegistrationStatus.WAITLISTED or registration.offered_at is None:
+        ctx.notify(ctx._("This offer is no longer open."))
+        return
+    session, exam = await _session_and_exam(ctx, registration)
+    if answer == "yes":
+        await accept_offer(ctx.db, registration)
+        ctx.show(registered(ctx.texts, registration.code, exam, session))
+        ctx.show_venue(venue_pin(ctx.texts, session))
+        return
+    next_in_line = await decline_offer(ctx.db, registration)
+    if next_in_line is not None:
+        await offer_freed_seat(ctx, next_in_line)
+    ctx.show(
+        ctx._("You declined the seat; it passes to the next person in line."),
+        InlineKeyboard.of([home_button(ctx.texts)]),
+    )
+
+
+# --- Shared pieces ----------------------------------------------------------------------------
+
+
+async def _session_and_exam(ctx: Context, registration: Registration) -> tuple[TestSession, Exam]:
+    session = await ctx.db.get(TestSession, registration.session_id)
+    exam = await ctx.db.get(Exam, registration.exam_id)
+    assert session is not None
+    assert exam is not None
+    return session, exam
+
+
+async def _card(ctx: Context, registration: Registration, session: TestSession, exam: Exam) -> str:
+    """One registration: the session, its status (with the place in line) and the code."""
+    status = status_name(ctx.texts, registration)
+    position = await waitlist_position(ctx.db, registration)
+    if position is not None and registration.offered_at is None:
+        status = ctx._("on the waitlist, number {position} in line").format(position=position)
+    return ctx._("{session}\nStatus: <b>{status}</b> · Code: <b>{code}</b>").format(
+        session=session_details(ctx.texts, exam, session), status=status, code=registration.code
+    )
+
+
+def _buttons_for(_: Texts, registration: Registration) -> list[list[Button]]:
+    if registration.status not in LIVE:
+        return []
+    rows = []
+    if registration.offered_at is not None:
+        rows.append(
+            [
+                Button(
+                    _("✅ Accept seat {code}").format(code=registration.code),
+                    f"offer:yes:{registration.id}",
+                ),
+            ]
+        )
+    rows.append(
+        [
+            Button(
+                _("🔁 Change date {code}").format(code=registration.code),
+                f"mine:move:{registration.id}",
+            ),
+            Button(
+                _("✖ Cancel {code}").format(code=registration.code),
+                f"mine:cancel:{registration.id}",
+            ),
+        ]
+    )
+    return rows
+
+
+def _out_of_date(ctx: Context) -> None:
+    ctx.notify(ctx._("This button is out of date. Send /start to see the menu."))

@@ -1,0 +1,590 @@
+"""Booking a seat: choose the test, then a session, give your details, agree, confirm.
+
+The wizard's answers live in the conversation state, so it survives a restart and
+goes on where it was. Every button is checked against the database and the current
+step; a stale or forged press changes nothing.
+"""
+
+from datetime import date
+from html import escape
+from typing import Any
+
+from handlers.context import Context
+from handlers.describe import (
+    exam_name,
+    registered,
+    session_button,
+    session_details,
+    venue_pin,
+)
+from handlers.details import (
+    PROVINCES,
+    SEXES,
+    DetailRejected,
+    Rejection,
+    age_on,
+    clean_id_number,
+    clean_khmer_name,
+    clean_latin_name,
+    format_phone,
+    normalise_phone,
+    parse_birth_date,
+    province_name,
+    sex_name,
+)
+from handlers.events import Button, InlineKeyboard, Kind, RemoveKeyboard, ReplyKeyboard
+from handlers.menus import home_button
+from handlers.routing import Journey
+from handlers.texts import Texts
+from models.applicants import identity_of
+from models.columns import utcnow
+from models.registrations import (
+    BookingRefused,
+    RegistrationStatus,
+    book_seat,
+    live_registration_for_exam,
+    waitlist_position,
+)
+from models.sessions import (
+    Exam,
+    TestSession,
+    bookable_sessions,
+    exams_open_for_booking,
+    find_exam,
+    is_bookable,
+)
+
+journey = Journey("registration")
+
+# The details, in the order they are asked; each is one wizard step "reg:<field>".
+FIELDS = ("name_latin", "name_khmer", "date_of_birth", "sex", "phone", "id_number", "province")
+OPTIONAL = {"name_khmer"}
+CONSENT, SUMMARY, REUSE = "reg:consent", "reg:summary", "reg:reuse"
+
+
+# --- 1. Which test? ---------------------------------------------------------------------------
+
+
+@journey.command("book", "register")
+async def choose_exam(ctx: Context) -> None:
+    """Lists the tests that take registrations now."""
+    await ctx.finish()
+    exams = await exams_open_for_booking(ctx.db, utcnow())
+    if not exams:
+        ctx.show(
+            ctx._(
+                "There are no test sessions open for registration right now. The test office "
+                "announces new sessions here; please check again later."
+            ),
+            InlineKeyboard.of([home_button(ctx.texts)]),
+        )
+        return
+    ctx.show(
+        ctx._("📝 <b>Book a test seat</b>\n\nWhich test do you want to take?"),
+        InlineKeyboard.of(
+            *[[Button(exam_name(exam, ctx.locale), f"book:exam:{exam.id}")] for exam in exams],
+            [home_button(ctx.texts)],
+        ),
+    )
+
+
+@journey.button("book")
+async def book_button(ctx: Context) -> None:
+    """The test and session choices: book, book:exam:<id>, book:ses:<id>."""
+    _, action, value = [*ctx.event.button_data.split(":", 2), "", ""][:3]
+    if action == "":
+        await choose_exam(ctx)
+    elif action == "exam":
+        await choose_session(ctx, value)
+    elif action == "ses" and value.isdigit():
+        await begin_details(ctx, int(value))
+    else:
+        out_of_date(ctx)
+
+
+# --- 2. Which session? ------------------------------------------------------------------------
+
+
+async def choose_session(ctx: Context, exam_id: str) -> None:
+    """Lists the exam's open sessions with their seats left; full ones join the waitlist."""
+    exam = await find_exam(ctx.db, exam_id)
+    if exam is None or not exam.active:
+        out_of_date(ctx)
+        return
+    assert ctx.applicant.id is not None
+    existing = await live_registration_for_exam(ctx.db, ctx.applicant.id, exam.id)
+    if existing is not None:
+        ctx.show(
+            ctx._(
+                "You are already registered for this test (code <b>{code}</b>). To change the "
+                "date or cancel, open My registrations."
+            ).format(code=existing.code),
+            InlineKeyboard.of(
+                [Button(ctx._("📋 My registrations"), "mine")], [home_button(ctx.texts)]
+            ),
+        )
+        return
+    sessions = await bookable_sessions(ctx.db, exam.id, utcnow())
+    if not sessions:
+        ctx.show(
+            ctx._("No session of this test is open for registration right now."),
+            InlineKeyboard.of([Button(ctx._("⬅️ Other tests"), "book")], [home_button(ctx.texts)]),
+        )
+        return
+    ctx.show(
+        ctx._(
+            "📝 <b>{exam}</b>\n\nChoose a date and place. Times are Phnom Penh time. "
+            "When a session is full you can join its waitlist."
+        ).format(exam=exam_name(exam, ctx.locale)),
+        InlineKeyboard.of(
+            *[[session_button(ctx.texts, s, f"book:ses:{s.id}")] for s in sessions],
+            [Button(ctx._("⬅️ Other tests"), "book")],
+        ),
+    )
+
+
+# --- 3. The applicant's details ---------------------------------------------------------------
+
+
+async def begin_details(ctx: Context, session_id: int) -> None:
+    """Remembers the session and asks for the details, or offers the ones given before."""
+    found = await _bookable_session(ctx, session_id)
+    if found is None:
+        return
+    session, exam = found
+    fields = dict(ctx.data.get("fields", {})) if ctx.step == SUMMARY else {}
+    await ctx.go_to(REUSE, session_id=session.id, exam_id=exam.id, fields=fields, editing=False)
+    if _complete(fields):
+        await show_summary(ctx)
+        return
+    saved = identity_of(ctx.applicant)
+    if saved:
+        await ctx.go_to(REUSE, fields=stored_answers(saved))
+        ctx.say(
+            ctx._("You gave these details last time:\n\n{details}\n\nUse them again?").format(
+                details=details_list(ctx.texts, ctx.data["fields"])
+            ),
+            InlineKeyboard.of(
+                [Button(ctx._("✅ Yes, use them"), "reg:reuse:yes")],
+                [Button(ctx._("✏️ No, enter new details"), "reg:reuse:no")],
+                [stop_button(ctx.texts)],
+            ),
+        )
+        return
+    await ctx.go_to(REUSE, fields={})
+    await ask(ctx, FIELDS[0])
+
+
+async def ask(ctx: Context, field: str) -> None:
+    """Asks for one detail and waits for the answer on that step."""
+    await ctx.go_to(f"reg:{field}")
+    step = ctx._("Step {n} of {total}").format(n=FIELDS.index(field) + 1, total=len(FIELDS))
+    question = _questions(ctx.texts)[field]
+    text = f"<i>{step}</i>\n{question}"
+    if field == "phone":
+        ctx.say(
+            text + "\n\n" + ctx._("Send /cancel to stop registering."),
+            ReplyKeyboard(rows=(), contact=ctx._("📱 Share my phone number")),
+        )
+    elif field == "sex":
+        ctx.say(
+            text,
+            InlineKeyboard.of(
+                [Button(sex_name(sex, ctx.texts), f"reg:sex:{sex}") for sex in SEXES],
+                [stop_button(ctx.texts)],
+            ),
+        )
+    elif field == "province":
+        buttons = [
+            Button(province_name(slug, ctx.texts), f"reg:prov:{slug}") for slug in PROVINCES
+        ]
+        rows = [buttons[i : i + 2] for i in range(0, len(buttons), 2)]
+        ctx.say(text, InlineKeyboard.of(*rows, [stop_button(ctx.texts)]))
+    elif field == "name_khmer":
+        ctx.say(
+            text,
+            InlineKeyboard.of([Button(ctx._("Skip ➡️"), "reg:skip")], [stop_button(ctx.texts)]),
+        )
+    else:
+        ctx.say(text, InlineKeyboard.of([stop_button(ctx.texts)]))
+
+
+@journey.step(*(f"reg:{field}" for field in FIELDS))
+async def answer(ctx: Context) -> None:
+    """Checks a typed (or shared) answer; a wrong one is explained and asked again."""
+    assert ctx.step is not None
+    field = ctx.step.removeprefix("reg:")
+    if field in ("sex", "province"):
+        ctx.say(ctx._("Please choose one of the buttons above."))
+        return
+    if field == "phone" and ctx.event.kind is Kind.CONTACT:
+        if not ctx.event.contact_is_own:
+            ctx.say(ctx._("Please share your own phone number, not someone else's."))
+            return
+        typed = ctx.event.contact_phone
+    elif ctx.event.kind is Kind.CONTACT:
+        ctx.say(ctx._("Thank you, but I do not need your phone number now."))
+        return
+    else:
+        typed = ctx.event.text
+    try:
+        value = _checked(ctx, field, typed)
+    except DetailRejected as rejected:
+        ctx.say(_rejection_text(ctx.texts, rejected.reason))
+        return
+    if field == "date_of_birth" and not await _old_enough(ctx, date.fromisoformat(value)):
+        return
+    await _keep(ctx, field, value)
+
+
+@journey.step(CONSENT, SUMMARY, REUSE)
+async def use_the_buttons(ctx: Context) -> None:
+    """Typed text on a step that is answered with buttons."""
+    ctx.say(ctx._("Please answer with the buttons above, or send /cancel to stop registering."))
+
+
+@journey.button("reg")
+async def wizard_button(ctx: Context) -> None:
+    """Every button of the wizard, each valid only on its own step."""
+    _, action, value = [*ctx.event.button_data.split(":", 2), "", ""][:3]
+    if action == "stop":
+        await stop(ctx)
+    elif action == "reuse" and ctx.step == REUSE and value in ("yes", "no"):
+        if value == "no" or not _complete(ctx.data.get("fields", {})):
+            await ctx.go_to(REUSE, fields={})
+            await ask(ctx, FIELDS[0])
+        else:
+            await ask_consent(ctx)
+    elif action == "skip" and ctx.step == "reg:name_khmer":
+        await _keep(ctx, "name_khmer", None)
+    elif action == "sex" and ctx.step == "reg:sex" and value in SEXES:
+        await _keep(ctx, "sex", value)
+    elif action == "prov" and ctx.step == "reg:province" and value in PROVINCES:
+        await _keep(ctx, "province", value)
+    elif action == "consent" and ctx.step == CONSENT and value in ("yes", "no"):
+        await consent(ctx, value == "yes")
+    elif action == "edit" and ctx.step == SUMMARY and value in FIELDS:
+        await ctx.go_to(SUMMARY, editing=True)
+        await ask(ctx, value)
+    elif action == "confirm" and ctx.step == SUMMARY:
+        await confirm(ctx)
+    else:
+        out_of_date(ctx)
+
+
+async def _keep(ctx: Context, field: str, value: Any) -> None:
+    """Stores one answer, then asks the next detail (or goes back to the summary)."""
+    fields = {**ctx.data.get("fields", {}), field: value}
+    await ctx.go_to(ctx.step or REUSE, fields=fields)
+    if field == "phone":
+        ctx.say(ctx._("✅ Phone: {phone}").format(phone=format_phone(value)), RemoveKeyboard())
+    if ctx.data.get("editing"):
+        await show_summary(ctx)
+        return
+    later = FIELDS[FIELDS.index(field) + 1 :]
+    if later:
+        await ask(ctx, later[0])
+    else:
+        await ask_consent(ctx)
+
+
+# --- 4. Consent, summary and confirmation -----------------------------------------------------
+
+
+async def ask_consent(ctx: Context) -> None:
+    """Says who sees the details and why, and asks for agreement."""
+    await ctx.go_to(CONSENT)
+    ctx.say(
+        ctx._(
+            "🔒 <b>Your data</b>\n\n"
+            "The ministry's test office keeps these details to register you for the test, to "
+            "check your identity on the test day and to contact you about your registration. "
+            "Only the office staff can see them. You can see them at any time with /mydata "
+            "and erase them with /deleteme.\n\nDo you agree?"
+        ),
+        InlineKeyboard.of(
+            [Button(ctx._("✅ I agree"), "reg:consent:yes")],
+            [Button(ctx._("✖ I do not agree"), "reg:consent:no")],
+        ),
+    )
+
+
+async def consent(ctx: Context, agreed: bool) -> None:
+    if not agreed:
+        await ctx.finish()
+        ctx.show(
+            ctx._(
+                "Without your agreement I cannot register you. Nothing was saved. You can "
+                "start again at any time with /book."
+            ),
+            InlineKeyboard.of([home_button(ctx.texts)]),
+        )
+        return
+    await ctx.go_to(SUMMARY, consented=True)
+    await show_summary(ctx)
+
+
+async def show_summary(ctx: Context) -> None:
+    """Everything in one place; any detail can be changed before confirming."""
+    found = await _bookable_session(ctx, int(ctx.data["session_id"]))
+    if found is None:
+        return
+    session, exam = found
+    await ctx.go_to(SUMMARY, editing=True)
+    labels = _field_labels(ctx.texts)
+    edits = [Button(f"✏️ {labels[field]}", f"reg:edit:{field}") for field in FIELDS]
+    ctx.say(
+        ctx._("<b>Please check your registration</b>\n\n{session}\n\n{details}").format(
+            session=session_details(ctx.texts, exam, session),
+            details=details_list(ctx.texts, ctx.data["fields"]),
+        ),
+        InlineKeyboard.of(
+            [Button(ctx._("✅ Confirm booking"), "reg:confirm")],
+            *[edits[i : i + 2] for i in range(0, len(edits), 2)],
+            [stop_button(ctx.texts)],
+        ),
+    )
+
+
+async def confirm(ctx: Context) -> None:
+    """Books the seat (or a place in line), saves the details, and says what comes next."""
+    fields = ctx.data.get("fields", {})
+    if not ctx.data.get("consented") or not _complete(fields):
+        out_of_date(ctx)
+        return
+    found = await _bookable_session(ctx, int(ctx.data["session_id"]))
+    if found is None:
+        return
+    session, exam = found
+    if not await _old_enough(ctx, date.fromisoformat(fields["date_of_birth"])):
+        return
+    assert ctx.applicant.id is not None
+    assert session.id is not None
+    try:
+        registration = await book_seat(ctx.db, ctx.applicant.id, session.id)
+    except BookingRefused as refused:
+        await ctx.finish()
+        if refused.reason == "already_registered":
+            ctx.say(
+                ctx._("You are already registered for this test. See My registrations."),
+                InlineKeyboard.of([Button(ctx._("📋 My registrations"), "mine")]),
+            )
+        else:
+            await session_gone(ctx, exam)
+        return
+    _save_identity(ctx, fields)
+    await ctx.finish()
+    details = session_details(ctx.texts, exam, session)
+    if registration.status == RegistrationStatus.CONFIRMED:
+        ctx.show(registered(ctx.texts, registration.code, exam, session))
+    else:
+        position = await waitlist_position(ctx.db, registration)
+        ctx.show(
+            ctx._(
+                "⏳ <b>This session is full, so you are on its waitlist</b>: number {position} "
+                "in line.\n\nCode: <b>{code}</b>\n{session}\n\nIf a seat becomes free, I will "
+                "hold it for you and send you a message to accept it."
+            ).format(position=position, code=registration.code, session=details)
+        )
+    ctx.show_venue(venue_pin(ctx.texts, session))
+
+
+@journey.command("cancel")
+async def stop(ctx: Context) -> None:
+    """Leaves the wizard at any step; nothing is saved."""
+    was_registering = (ctx.step or "").startswith("reg:")
+    await ctx.finish()
+    text = (
+        ctx._("Registration stopped. Nothing was saved. Start again at any time with /book.")
+        if was_registering
+        else ctx._("There is nothing to cancel. Send /start to see the menu.")
+    )
+    if ctx.event.kind is Kind.BUTTON:
+        ctx.show(text, InlineKeyboard.of([home_button(ctx.texts)]))
+    else:
+        ctx.say(text, RemoveKeyboard())
+
+
+# --- Shared pieces ----------------------------------------------------------------------------
+
+
+def stop_button(_: Texts) -> Button:
+    return Button(_("✖ Stop registering"), "reg:stop")
+
+
+def out_of_date(ctx: Context) -> None:
+    ctx.notify(ctx._("This button is out of date. Send /start to see the menu."))
+
+
+async def session_gone(ctx: Context, exam: Exam) -> None:
+    """The session closed, filled or was cancelled meanwhile: offers the others."""
+    ctx.say(
+        ctx._("Sorry, this session no longer takes registrations. Please choose another one."),
+        InlineKeyboard.of([Button(ctx._("📝 Choose a session"), f"book:exam:{exam.id}")]),
+    )
+
+
+async def _bookable_session(ctx: Context, session_id: int) -> tuple[TestSession, Exam] | None:
+    """The session and its exam if they still take registrations; else tells the user."""
+    session = await ctx.db.get(TestSession, session_id)
+    exam = await find_exam(ctx.db, session.exam_id) if session else None
+    if session is None or exam is None:
+        out_of_date(ctx)
+        return None
+    if not exam.active or not is_bookable(session, utcnow()):
+        await session_gone(ctx, exam)
+        return None
+    return session, exam
+
+
+def _checked(ctx: Context, field: str, typed: str) -> Any:
+    """The clean value of a typed detail, or DetailRejected."""
+    if field == "name_latin":
+        return clean_latin_name(typed)
+    if field == "name_khmer":
+        return clean_khmer_name(typed)
+    if field == "phone":
+        return normalise_phone(typed)
+    if field == "id_number":
+        return clean_id_number(typed)
+    today = utcnow().astimezone(ctx.texts.zone).date()
+    return parse_birth_date(typed, today).isoformat()
+
+
+async def _old_enough(ctx: Context, birth: date) -> bool:
+    """Whether the applicant reaches the exam's minimum age on the test day; else says so."""
+    found = await _bookable_session(ctx, int(ctx.data["session_id"]))
+    if found is None:
+        return False
+    session, exam = found
+    if age_on(birth, session.starts_at.astimezone(ctx.texts.zone).date()) < exam.min_age:
+        ctx.say(_too_young(ctx.texts, exam))
+        return False
+    return True
+
+
+def _complete(fields: dict[str, Any]) -> bool:
+    return all(fields.get(field) for field in FIELDS if field not in OPTIONAL)
+
+
+def stored_answers(identity: dict[str, object]) -> dict[str, Any]:
+    """The applicant's saved identity as wizard answers (dates as ISO text)."""
+    return {
+        field: value.isoformat() if isinstance(value, date) else value
+        for field, value in identity.items()
+    }
+
+
+def _save_identity(ctx: Context, fields: dict[str, Any]) -> None:
+    applicant = ctx.applicant
+    applicant.name_latin = fields["name_latin"]
+    applicant.name_khmer = fields.get("name_khmer")
+    applicant.date_of_birth = date.fromisoformat(fields["date_of_birth"])
+    applicant.sex = fields["sex"]
+    applicant.phone = fields["phone"]
+    applicant.id_number = fields["id_number"]
+    applicant.province = fields["province"]
+    applicant.consented_at = utcnow()
+    # Messages sent later (a seat offer) must be in the language the wizard was in.
+    applicant.locale = applicant.locale or ctx.locale
+    ctx.db.add(applicant)
+
+
+def _field_labels(_: Texts) -> dict[str, str]:
+    return {
+        "name_latin": _("Name (passport)"),
+        "name_khmer": _("Name in Khmer"),
+        "date_of_birth": _("Date of birth"),
+        "sex": _("Sex"),
+        "phone": _("Phone"),
+        "id_number": _("ID or passport no."),
+        "province": _("Province"),
+    }
+
+
+def details_list(_: Texts, fields: dict[str, Any]) -> str:
+    """The details as "• label: value" lines, with user text escaped."""
+
+    def shown(field: str) -> str:
+        value = fields.get(field)
+        if not value:
+            return "–"
+        if field == "date_of_birth":
+            return _.day(date.fromisoformat(value))
+        if field == "sex":
+            return sex_name(value, _)
+        if field == "province":
+            return province_name(value, _)
+        if field == "phone":
+            return format_phone(value)
+        return escape(str(value))
+
+    labels = _field_labels(_)
+    return "\n".join(f"• {labels[field]}: <b>{shown(field)}</b>" for field in FIELDS)
+
+
+def _questions(_: Texts) -> dict[str, str]:
+    return {
+        "name_latin": _(
+            "✍️ Your name <b>exactly as in your passport</b>, in Latin letters, "
+            "for example: <i>SOK DARA</i>"
+        ),
+        "name_khmer": _(
+            "✍️ Your name in Khmer script, for example: <i>សុខ ដារា</i>. Tap Skip if you "
+            "prefer not to give it."
+        ),
+        "date_of_birth": _(
+            "🎂 Your date of birth: day, month and year, for example: <i>25/12/2001</i>"
+        ),
+        "sex": _("Your sex, as in your passport:"),
+        "phone": _(
+            "📱 Your phone number: tap the button below to share it, or type it, for example: "
+            "<i>012 345 678</i>"
+        ),
+        "id_number": _(
+            "🪪 Your national ID card number (9 digits) or your passport number, "
+            "for example: <i>N01234567</i>"
+        ),
+        "province": _("🏠 The province where you live:"),
+    }
+
+
+def _too_young(_: Texts, exam: Exam) -> str:
+    return _("You must be at least {age} years old on the test day to take this test.").format(
+        age=exam.min_age
+    )
+
+
+def _rejection_text(_: Texts, reason: Rejection) -> str:
+    """Why an answer was refused, and how to write it, in the applicant's words."""
+    texts = {
+        Rejection.NOT_LATIN: _(
+            "Please write your name in Latin letters (A to Z) exactly as in your passport, "
+            "for example: SOK DARA."
+        ),
+        Rejection.NOT_KHMER: _(
+            "Please write your name in Khmer script, or tap Skip to leave it out."
+        ),
+        Rejection.TOO_SHORT: _("That is too short. Please write your full name."),
+        Rejection.TOO_LONG: _("That is too long. Please write at most 80 characters."),
+        Rejection.NOT_A_DATE: _(
+            "I could not read a date. Please write day, month and year, for example: 25/12/2001."
+        ),
+        Rejection.YEAR_NEEDED: _(
+            "Please write the year with four digits, for example: 25/12/2001."
+        ),
+        Rejection.IMPOSSIBLE_DATE: _(
+            "That date does not exist. Please check the day and the month."
+        ),
+        Rejection.IN_FUTURE: _("That date is in the future. Please write your date of birth."),
+        Rejection.TOO_OLD: _("Please check the year of your date of birth."),
+        Rejection.INVALID_PHONE: _(
+            "That does not look like a phone number. Please type it with all its digits, for "
+            "example: 012 345 678, or tap the button to share it."
+        ),
+        Rejection.INVALID_ID: _(
+            "Please type your national ID card number (9 digits) or your passport number "
+            "(letters and digits), for example: N01234567."
+        ),
+    }
+    return texts.get(reason, _("Please check your answer and try again."))
