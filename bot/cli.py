@@ -13,7 +13,7 @@ from bot.app import App, build_app
 from bot.config import ConfigurationError, Settings, load_settings
 from bot.delivery import OutboxSender
 from bot.i18n import LOCALES_DIR
-from bot.staff_cli import exams_cli, sessions_cli
+from bot.staff_cli import exams_cli, outbox_cli, sessions_cli
 from handlers.faq_book import FaqError, check_faq
 
 cli = typer.Typer(help="Applicant Bot: the Japan work programmes assistant.", no_args_is_help=True)
@@ -23,6 +23,7 @@ cli.add_typer(db_cli, name="db")
 cli.add_typer(faq_cli, name="faq")
 cli.add_typer(exams_cli, name="exams")
 cli.add_typer(sessions_cli, name="sessions")
+cli.add_typer(outbox_cli, name="outbox")
 
 
 def main() -> None:

@@ -18,6 +18,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.config import ConfigurationError, Settings, load_settings
 from models.db import create_engine, session_factory, upgrade_database
+from models.outbox import OutboxStatus, count_by_status, oldest_pending, requeue_failed
 from models.sessions import (
     Exam,
     SessionDraft,
@@ -250,3 +251,34 @@ def sessions_close(session_id: int) -> None:
 def sessions_cancel(session_id: int) -> None:
     """Cancels a session."""
     _set_status(session_id, SessionStatus.CANCELLED)
+
+
+outbox_cli = typer.Typer(help="Messages waiting to be sent (seat offers).", no_args_is_help=True)
+
+
+@outbox_cli.command("status")
+def outbox_status() -> None:
+    """Counts the messages by status and shows the oldest one still waiting."""
+
+    async def work(db: AsyncSession, zone: ZoneInfo) -> tuple[dict[str, int], str | None]:
+        oldest = await oldest_pending(db)
+        due = oldest.send_after.astimezone(zone).strftime(LOCAL_TIME_FORMAT) if oldest else None
+        described = f"#{oldest.id} {oldest.dedupe_key}, due {due}" if oldest else None
+        return await count_by_status(db), described
+
+    counts, oldest = in_database(work)
+    table = Table("status", "messages")
+    for status in OutboxStatus:
+        table.add_row(status.value, str(counts.get(status.value, 0)))
+    Console().print(table)
+    typer.echo(f"Oldest pending: {oldest}" if oldest else "Nothing is waiting to be sent.")
+
+
+@outbox_cli.command("retry-failed")
+def outbox_retry_failed() -> None:
+    """Puts every failed message back in line to be sent again."""
+
+    async def work(db: AsyncSession, _zone: ZoneInfo) -> int:
+        return await requeue_failed(db)
+
+    typer.echo(f"{in_database(work)} failed message(s) queued again.")

@@ -10,7 +10,18 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Column, ForeignKey, Index, Integer, String, Text, update
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Column,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    func,
+    update,
+)
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Field, SQLModel, col, select
@@ -132,5 +143,34 @@ async def skip_pending_for(db: AsyncSession, applicant_id: int, reason: str) -> 
             col(OutboxMessage.status) == OutboxStatus.PENDING.value,
         )
         .values(status=OutboxStatus.SKIPPED.value, last_error=reason)
+    )
+    return int(result.rowcount or 0)
+
+
+async def count_by_status(db: AsyncSession) -> dict[str, int]:
+    """How many messages are in each status."""
+    rows = await db.exec(
+        select(OutboxMessage.status, func.count()).group_by(col(OutboxMessage.status))
+    )
+    return {str(status): int(count) for status, count in rows.all()}
+
+
+async def oldest_pending(db: AsyncSession) -> OutboxMessage | None:
+    """The pending message that has waited longest to be due."""
+    result = await db.exec(
+        select(OutboxMessage)
+        .where(col(OutboxMessage.status) == OutboxStatus.PENDING.value)
+        .order_by(col(OutboxMessage.send_after), col(OutboxMessage.id))
+        .limit(1)
+    )
+    return result.first()
+
+
+async def requeue_failed(db: AsyncSession) -> int:
+    """Puts every failed message back in line, due now, with its attempts counted afresh."""
+    result = await db.exec(
+        update(OutboxMessage)
+        .where(col(OutboxMessage.status) == OutboxStatus.FAILED.value)
+        .values(status=OutboxStatus.PENDING.value, attempts=0, send_after=utcnow())
     )
     return int(result.rowcount or 0)

@@ -106,3 +106,37 @@ def test_add_one_session(with_exam: Path) -> None:
     bad = cli(with_exam, "sessions", "add", *[o.replace("=40", "=-3") for o in options])
     assert bad.returncode == 1
     assert "capacity" in bad.stderr
+
+
+def test_outbox_status_and_retry_failed(tmp_path: Path) -> None:
+    import sqlite3
+
+    empty = cli(tmp_path, "outbox", "status")  # also creates the database
+    assert empty.returncode == 0, empty.stderr
+    assert "Nothing is waiting to be sent." in empty.stdout
+    with sqlite3.connect(tmp_path / "s.db") as db:
+        for key, status, due in [
+            ("offer:1", "pending", "2026-11-20 02:00:00.000000"),
+            ("offer:2", "pending", "2026-11-21 02:00:00.000000"),
+            ("offer:3", "failed", "2026-11-19 02:00:00.000000"),
+            ("offer:4", "sent", "2026-11-18 02:00:00.000000"),
+        ]:
+            db.execute(
+                "INSERT INTO outbox (chat_id, content, dedupe_key, send_after, status, attempts,"
+                " created_at) VALUES (1, '[]', ?, ?, ?, 5, ?)",
+                (key, due, status, due),
+            )
+    status = cli(tmp_path, "outbox", "status")
+    assert status.returncode == 0, status.stderr
+    rows = [line.split() for line in status.stdout.splitlines()]
+    counts = {cells[1]: cells[3] for cells in rows if len(cells) == 5}  # "│ sent │ 1 │"
+    assert (counts["pending"], counts["failed"], counts["sent"]) == ("2", "1", "1")
+    assert "Oldest pending: #1 offer:1, due 2026-11-20 09:00" in status.stdout  # Phnom Penh time
+
+    retried = cli(tmp_path, "outbox", "retry-failed")
+    assert "1 failed message(s) queued again." in retried.stdout
+    with sqlite3.connect(tmp_path / "s.db") as db:
+        row = db.execute("SELECT status, attempts FROM outbox WHERE dedupe_key = 'offer:3'")
+        assert row.fetchone() == ("pending", 0)
+    again = cli(tmp_path, "outbox", "retry-failed")
+    assert "0 failed message(s) queued again." in again.stdout
