@@ -1,8 +1,9 @@
 """The factory: settings in, a wired application out, nothing started."""
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from alembic.runtime.migration import MigrationContext
@@ -16,6 +17,7 @@ from handlers import build_router
 from handlers.context import Services
 from handlers.conversation import Conversation
 from handlers.faq_book import FaqBook
+from models.columns import utcnow
 from models.db import alembic_config, create_engine, session_factory, upgrade_database
 from models.updates import forget_old_updates
 
@@ -54,7 +56,9 @@ def _current_revision(connection: Connection) -> str | None:
     return MigrationContext.configure(connection).get_current_revision()
 
 
-def build_app(settings: Settings, locales_dir: Path = LOCALES_DIR) -> App:
+def build_app(
+    settings: Settings, locales_dir: Path = LOCALES_DIR, now: Callable[[], datetime] = utcnow
+) -> App:
     """Wires database, texts, FAQ and conversation from the settings."""
     engine = create_engine(settings.database_url)
     services = Services(
@@ -62,6 +66,10 @@ def build_app(settings: Settings, locales_dir: Path = LOCALES_DIR) -> App:
         translators=load_translations(locales_dir),
         default_locale=settings.default_locale,
         zone=settings.zone,
+        quiet=settings.quiet,
+        reminders=settings.reminder_plan,
+        offer_hours=settings.offer_hours,
+        now=now,
     )
     conversation = Conversation(build_router(), session_factory(engine), services)
     return App(settings, engine, conversation)

@@ -13,6 +13,8 @@ from bot.app import App, build_app
 from bot.config import ConfigurationError, Settings, load_settings
 from bot.delivery import OutboxSender
 from bot.i18n import LOCALES_DIR
+from bot.pacing import SendPacer
+from bot.scheduler import SenderKick, build_scheduler
 from bot.staff_cli import exams_cli, outbox_cli, sessions_cli
 from handlers.faq_book import FaqError, check_faq
 
@@ -85,20 +87,26 @@ def run() -> None:
     _configure_logging(settings)
 
     async def work(app: App) -> None:
+        # Replies and the outbox share one budget: Telegram counts them together.
+        pacer = SendPacer(rate=settings.send_rate)
         channel = AiogramChannel(
             app.conversation,
             token,
             str(settings.telegram_api_url),
             app.conversation.services.translators,
             settings.default_locale,
+            pacer=pacer,
         )
-        sender = asyncio.create_task(
-            OutboxSender(app.conversation.sessions, channel.deliver).run()
-        )
+        sender = OutboxSender(app.conversation.sessions, channel.send_one, pacer, settings.quiet)
+        await sender.recover()
+        kick = SenderKick(sender)
+        scheduler = build_scheduler(app.conversation.sessions, app.conversation.services, kick)
+        scheduler.start()
         try:
             await channel.run(handle_signals=True)
         finally:
-            sender.cancel()
+            scheduler.shutdown(wait=False)
+            await kick.stop()
             await channel.close()
 
     _with_app(settings, work)
@@ -131,7 +139,9 @@ def shell(
         channel = ConsoleChannel(
             app.conversation, user_id=user_id, language_hint=language, script=script
         )
-        channel.outbox = OutboxSender(app.conversation.sessions, channel.deliver)
+        channel.outbox = OutboxSender(
+            app.conversation.sessions, channel.send_one, only_chat=user_id
+        )
         await channel.run()
 
     _with_app(settings, work)

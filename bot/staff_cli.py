@@ -17,12 +17,15 @@ from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.config import ConfigurationError, Settings, load_settings
+from handlers.context import Services
+from handlers.notices import session_cancelled, session_moved
 from models.db import create_engine, session_factory, upgrade_database
 from models.outbox import OutboxStatus, count_by_status, oldest_pending, requeue_failed
 from models.sessions import (
     Exam,
     SessionDraft,
     SessionStatus,
+    TestSession,
     add_session,
     find_exam,
     list_sessions,
@@ -249,8 +252,71 @@ def sessions_close(session_id: int) -> None:
 
 @sessions_cli.command("cancel")
 def sessions_cancel(session_id: int) -> None:
-    """Cancels a session."""
-    _set_status(session_id, SessionStatus.CANCELLED)
+    """Cancels a session: its registrations are cancelled and everyone registered is told."""
+
+    async def work(db: AsyncSession, services: Services) -> int | None:
+        session = await set_session_status(db, session_id, SessionStatus.CANCELLED)
+        return None if session is None else await session_cancelled(db, services, session)
+
+    told = in_app(work)
+    if told is None:
+        typer.echo(f"No session {session_id}.", err=True)
+        raise typer.Exit(1)
+    typer.echo(f"Session {session_id} is cancelled; {told} registered applicant(s) will be told.")
+
+
+@sessions_cli.command("move")
+def sessions_move(
+    session_id: int,
+    starts_at: Annotated[str, typer.Option(help="The new start, local time: 2027-10-18 08:00")],
+) -> None:
+    """Moves a session to another time; everyone registered is told, reminders follow."""
+    zone = settings_or_exit().zone
+    try:
+        new_start = local_time(starts_at, zone)
+    except ValueError:
+        typer.echo(f"--starts-at: write the local time as {LOCAL_TIME_FORMAT!r}", err=True)
+        raise typer.Exit(2) from None
+
+    async def work(db: AsyncSession, services: Services) -> int | None:
+        session = await db.get(TestSession, session_id)
+        if session is None:
+            return None
+        was = session.starts_at
+        session.starts_at = new_start
+        # Registration cannot stay open after the test has begun.
+        session.registration_closes_at = min(session.registration_closes_at, new_start)
+        db.add(session)
+        await db.flush()
+        return await session_moved(db, services, session, was)
+
+    told = in_app(work)
+    if told is None:
+        typer.echo(f"No session {session_id}.", err=True)
+        raise typer.Exit(1)
+    typer.echo(f"Session {session_id} now starts {starts_at}; {told} applicant(s) will be told.")
+
+
+def in_app(work: Callable[[AsyncSession, Services], Awaitable[T]]) -> T:
+    """Runs `work` in one transaction with the bot's services (texts, reminders, quiet hours)."""
+    from bot.app import build_app
+
+    settings = settings_or_exit()
+
+    async def go() -> T:
+        app = build_app(settings)
+        try:
+            await app.prepare_database()
+            async with app.conversation.sessions() as db, db.begin():
+                return await work(db, app.conversation.services)
+        finally:
+            await app.close()
+
+    try:
+        return asyncio.run(go())
+    except ConfigurationError as error:
+        typer.echo(f"Configuration error: {error}", err=True)
+        raise typer.Exit(2) from None
 
 
 outbox_cli = typer.Typer(help="Messages waiting to be sent (seat offers).", no_args_is_help=True)

@@ -5,7 +5,16 @@ FAQ, whose free-text answer catches whatever nobody else claimed, and the
 fallback for everything else comes last.
 """
 
-from handlers import fallback, faq, language, my_data, my_registrations, registration, start
+from handlers import (
+    fallback,
+    faq,
+    language,
+    my_data,
+    my_registrations,
+    registration,
+    settings,
+    start,
+)
 from handlers.routing import Journey, Router
 
 JOURNEYS: list[Journey] = [
@@ -13,6 +22,7 @@ JOURNEYS: list[Journey] = [
     language.journey,
     registration.journey,  # its wizard steps take typed text before the FAQ does
     my_registrations.journey,
+    settings.journey,
     my_data.journey,
     faq.journey,  # free text: answers typed questions
     fallback.journey,  # anything else: stickers, unknown commands, stale buttons

@@ -1,7 +1,7 @@
 """What a handler gets: the event, the applicant, their words, the database, and a reply."""
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
@@ -16,17 +16,30 @@ from handlers.events import (
     Kind,
     Notify,
     Outgoing,
+    SendFile,
     SendText,
     SendVenue,
 )
-from handlers.letters import to_content
+from handlers.letters import Compose, tell
 from handlers.texts import Texts, Translator
 from models.applicants import Applicant
+from models.columns import utcnow
 from models.conversations import end_conversation, save_conversation
-from models.outbox import enqueue
+from models.schedule import QuietHours, ReminderPlan
 
 if TYPE_CHECKING:
     from handlers.faq_book import FaqBook
+
+
+@dataclass
+class BotAccount:
+    """The bot's own Telegram username, known once a channel has asked Telegram."""
+
+    username: str = "applicant_bot"
+
+    def deep_link(self, payload: str) -> str:
+        """A t.me link that opens the bot with /start <payload>."""
+        return f"https://t.me/{self.username}?start={payload}"
 
 
 @dataclass(frozen=True)
@@ -37,6 +50,11 @@ class Services:
     translators: Mapping[str, Translator]
     default_locale: str
     zone: ZoneInfo
+    quiet: QuietHours | None = None
+    reminders: ReminderPlan | None = None
+    offer_hours: float = 12.0
+    account: BotAccount = field(default_factory=BotAccount)
+    now: Callable[[], datetime] = utcnow  # tests move time by passing their own clock
 
     def texts(self, locale: str) -> Texts:
         return Texts(locale, self.translators[locale], self.zone)
@@ -91,23 +109,19 @@ class Context:
         """Sends a place as a map pin."""
         self.actions.append(venue)
 
+    def send_files(self, files: list[SendFile]) -> None:
+        """Sends files the bot made (a ticket image, a calendar file)."""
+        self.actions.extend(files)
+
     async def tell(
         self,
         recipient: Applicant,
         dedupe_key: str,
-        compose: Callable[[Texts], list[Outgoing]],
-        send_after: datetime | None = None,
+        compose: Compose,
+        **options: Any,
     ) -> None:
         """Queues a message for someone else, in their language, in this transaction."""
-        texts = self.services.texts(recipient.locale or self.services.default_locale)
-        await enqueue(
-            self.db,
-            chat_id=recipient.chat_id,
-            applicant_id=recipient.id,
-            content=to_content(compose(texts)),
-            dedupe_key=dedupe_key,
-            send_after=send_after,
-        )
+        await tell(self.db, self.services, recipient, dedupe_key, compose, **options)
 
     def notify(self, text: str, alert: bool = False) -> None:
         """A short notice over the chat, for a button press."""

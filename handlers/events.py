@@ -128,4 +128,14 @@ class SendVenue:
     address: str
 
 
-Outgoing = SendText | EditText | Notify | SendVenue
+@dataclass(frozen=True, slots=True)
+class SendFile:
+    """A file the bot made: a photo (a ticket image) or a document (a calendar file)."""
+
+    filename: str
+    data: bytes
+    caption: str = ""  # Telegram HTML, at most 1024 characters
+    photo: bool = False
+
+
+Outgoing = SendText | EditText | Notify | SendVenue | SendFile

@@ -4,16 +4,68 @@ The text is rendered in the recipient's language at the moment of the change, an
 stored as plain JSON, so the sender needs no handler code to send it later.
 """
 
-from typing import Any
+import base64
+from collections.abc import Callable
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from sqlmodel.ext.asyncio.session import AsyncSession
 
 from handlers.events import (
     Button,
     InlineKeyboard,
     Outgoing,
     RemoveKeyboard,
+    SendFile,
     SendText,
     SendVenue,
 )
+from handlers.texts import Texts
+from models.applicants import Applicant
+from models.outbox import enqueue
+
+if TYPE_CHECKING:
+    from handlers.context import Services
+
+Compose = Callable[[Texts], list[Outgoing]]
+
+
+async def tell(
+    db: AsyncSession,
+    services: "Services",
+    recipient: Applicant,
+    dedupe_key: str,
+    compose: Compose,
+    *,
+    send_after: datetime | None = None,
+    registration_id: int | None = None,
+    urgent: bool = True,
+    revive: bool = False,
+) -> int:
+    """Queues a message for `recipient` in their language; returns how many rows were new.
+
+    Each action becomes a row of its own ("key", or "key:1", "key:2"... for the rest),
+    so a failure half-way never sends the first part twice. A non-urgent message that
+    falls in quiet hours waits for the morning.
+    """
+    texts = services.texts(recipient.locale or services.default_locale)
+    send_after = send_after or services.now()
+    if not urgent and services.quiet is not None:
+        send_after = services.quiet.next_daytime(send_after)
+    queued = 0
+    for number, action in enumerate(compose(texts)):
+        queued += await enqueue(
+            db,
+            chat_id=recipient.chat_id,
+            applicant_id=recipient.id,
+            content=to_content([action]),
+            dedupe_key=dedupe_key if number == 0 else f"{dedupe_key}:{number}",
+            send_after=send_after,
+            registration_id=registration_id,
+            urgent=urgent,
+            revive=revive,
+        )
+    return queued
 
 
 def to_content(actions: list[Outgoing]) -> list[dict[str, Any]]:
@@ -39,6 +91,15 @@ def to_content(actions: list[Outgoing]) -> list[dict[str, Any]]:
                     "address": action.address,
                 }
             )
+        elif isinstance(action, SendFile):
+            content.append(
+                {
+                    "type": "photo" if action.photo else "document",
+                    "filename": action.filename,
+                    "data": base64.b64encode(action.data).decode(),
+                    "caption": action.caption,
+                }
+            )
         else:
             raise ValueError(f"{type(action).__name__} cannot be queued: it needs a live chat")
     return content
@@ -48,6 +109,11 @@ def from_content(content: list[dict[str, Any]]) -> list[Outgoing]:
     """The actions a queued message stands for."""
     actions: list[Outgoing] = []
     for item in content:
+        if item["type"] in ("photo", "document"):
+            data = base64.b64decode(item["data"])
+            photo = item["type"] == "photo"
+            actions.append(SendFile(item["filename"], data, item["caption"], photo))
+            continue
         if item["type"] == "venue":
             actions.append(
                 SendVenue(item["latitude"], item["longitude"], item["title"], item["address"])

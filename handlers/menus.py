@@ -20,6 +20,6 @@ def main_menu(_: Texts) -> tuple[str, InlineKeyboard]:
         [Button(_("📋 My registrations"), "mine")],
         [Button(_("❓ Questions and answers"), "faq:home")],
         [Button(_("✍️ Ask the office"), "ask")],
-        [Button(_("🌐 Language"), "lang:choose"), Button(_("ℹ️ Help"), "help")],
+        [Button(_("⚙️ Settings"), "settings"), Button(_("ℹ️ Help"), "help")],
     )
     return text, keyboard

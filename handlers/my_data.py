@@ -6,7 +6,7 @@ from handlers.context import Context
 from handlers.describe import exam_name, status_name
 from handlers.events import Button, InlineKeyboard
 from handlers.menus import home_button
-from handlers.my_registrations import offer_freed_seat
+from handlers.notices import offer_freed_seat
 from handlers.registration import details_list, stored_answers
 from handlers.routing import Journey
 from handlers.texts import LANGUAGE_NAMES
@@ -95,7 +95,7 @@ async def erase(ctx: Context) -> None:
     assert ctx.applicant.id is not None
     # Seats first: a deleted applicant must not keep a seat someone in line could have.
     for next_in_line in await cancel_live_registrations(ctx.db, ctx.applicant.id):
-        await offer_freed_seat(ctx, next_in_line)
+        await offer_freed_seat(ctx.db, ctx.services, next_in_line)
     await skip_pending_for(ctx.db, ctx.applicant.id, "the applicant erased their data")
     await end_conversation(ctx.db, ctx.applicant.id)
     await forget_questions_of(ctx.db, ctx.applicant.id)

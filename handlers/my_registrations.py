@@ -15,11 +15,18 @@ from handlers.describe import (
     venue_pin,
     what_to_bring,
 )
-from handlers.events import Button, InlineKeyboard, Outgoing, SendText
+from handlers.events import Button, InlineKeyboard
 from handlers.menus import home_button
+from handlers.notices import (
+    drop_reminders,
+    expire_offer,
+    offer_freed_seat,
+    plan_reminders,
+    replan_reminders,
+)
 from handlers.routing import Journey
 from handlers.texts import Texts
-from models.applicants import Applicant
+from handlers.ticket import send_ticket
 from models.columns import utcnow
 from models.registrations import (
     LIVE,
@@ -36,6 +43,27 @@ from models.registrations import (
 from models.sessions import Exam, TestSession, bookable_sessions
 
 journey = Journey("my_registrations")
+
+
+@journey.command("ticket")
+async def send_tickets(ctx: Context) -> None:
+    """Sends the ticket image and calendar file of every confirmed registration again."""
+    assert ctx.applicant.id is not None
+    confirmed = [
+        registration
+        for registration in await registrations_of(ctx.db, ctx.applicant.id)
+        if registration.status == RegistrationStatus.CONFIRMED
+    ]
+    if not confirmed:
+        ctx.say(
+            ctx._(
+                "You have no confirmed registration, so there is no ticket yet. Book with /book."
+            ),
+            InlineKeyboard.of([home_button(ctx.texts)]),
+        )
+        return
+    for registration in confirmed:
+        await send_ticket(ctx, registration)
 
 
 @journey.command("mybookings", "registrations")
@@ -109,9 +137,10 @@ async def ask_to_cancel(ctx: Context, registration: Registration) -> None:
 
 async def cancel(ctx: Context, registration: Registration) -> None:
     """Cancels; the seat is offered to the first in line."""
+    await drop_reminders(ctx.db, registration)
     next_in_line = await cancel_registration(ctx.db, registration)
     if next_in_line is not None:
-        await offer_freed_seat(ctx, next_in_line)
+        await offer_freed_seat(ctx.db, ctx.services, next_in_line)
     ctx.show(
         ctx._("Your registration {code} is cancelled.").format(code=registration.code),
         InlineKeyboard.of(
@@ -168,7 +197,8 @@ async def move(ctx: Context, registration: Registration, session_id: int) -> Non
         ctx.show(text, InlineKeyboard.of([Button(ctx._("📋 My registrations"), "mine")]))
         return
     if next_in_line is not None:
-        await offer_freed_seat(ctx, next_in_line)
+        await offer_freed_seat(ctx.db, ctx.services, next_in_line)
+    await replan_reminders(ctx.db, ctx.services, registration)
     session, exam = await _session_and_exam(ctx, registration)
     ctx.show(
         ctx._("✅ <b>Moved.</b> Confirmation code: <b>{code}</b>\n{session}\n\n{bring}").format(
@@ -178,35 +208,10 @@ async def move(ctx: Context, registration: Registration, session_id: int) -> Non
         )
     )
     ctx.show_venue(venue_pin(ctx.texts, session))
+    await send_ticket(ctx, registration)
 
 
-# --- A freed seat, offered to the next in line ------------------------------------------------
-
-
-async def offer_freed_seat(ctx: Context, registration: Registration) -> None:
-    """Tells the first in line that a seat is held for them, with Accept and Decline."""
-    applicant = await ctx.db.get(Applicant, registration.applicant_id)
-    if applicant is None or registration.offered_at is None:
-        return
-    session, exam = await _session_and_exam(ctx, registration)
-
-    def compose(_: Texts) -> list[Outgoing]:
-        return [
-            SendText(
-                _(
-                    "🎉 <b>A seat has become free for you!</b>\n\n{session}\n\nIt is held for "
-                    "you now. Accept it to confirm your registration, or decline to pass it to "
-                    "the next person in line."
-                ).format(session=session_details(_, exam, session)),
-                InlineKeyboard.of(
-                    [Button(_("✅ Accept the seat"), f"offer:yes:{registration.id}")],
-                    [Button(_("✖ Decline"), f"offer:no:{registration.id}")],
-                ),
-            )
-        ]
-
-    stamp = int(registration.offered_at.timestamp())
-    await ctx.tell(applicant, f"offer:{registration.id}:{session.id}:{stamp}", compose)
+# --- Answering a seat offer -------------------------------------------------------------------
 
 
 @journey.button("offer")
@@ -224,15 +229,22 @@ async def answer_offer(ctx: Context) -> None:
     if registration.status != RegistrationStatus.WAITLISTED or registration.offered_at is None:
         ctx.notify(ctx._("This offer is no longer open."))
         return
+    now = ctx.services.now()
+    if registration.offer_expires_at is not None and registration.offer_expires_at <= now:
+        await expire_offer(ctx.db, ctx.services, registration, now)  # the job had not run yet
+        ctx.notify(ctx._("This offer is no longer open."))
+        return
     session, exam = await _session_and_exam(ctx, registration)
     if answer == "yes":
         await accept_offer(ctx.db, registration)
+        await plan_reminders(ctx.db, ctx.services, registration)
         ctx.show(registered(ctx.texts, registration.code, exam, session))
         ctx.show_venue(venue_pin(ctx.texts, session))
+        await send_ticket(ctx, registration)
         return
     next_in_line = await decline_offer(ctx.db, registration)
     if next_in_line is not None:
-        await offer_freed_seat(ctx, next_in_line)
+        await offer_freed_seat(ctx.db, ctx.services, next_in_line)
     ctx.show(
         ctx._("You declined the seat; it passes to the next person in line."),
         InlineKeyboard.of([home_button(ctx.texts)]),

@@ -34,8 +34,10 @@ from handlers.details import (
 )
 from handlers.events import Button, InlineKeyboard, Kind, RemoveKeyboard, ReplyKeyboard
 from handlers.menus import home_button
+from handlers.notices import plan_reminders
 from handlers.routing import Journey
 from handlers.texts import Texts
+from handlers.ticket import send_ticket
 from models.applicants import identity_of
 from models.columns import utcnow
 from models.registrations import (
@@ -373,10 +375,14 @@ async def confirm(ctx: Context) -> None:
             await session_gone(ctx, exam)
         return
     _save_identity(ctx, fields)
+    await plan_reminders(ctx.db, ctx.services, registration)
     await ctx.finish()
     details = session_details(ctx.texts, exam, session)
     if registration.status == RegistrationStatus.CONFIRMED:
         ctx.show(registered(ctx.texts, registration.code, exam, session))
+        ctx.show_venue(venue_pin(ctx.texts, session))
+        await send_ticket(ctx, registration)
+        return
     else:
         position = await waitlist_position(ctx.db, registration)
         ctx.show(

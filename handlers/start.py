@@ -7,21 +7,27 @@ from handlers.events import Button, InlineKeyboard
 from handlers.menus import home_button, main_menu
 from handlers.routing import Journey
 from handlers.texts import LANGUAGE_NAMES, LOCALES
+from handlers.ticket import send_ticket
 from models.applicants import record_source
+from models.registrations import find_by_code
 
 journey = Journey("start")
 
 # Telegram deep links carry at most 64 characters of A-Z, a-z, 0-9, _ and -.
 DEEP_LINK_PAYLOAD = re.compile(r"[A-Za-z0-9_-]{1,64}")
+TICKET_LINK = "ticket_"  # the QR code on a ticket: /start ticket_<code>
 
 
 @journey.command("start")
 async def start(ctx: Context) -> None:
     """Greets the applicant; on their first visit asks which language they read."""
     payload = ctx.event.argument.strip()
+    await ctx.finish()
+    if payload.startswith(TICKET_LINK):
+        await open_ticket_link(ctx, payload.removeprefix(TICKET_LINK))
+        return
     if DEEP_LINK_PAYLOAD.fullmatch(payload):
         record_source(ctx.applicant, payload)
-    await ctx.finish()
     if ctx.applicant.locale is None:
         ctx.say(
             ctx._(
@@ -34,6 +40,16 @@ async def start(ctx: Context) -> None:
         )
         return
     ctx.show(*main_menu(ctx.texts))
+
+
+async def open_ticket_link(ctx: Context, code: str) -> None:
+    """A ticket's QR code, opened: its owner sees the ticket again; anyone else, the menu."""
+    registration = await find_by_code(ctx.db, code)
+    if registration is None or registration.applicant_id != ctx.applicant.id:
+        ctx.show(*main_menu(ctx.texts))
+        return
+    ctx.say(ctx._("🎫 Your ticket:"))
+    await send_ticket(ctx, registration)
 
 
 @journey.command("menu")
@@ -61,6 +77,8 @@ async def help_(ctx: Context) -> None:
             "/book – book a test seat\n"
             "/mybookings – your registrations: cancel or change the date\n"
             "/cancel – stop registering\n"
+            "/ticket – your ticket again\n"
+            "/settings – reminders on or off\n"
             "/faq – questions and answers\n"
             "/language – change the language\n"
             "/mydata – what I keep about you\n"

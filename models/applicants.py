@@ -22,6 +22,7 @@ class Applicant(SQLModel, table=True):
     # Where they came from: the deep-link payload of their first /start (poster, school, agency).
     source: str | None = Field(default=None, max_length=SOURCE_MAX_LENGTH, index=True)
     reachable: bool = Field(default=True)
+    reminders: bool = Field(default=True)  # the applicant can turn test reminders off
     # Identity, given in the registration wizard and offered for reuse the next time.
     name_latin: str | None = Field(default=None, max_length=80)  # as in the passport
     name_khmer: str | None = Field(default=None, max_length=80)
@@ -91,6 +92,13 @@ def identity_of(applicant: Applicant) -> dict[str, object]:
     if applicant.name_latin is None:
         return {}
     return {name: getattr(applicant, name) for name in IDENTITY_FIELDS}
+
+
+async def mark_applicant_unreachable(db: AsyncSession, applicant_id: int) -> None:
+    """The same as `mark_unreachable`, by the applicant's own id (from an outbox row)."""
+    await db.exec(
+        update(Applicant).where(col(Applicant.id) == applicant_id).values(reachable=False)
+    )
 
 
 async def erase_applicant(db: AsyncSession, applicant: Applicant) -> None:

@@ -5,14 +5,14 @@ chat, with a `dedupe_key` that makes writing it twice harmless. The sender claim
 due rows, sends them, and records the outcome on the row.
 """
 
-from collections.abc import Sequence
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Boolean,
     Column,
     ForeignKey,
     Index,
@@ -35,6 +35,7 @@ ERROR_MAX_LENGTH = 500
 
 class OutboxStatus(StrEnum):
     PENDING = "pending"
+    SENDING = "sending"  # claimed by the sender; back to pending if it crashed meanwhile
     SENT = "sent"
     FAILED = "failed"
     SKIPPED = "skipped"  # the recipient cannot be reached, or the message no longer applies
@@ -52,7 +53,14 @@ class OutboxMessage(SQLModel, table=True):
         default=None,
         sa_column=Column(Integer, ForeignKey("applicant.id", ondelete="SET NULL"), index=True),
     )
-    # The rendered actions, as handlers.outbox serialises them: texts already translated.
+    # The registration a reminder or an offer is about, so they can follow it when it changes.
+    registration_id: int | None = Field(
+        default=None,
+        sa_column=Column(Integer, ForeignKey("registration.id", ondelete="SET NULL"), index=True),
+    )
+    # Urgent messages go out at any hour; the others wait for the end of quiet hours.
+    urgent: bool = Field(default=True, sa_column=Column(Boolean, nullable=False, default=True))
+    # The rendered actions, as handlers.letters serialises them: texts already translated.
     content: list[dict[str, Any]] = Field(sa_column=Column(JSON, nullable=False))
     dedupe_key: str = Field(
         sa_column=Column(String(DEDUPE_KEY_MAX_LENGTH), nullable=False, unique=True)
@@ -67,6 +75,7 @@ class OutboxMessage(SQLModel, table=True):
     created_at: datetime = Field(
         default_factory=utcnow, sa_column=Column(UtcDateTime(), nullable=False)
     )
+    claimed_at: datetime | None = Field(default=None, sa_column=Column(UtcDateTime()))
     sent_at: datetime | None = Field(default=None, sa_column=Column(UtcDateTime()))
 
 
@@ -78,60 +87,44 @@ async def enqueue(
     content: list[dict[str, Any]],
     dedupe_key: str,
     send_after: datetime | None = None,
+    registration_id: int | None = None,
+    urgent: bool = True,
+    revive: bool = False,
 ) -> bool:
-    """Queues a message; False when one with this dedupe key exists already (not queued)."""
+    """Queues a message; False when one with this dedupe key exists already (not queued).
+
+    With `revive`, a skipped message of the same key is put back in line instead (a
+    reminder switched off, then on again).
+    """
     dialect = db.bind.dialect.name if db.bind is not None else "sqlite"
     insert = pg_insert if dialect == "postgresql" else sqlite_insert
-    statement = (
-        insert(OutboxMessage)
-        .values(
-            chat_id=chat_id,
-            applicant_id=applicant_id,
-            content=content,
-            dedupe_key=dedupe_key[:DEDUPE_KEY_MAX_LENGTH],
-            send_after=send_after or utcnow(),
-            status=OutboxStatus.PENDING.value,
-            attempts=0,
-            created_at=utcnow(),
-        )
-        .on_conflict_do_nothing(index_elements=["dedupe_key"])
+    statement = insert(OutboxMessage).values(
+        chat_id=chat_id,
+        applicant_id=applicant_id,
+        registration_id=registration_id,
+        urgent=urgent,
+        content=content,
+        dedupe_key=dedupe_key[:DEDUPE_KEY_MAX_LENGTH],
+        send_after=send_after or utcnow(),
+        status=OutboxStatus.PENDING.value,
+        attempts=0,
+        created_at=utcnow(),
     )
+    if revive:
+        statement = statement.on_conflict_do_update(  # type: ignore[assignment]
+            index_elements=["dedupe_key"],
+            set_={
+                "status": OutboxStatus.PENDING.value,
+                "send_after": statement.excluded.send_after,
+            },
+            where=col(OutboxMessage.status) == OutboxStatus.SKIPPED.value,
+        )
+    else:
+        statement = statement.on_conflict_do_nothing(  # type: ignore[assignment]
+            index_elements=["dedupe_key"]
+        )
     result = await db.exec(statement)
     return bool(result.rowcount)
-
-
-async def due_messages(
-    db: AsyncSession, limit: int, now: datetime | None = None, chat_id: int | None = None
-) -> Sequence[OutboxMessage]:
-    """Pending messages whose time has come, oldest first, locked against other senders."""
-    query = (
-        select(OutboxMessage)
-        .where(
-            col(OutboxMessage.status) == OutboxStatus.PENDING.value,
-            col(OutboxMessage.send_after) <= (now or utcnow()),
-        )
-        .order_by(col(OutboxMessage.send_after), col(OutboxMessage.id))
-        .limit(limit)
-        .with_for_update(skip_locked=True)
-    )
-    if chat_id is not None:
-        query = query.where(col(OutboxMessage.chat_id) == chat_id)
-    return (await db.exec(query)).all()
-
-
-def record_sent(message: OutboxMessage, now: datetime | None = None) -> None:
-    message.status = OutboxStatus.SENT
-    message.attempts += 1
-    message.sent_at = now or utcnow()
-    message.last_error = None
-
-
-def record_failure(message: OutboxMessage, error: str, give_up: bool) -> None:
-    """Counts a failed attempt; the row stays pending for a retry unless `give_up`."""
-    message.attempts += 1
-    message.last_error = error[:ERROR_MAX_LENGTH]
-    if give_up:
-        message.status = OutboxStatus.FAILED
 
 
 async def skip_pending_for(db: AsyncSession, applicant_id: int, reason: str) -> int:
@@ -172,5 +165,114 @@ async def requeue_failed(db: AsyncSession) -> int:
         update(OutboxMessage)
         .where(col(OutboxMessage.status) == OutboxStatus.FAILED.value)
         .values(status=OutboxStatus.PENDING.value, attempts=0, send_after=utcnow())
+    )
+    return int(result.rowcount or 0)
+
+
+class DueMessage(NamedTuple):
+    """What the sender needs of a row; the rows are read a batch at a time, never all."""
+
+    id: int
+    chat_id: int
+    applicant_id: int | None
+    content: list[dict[str, Any]]
+
+
+async def due_batch(
+    db: AsyncSession,
+    now: datetime,
+    limit: int,
+    urgent_only: bool = False,
+    chat_id: int | None = None,
+) -> list[DueMessage]:
+    """The next pending messages whose time has come, in order."""
+    query = (
+        select(
+            OutboxMessage.id,
+            OutboxMessage.chat_id,
+            OutboxMessage.applicant_id,
+            OutboxMessage.content,
+        )
+        .where(
+            col(OutboxMessage.status) == OutboxStatus.PENDING.value,
+            col(OutboxMessage.send_after) <= now,
+        )
+        .order_by(col(OutboxMessage.send_after), col(OutboxMessage.id))
+        .limit(limit)
+    )
+    if urgent_only:
+        query = query.where(col(OutboxMessage.urgent).is_(True))
+    if chat_id is not None:
+        query = query.where(col(OutboxMessage.chat_id) == chat_id)
+    return [DueMessage(*row) for row in (await db.exec(query)).all()]
+
+
+async def claim(db: AsyncSession, message_id: int, now: datetime) -> bool:
+    """Marks a pending message as being sent; False when it is no longer pending."""
+    result = await db.exec(
+        update(OutboxMessage)
+        .where(
+            col(OutboxMessage.id) == message_id,
+            col(OutboxMessage.status) == OutboxStatus.PENDING.value,
+        )
+        .values(
+            status=OutboxStatus.SENDING.value,
+            claimed_at=now,
+            attempts=OutboxMessage.attempts + 1,  # type: ignore[operator]
+        )
+    )
+    return bool(result.rowcount)
+
+
+async def settle(
+    db: AsyncSession,
+    message_id: int,
+    status: OutboxStatus,
+    now: datetime,
+    error: str | None = None,
+    retry_at: datetime | None = None,
+) -> None:
+    """Records how a claimed message went: sent, failed, or pending again from `retry_at`."""
+    values: dict[str, Any] = {"status": status.value, "last_error": error}
+    if status == OutboxStatus.SENT:
+        values["sent_at"] = now
+    if retry_at is not None:
+        values["send_after"] = retry_at
+    await db.exec(
+        update(OutboxMessage).where(col(OutboxMessage.id) == message_id).values(**values)
+    )
+
+
+async def attempts_of(db: AsyncSession, message_id: int) -> int:
+    result = await db.exec(select(OutboxMessage.attempts).where(OutboxMessage.id == message_id))
+    return int(result.one())
+
+
+async def postpone(db: AsyncSession, message_id: int, until: datetime) -> None:
+    """Moves a pending message later (its chat had a message a moment ago)."""
+    await db.exec(
+        update(OutboxMessage).where(col(OutboxMessage.id) == message_id).values(send_after=until)
+    )
+
+
+async def release_claims(db: AsyncSession) -> int:
+    """Puts messages left "sending" by a crash back in line: each may have gone out once."""
+    result = await db.exec(
+        update(OutboxMessage)
+        .where(col(OutboxMessage.status) == OutboxStatus.SENDING.value)
+        .values(status=OutboxStatus.PENDING.value)
+    )
+    return int(result.rowcount or 0)
+
+
+async def skip_pending_about(db: AsyncSession, registration_id: int, reason: str) -> int:
+    """Skips what is still queued about a registration (reminders of a cancelled one)."""
+    result = await db.exec(
+        update(OutboxMessage)
+        .where(
+            col(OutboxMessage.registration_id) == registration_id,
+            col(OutboxMessage.status) == OutboxStatus.PENDING.value,
+        )
+        .values(status=OutboxStatus.SKIPPED.value, last_error=reason)
     )
     return int(result.rowcount or 0)

@@ -79,6 +79,9 @@ class Registration(SQLModel, table=True):
     cancelled_at: datetime | None = Field(default=None, sa_column=Column(UtcDateTime()))
     # Set while a freed seat is held for this waitlisted applicant, waiting for Accept/Decline.
     offered_at: datetime | None = Field(default=None, sa_column=Column(UtcDateTime()))
+    offer_expires_at: datetime | None = Field(default=None, sa_column=Column(UtcDateTime()))
+    # The session start the reminders in the outbox were planned for; None when none are.
+    reminders_for: datetime | None = Field(default=None, sa_column=Column(UtcDateTime()))
 
     @property
     def holds_seat(self) -> bool:
@@ -193,6 +196,7 @@ async def cancel_registration(
     held = registration.holds_seat
     registration.status = RegistrationStatus.CANCELLED
     registration.offered_at = None
+    registration.offer_expires_at = None
     registration.cancelled_at = registration.updated_at = now
     db.add(registration)
     await db.flush()
@@ -245,6 +249,7 @@ async def accept_offer(
         return False
     registration.status = RegistrationStatus.CONFIRMED
     registration.offered_at = None
+    registration.offer_expires_at = None
     registration.updated_at = now or utcnow()
     db.add(registration)
     await db.flush()
@@ -296,10 +301,20 @@ async def reschedule(
     registration.session_id = new_session_id
     registration.status = RegistrationStatus.CONFIRMED
     registration.offered_at = None
+    registration.offer_expires_at = None
     registration.updated_at = now
     db.add(registration)
     await db.flush()
     return await offer_freed_seat(db, old_session_id, now) if held else None
+
+
+async def find_by_code(db: AsyncSession, code: str) -> Registration | None:
+    """The registration with this confirmation code (any case, spaces ignored)."""
+    cleaned = code.replace(" ", "").upper()
+    if len(cleaned) != CODE_LENGTH or set(cleaned) - set(CODE_ALPHABET):
+        return None
+    result = await db.exec(select(Registration).where(col(Registration.code) == cleaned))
+    return result.first()
 
 
 async def registrations_of(db: AsyncSession, applicant_id: int) -> Sequence[Registration]:

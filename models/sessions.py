@@ -6,7 +6,7 @@ from enum import StrEnum
 
 from pydantic import BaseModel, field_validator, model_validator
 from pydantic import Field as PydanticField
-from sqlalchemy import CheckConstraint, Column, ColumnElement, ForeignKey, Integer, String
+from sqlalchemy import CheckConstraint, Column, ColumnElement, ForeignKey, Integer, String, update
 from sqlmodel import Field, SQLModel, col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -168,3 +168,16 @@ async def set_session_status(
     db.add(session)
     await db.flush()
     return session
+
+
+async def close_ended_windows(db: AsyncSession, now: datetime) -> int:
+    """Closes the open sessions whose registration window has ended."""
+    result = await db.exec(
+        update(TestSession)
+        .where(
+            col(TestSession.status) == SessionStatus.OPEN.value,
+            col(TestSession.registration_closes_at) <= now,
+        )
+        .values(status=SessionStatus.CLOSED.value)
+    )
+    return int(result.rowcount or 0)

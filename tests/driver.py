@@ -14,6 +14,7 @@ from handlers.events import (
     Kind,
     Notify,
     Outgoing,
+    SendFile,
     SendText,
     SendVenue,
     split_command,
@@ -50,6 +51,7 @@ class Applicant:
     screens: dict[int, Screen] = field(default_factory=dict)
     notices: list[str] = field(default_factory=list)
     venues: list[SendVenue] = field(default_factory=list)
+    files: list[SendFile] = field(default_factory=list)
     last: Screen | None = None
     _ids: count = field(default_factory=lambda: count(1))
 
@@ -122,23 +124,25 @@ class Applicant:
                 self.notices.append(action.text)
             elif isinstance(action, SendVenue):
                 self.venues.append(action)
+            elif isinstance(action, SendFile):
+                self.files.append(action)
         return actions
 
 
 async def deliver_outbox(conversation: Conversation, *applicants: Applicant) -> int:
     """Sends every due outbox message to the driven applicants' chats; returns how many."""
-    from bot.delivery import OutboxSender
+    from bot.delivery import Delivery, OutboxSender, Outcome
 
     chats = {applicant.user_id: applicant for applicant in applicants}
 
-    async def send(chat_id: int, actions: list[Outgoing]) -> bool:
+    async def send_one(chat_id: int, action: Outgoing) -> Delivery:
         if chat_id not in chats:
-            return False
-        chats[chat_id].receive(actions)
-        return True
+            return Delivery(Outcome.CHAT_GONE, error="Bad Request: chat not found")
+        chats[chat_id].receive([action])
+        return Delivery(Outcome.SENT)
 
-    sender = OutboxSender(conversation.sessions, send)
-    total = 0
-    while sent := await sender.send_due():
-        total += sent
-    return total
+    services = conversation.services
+    sender = OutboxSender(
+        conversation.sessions, send_one, quiet=services.quiet, clock=services.now
+    )
+    return await sender.send_due()

@@ -88,8 +88,11 @@ def test_booking_a_demo_seat_in_script_mode(tmp_path: Path) -> None:
         "en",
     )
     assert "does not exist" in out[5]["text"]
-    assert "SOK DARA" in out[-3]["text"]
-    confirmed, venue = out[-2], out[-1]
+    assert "SOK DARA" in out[-5]["text"]
+    confirmed, venue, ticket, calendar = out[-4:]
     assert "You are registered!" in confirmed["text"]
     assert venue["kind"] == "venue"
     assert venue["text"].startswith("📍 Phnom Penh test centre (demo)")
+    assert (ticket["kind"], calendar["kind"]) == ("photo", "document")
+    assert ticket["text"].startswith("📎 ticket-")
+    assert calendar["text"].split("\n")[0].endswith(".ics")

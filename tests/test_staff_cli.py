@@ -74,7 +74,8 @@ def test_close_and_cancel(with_exam: Path) -> None:
     csv_file.write_text(f"{HEADER}\n{GOOD}\n", "utf-8")
     assert cli(with_exam, "sessions", "import", str(csv_file)).returncode == 0
     assert cli(with_exam, "sessions", "close", "1").stdout.strip() == "Session 1 is closed."
-    assert cli(with_exam, "sessions", "cancel", "1").stdout.strip() == "Session 1 is cancelled."
+    cancelled = cli(with_exam, "sessions", "cancel", "1").stdout.strip()
+    assert cancelled == "Session 1 is cancelled; 0 registered applicant(s) will be told."
     missing = cli(with_exam, "sessions", "cancel", "99")
     assert (missing.returncode, missing.stderr.strip()) == (1, "No session 99.")
 
@@ -140,3 +141,18 @@ def test_outbox_status_and_retry_failed(tmp_path: Path) -> None:
         assert row.fetchone() == ("pending", 0)
     again = cli(tmp_path, "outbox", "retry-failed")
     assert "0 failed message(s) queued again." in again.stdout
+
+
+def test_moving_a_session(with_exam: Path) -> None:
+    csv_file = with_exam / "sessions.csv"
+    csv_file.write_text(f"{HEADER}\n{GOOD}\n", "utf-8")
+    assert cli(with_exam, "sessions", "import", str(csv_file)).returncode == 0
+    moved = cli(with_exam, "sessions", "move", "1", "--starts-at", "2027-10-18 09:30")
+    assert (
+        moved.stdout.strip()
+        == "Session 1 now starts 2027-10-18 09:30; 0 applicant(s) will be told."
+    )
+    assert "2027-10-18 09:30" in cli(with_exam, "sessions", "list").stdout
+    bad = cli(with_exam, "sessions", "move", "1", "--starts-at", "next Tuesday")
+    assert bad.returncode == 2
+    assert "--starts-at" in bad.stderr

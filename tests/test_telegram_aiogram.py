@@ -340,6 +340,8 @@ async def test_booking_a_seat_through_telegram(
     venue = await telegram.next_message(DARA)
     assert venue.kind == "venue"
     assert venue.payload["title"] == "Phnom Penh test centre (demo)"
+    ticket, calendar = await telegram.next_message(DARA), await telegram.next_message(DARA)
+    assert (ticket.kind, calendar.kind) == ("photo", "document")
 
     # A seat Dara gives up is offered to Sokha, first in line, through the outbox.
     async with app.conversation.sessions() as db, db.begin():
@@ -351,7 +353,7 @@ async def test_booking_a_seat_through_telegram(
     assert "waitlist" in sokha_done.text
     await telegram.next_message(SOKHA)  # the venue pin
     sender = asyncio.create_task(
-        OutboxSender(app.conversation.sessions, bot.deliver, idle_interval=0.05).run()
+        OutboxSender(app.conversation.sessions, bot.send_one, bot.pacer, idle_interval=0.05).run()
     )
     try:
         mine = await answer_and_read(telegram, DARA, "user_sends", "/mybookings")
@@ -367,6 +369,8 @@ async def test_booking_a_seat_through_telegram(
             telegram, SOKHA, "user_presses", offer.message_id, data_of(offer, "Accept")
         )
         assert "You are registered!" in accepted.text
+        kinds = [(await telegram.next_message(SOKHA)).kind for _ in range(3)]
+        assert kinds == ["venue", "photo", "document"]
     finally:
         sender.cancel()
     assert rejected_except_not_modified(telegram) == []

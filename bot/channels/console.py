@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import TextIO
 
-from bot.delivery import OutboxSender
+from bot.delivery import Delivery, OutboxSender, Outcome
 from handlers.conversation import Conversation
 from handlers.events import (
     EditText,
@@ -26,6 +26,7 @@ from handlers.events import (
     Outgoing,
     RemoveKeyboard,
     ReplyKeyboard,
+    SendFile,
     SendText,
     SendVenue,
     split_command,
@@ -140,12 +141,12 @@ class ConsoleChannel:
             if event is not None:
                 self.show(await self.conversation.handle(event))
             if self.outbox is not None:
-                await self.outbox.send_due(chat_id=self.user_id)
+                await self.outbox.send_due()
 
-    async def deliver(self, chat_id: int, actions: list[Outgoing]) -> bool:
+    async def send_one(self, chat_id: int, action: Outgoing) -> Delivery:
         """Shows a queued message addressed to this terminal's user."""
-        self.show(actions)
-        return True
+        self.show([action])
+        return Delivery(Outcome.SENT)
 
     def event_for(self, line: str) -> Incoming | None:
         """The user action one input line stands for, or None for a blank line."""
@@ -196,6 +197,10 @@ class ConsoleChannel:
                     self._emit("message", message_id, action.text, action.keyboard)
             elif isinstance(action, Notify):
                 self._emit("notice", None, action.text, None)
+            elif isinstance(action, SendFile):
+                shown = f"📎 {action.filename}\n{action.caption}".strip()
+                message_id = self.chat.add(shown, None)
+                self._emit("photo" if action.photo else "document", message_id, shown, None)
             elif isinstance(action, SendVenue):
                 message_id = self.chat.add(f"📍 {action.title}\n{action.address}", None)
                 self._emit("venue", message_id, f"📍 {action.title}\n{action.address}", None)
@@ -210,7 +215,14 @@ class ConsoleChannel:
                 record["message_id"] = message_id
             self._write(json.dumps(record, ensure_ascii=False))
             return
-        prefix = {"message": "🤖", "edit": "🤖 (updated)", "notice": "ℹ️", "venue": "🗺"}[kind]
+        prefix = {
+            "message": "🤖",
+            "edit": "🤖 (updated)",
+            "notice": "ℹ️",
+            "venue": "🗺",
+            "photo": "🖼",
+            "document": "📎",
+        }[kind]
         self._write(f"{prefix} {plain(text)}")
         number = 0
         for row in rows if kind != "notice" else []:

@@ -26,6 +26,7 @@ from aiogram.exceptions import (
 )
 from aiogram.types import (
     BotCommand,
+    BufferedInputFile,
     CallbackQuery,
     InlineKeyboardButton,
     InlineKeyboardMarkup,
@@ -36,6 +37,8 @@ from aiogram.types import (
     Update,
 )
 
+from bot.delivery import Delivery, Outcome
+from bot.pacing import SendPacer
 from handlers.conversation import Conversation
 from handlers.events import (
     EditText,
@@ -46,6 +49,7 @@ from handlers.events import (
     Notify,
     Outgoing,
     ReplyKeyboard,
+    SendFile,
     SendText,
     SendVenue,
     split_command,
@@ -166,8 +170,10 @@ class AiogramChannel:
         translators: Mapping[str, Translator],
         default_locale: str,
         retry_delay: float = 1.0,
+        pacer: SendPacer | None = None,
     ) -> None:
         self.conversation = conversation
+        self.pacer = pacer or SendPacer()
         self.translators = translators
         self.default_locale = default_locale
         self.retry_delay = retry_delay
@@ -185,6 +191,9 @@ class AiogramChannel:
     async def run(self, handle_signals: bool = False) -> None:
         """Sets the command menus, then polls until stopped (or SIGINT/SIGTERM, if asked)."""
         await self._call(self.bot.delete_webhook, user_id=None)
+        me = await self._call(self.bot.get_me, user_id=None)
+        if me is not None and me.username:
+            self.conversation.services.account.username = me.username  # for deep links
         await self.set_commands()
         await self.dispatcher.start_polling(
             self.bot,
@@ -248,35 +257,43 @@ class AiogramChannel:
             elif not isinstance(action, Notify) or query_id is None:
                 await self._render(event.chat_id, action, event.user_id)
 
-    async def deliver(self, chat_id: int, actions: list[Outgoing]) -> bool:
-        """Sends a queued message (from the outbox); False when Telegram did not take it all."""
-        delivered = True
-        for action in actions:
-            delivered = await self._render(chat_id, action, chat_id) and delivered
-        return delivered
+    async def send_one(self, chat_id: int, action: Outgoing) -> Delivery:
+        """One request for a queued message, without retrying: the outbox sender decides."""
+        try:
+            await self._request(chat_id, action)()
+        except TelegramRetryAfter as error:
+            return Delivery(Outcome.RETRY_AFTER, retry_after=float(error.retry_after))
+        except TelegramForbiddenError as error:
+            return Delivery(Outcome.BLOCKED, error=error.message)
+        except TelegramBadRequest as error:
+            gone = "chat not found" in error.message.lower()
+            return Delivery(Outcome.CHAT_GONE if gone else Outcome.REFUSED, error=error.message)
+        except (TelegramNetworkError, TelegramServerError) as error:
+            return Delivery(Outcome.TRANSIENT, error=type(error).__name__)
+        return Delivery(Outcome.SENT)
 
     async def _render(self, chat_id: int, action: Outgoing, user_id: int) -> bool:
-        """Sends one new message: text, a notice as text, or a venue."""
-        if isinstance(action, SendVenue):
-            sent = await self._call(
-                lambda: self.bot.send_venue(
-                    chat_id, action.latitude, action.longitude, action.title, action.address
-                ),
-                user_id,
-            )
-        elif isinstance(action, SendText | Notify):
-            keyboard = action.keyboard if isinstance(action, SendText) else None
-            sent = await self._send_text(chat_id, action.text, keyboard, user_id)
-        else:
-            raise ValueError(f"{type(action).__name__} is not a new message")
+        """Sends one new message as a reply, under the error policy."""
+        sent = await self._call(self._request(chat_id, action), user_id, paced_chat=chat_id)
         return sent is not None
 
-    async def _send_text(
-        self, chat_id: int, text: str, keyboard: Keyboard | None, user_id: int
-    ) -> Message | None:
-        return await self._call(
-            lambda: self.bot.send_message(chat_id, text, reply_markup=to_markup(keyboard)), user_id
-        )
+    def _request(self, chat_id: int, action: Outgoing) -> Callable[[], Awaitable[Any]]:
+        """The Bot API call that shows a new message: text, a notice as text, or a venue."""
+        if isinstance(action, SendFile):
+            upload = BufferedInputFile(action.data, filename=action.filename)
+            if action.photo:
+                return lambda: self.bot.send_photo(chat_id, upload, caption=action.caption or None)
+            return lambda: self.bot.send_document(chat_id, upload, caption=action.caption or None)
+        if isinstance(action, SendVenue):
+            return lambda: self.bot.send_venue(
+                chat_id, action.latitude, action.longitude, action.title, action.address
+            )
+        if isinstance(action, SendText | Notify):
+            keyboard = action.keyboard if isinstance(action, SendText) else None
+            return lambda: self.bot.send_message(
+                chat_id, action.text, reply_markup=to_markup(keyboard)
+            )
+        raise ValueError(f"{type(action).__name__} is not a new message")
 
     async def _edit_text(self, chat_id: int, action: EditText, user_id: int) -> None:
         try:
@@ -289,25 +306,35 @@ class AiogramChannel:
                 ),
                 user_id,
                 raise_bad_request=True,
+                paced_chat=chat_id,
             )
         except TelegramBadRequest as error:
             if "not modified" in error.message:
                 return  # the user pressed the same button twice: the screen is already right
             # Too old to edit, or deleted: show the screen as a new message instead.
-            await self._send_text(chat_id, action.text, action.keyboard, user_id)
+            await self._render(chat_id, SendText(action.text, action.keyboard), user_id)
 
     async def _call(
         self,
         request: Callable[[], Awaitable[T]],
         user_id: int | None,
         raise_bad_request: bool = False,
+        paced_chat: int | None = None,
     ) -> T | None:
-        """One Bot API call under the error policy; None when it could not be made."""
+        """One Bot API call under the error policy; None when it could not be made.
+
+        A call that shows a message to `paced_chat` waits for its slot in the bot-wide
+        budget first (replies go before the outbox).
+        """
         for attempt in range(1, MAX_ATTEMPTS + 1):
             try:
-                return await request()
+                if paced_chat is None:
+                    return await request()
+                async with self.pacer.slot(paced_chat, reply=True):
+                    return await request()
             except TelegramRetryAfter as error:
                 logger.warning("Telegram asks to wait %s s (flood control)", error.retry_after)
+                self.pacer.pause(error.retry_after)
                 await asyncio.sleep(error.retry_after)
             except TelegramForbiddenError:
                 if user_id is not None:

@@ -1,0 +1,90 @@
+"""Time-based work: APScheduler only ticks; the database holds every bit of state.
+
+Each job is short and safe to run again: the sender is kicked every second (it drains
+what is due, then rests); reminders are reconciled every few minutes; offers past
+their deadline pass down the line and sessions past their registration window close,
+every minute. After a restart nothing is lost, because nothing lives in the scheduler.
+"""
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from datetime import datetime
+
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from sqlalchemy.ext.asyncio import async_sessionmaker
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from bot.delivery import OutboxSender
+from handlers.context import Services
+from handlers.notices import expire_offers, reconcile_reminders
+from models.sessions import close_ended_windows
+
+logger = logging.getLogger(__name__)
+
+Job = Callable[[AsyncSession, Services, datetime], Awaitable[int]]
+
+
+class SenderKick:
+    """Starts the sender when it is resting; a tick while it drains changes nothing."""
+
+    def __init__(self, sender: OutboxSender) -> None:
+        self.sender = sender
+        self._task: asyncio.Task[int] | None = None
+
+    async def __call__(self) -> None:
+        if self._task is None or self._task.done():
+            self._task = asyncio.create_task(self.sender.send_due())
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+
+
+def in_transaction(
+    sessions: async_sessionmaker[AsyncSession], services: Services, job: Job
+) -> Callable[[], Awaitable[None]]:
+    """A job that runs in one transaction of its own, logged when it did something."""
+
+    async def run() -> None:
+        async with sessions() as db, db.begin():
+            done = await job(db, services, services.now())
+        if done:
+            logger.info("%s: %s", job.__name__, done)
+
+    run.__name__ = job.__name__
+    return run
+
+
+async def close_windows(db: AsyncSession, services: Services, now: datetime) -> int:
+    return await close_ended_windows(db, now)
+
+
+def build_scheduler(
+    sessions: async_sessionmaker[AsyncSession],
+    services: Services,
+    kick_sender: SenderKick,
+    reconcile_minutes: float = 5,
+) -> AsyncIOScheduler:
+    """The jobs, not started."""
+    scheduler = AsyncIOScheduler(timezone=services.zone)
+    every = {"max_instances": 1, "coalesce": True, "misfire_grace_time": 30}
+    scheduler.add_job(kick_sender, "interval", seconds=1, id="send-outbox", **every)
+    scheduler.add_job(
+        in_transaction(sessions, services, reconcile_reminders),
+        "interval",
+        minutes=reconcile_minutes,
+        id="reconcile-reminders",
+        next_run_time=services.now(),
+        **every,
+    )
+    for job in (expire_offers, close_windows):
+        scheduler.add_job(
+            in_transaction(sessions, services, job),
+            "interval",
+            minutes=1,
+            id=job.__name__,
+            next_run_time=services.now(),
+            **every,
+        )
+    return scheduler

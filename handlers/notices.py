@@ -1,0 +1,318 @@
+"""Messages nobody asked for just then: seat offers and their expiry, reminders, session changes.
+
+Each is written to the outbox in the transaction of the change that caused it, with a
+dedupe key derived from what it is about, so running the same step twice (a retried
+job, a second instance) never queues it twice. Scheduled jobs call the functions at
+the bottom; handlers call the ones at the top.
+"""
+
+import logging
+from collections.abc import Sequence
+from datetime import datetime
+
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from handlers.context import Services
+from handlers.describe import session_details, venue_pin, what_to_bring
+from handlers.events import Button, InlineKeyboard, Outgoing, SendText
+from handlers.letters import tell
+from handlers.texts import Texts
+from models.applicants import Applicant
+from models.outbox import skip_pending_about
+from models.registrations import (
+    Registration,
+    RegistrationStatus,
+    cancel_registration,
+    decline_offer,
+)
+from models.schedule import offer_deadline
+from models.sessions import Exam, TestSession
+
+logger = logging.getLogger(__name__)
+
+
+# --- A freed seat, offered to the next in line --------------------------------------------
+
+
+async def offer_freed_seat(
+    db: AsyncSession, services: Services, registration: Registration
+) -> None:
+    """Tells the first in line that a seat is held for them until a deadline."""
+    applicant, session, exam = await _parties(db, registration)
+    if applicant is None or registration.offered_at is None:
+        return
+    registration.offer_expires_at = offer_deadline(
+        registration.offered_at, session.starts_at, services.offer_hours
+    )
+    db.add(registration)
+    deadline = registration.offer_expires_at
+
+    def compose(_: Texts) -> list[Outgoing]:
+        return [
+            SendText(
+                _(
+                    "🎉 <b>A seat has become free for you!</b>\n\n{session}\n\nIt is held for "
+                    "you until {deadline}. Accept it to confirm your registration, or decline "
+                    "to pass it to the next person in line."
+                ).format(session=session_details(_, exam, session), deadline=_.moment(deadline)),
+                InlineKeyboard.of(
+                    [Button(_("✅ Accept the seat"), f"offer:yes:{registration.id}")],
+                    [Button(_("✖ Decline"), f"offer:no:{registration.id}")],
+                ),
+            )
+        ]
+
+    stamp = int(registration.offered_at.timestamp())
+    key = f"offer:{registration.id}:{session.id}:{stamp}"
+    await tell(db, services, applicant, key, compose, registration_id=registration.id)
+
+
+async def expire_offer(
+    db: AsyncSession, services: Services, registration: Registration, now: datetime
+) -> None:
+    """An offer not answered in time: the seat passes on, and the applicant is told."""
+    applicant, session, exam = await _parties(db, registration)
+    next_in_line = await decline_offer(db, registration, now)
+    if next_in_line is not None:
+        await offer_freed_seat(db, services, next_in_line)
+    if applicant is None:
+        return
+
+    def compose(_: Texts) -> list[Outgoing]:
+        return [
+            SendText(
+                _(
+                    "⌛ The seat held for you has passed to the next person in line, because "
+                    "it was not accepted in time.\n\n{session}\n\nYou can book another "
+                    "session with /book."
+                ).format(session=session_details(_, exam, session))
+            )
+        ]
+
+    await tell(db, services, applicant, f"offer-expired:{registration.id}", compose)
+
+
+# --- Reminders ------------------------------------------------------------------------------
+
+
+async def plan_reminders(db: AsyncSession, services: Services, registration: Registration) -> int:
+    """Queues the reminders of a confirmed registration for its session's current start."""
+    applicant, session, exam = await _parties(db, registration)
+    plan = services.reminders
+    if (
+        plan is None
+        or applicant is None
+        or not applicant.reminders
+        or registration.status != RegistrationStatus.CONFIRMED
+    ):
+        return 0
+    assert registration.id is not None
+    queued = 0
+    stamp = int(session.starts_at.timestamp())
+    for kind, due in plan.due_times(session.starts_at, services.now()).items():
+
+        def compose(_: Texts, kind: str = kind) -> list[Outgoing]:
+            return [SendText(_reminder_text(_, kind, registration.code, exam, session))]
+
+        queued += await tell(
+            db,
+            services,
+            applicant,
+            f"reminder:{registration.id}:{kind}:{stamp}",
+            compose,
+            send_after=due,
+            registration_id=registration.id,
+            urgent=False,
+            revive=True,
+        )
+    registration.reminders_for = session.starts_at
+    db.add(registration)
+    return queued
+
+
+async def drop_reminders(db: AsyncSession, registration: Registration) -> None:
+    """Skips the reminders still queued for a registration (cancelled, moved, switched off)."""
+    assert registration.id is not None
+    await skip_pending_about(db, registration.id, "no longer applies")
+    registration.reminders_for = None
+    db.add(registration)
+
+
+async def replan_reminders(
+    db: AsyncSession, services: Services, registration: Registration
+) -> None:
+    """After any change to a registration: the old reminders go, the right ones come."""
+    await drop_reminders(db, registration)
+    await plan_reminders(db, services, registration)
+
+
+def _reminder_text(_: Texts, kind: str, code: str, exam: Exam, session: TestSession) -> str:
+    if kind == "day":
+        headline = _("⏰ <b>Today is your test day!</b>")
+    elif kind == "1d":
+        headline = _("⏰ <b>Reminder: your test is tomorrow.</b>")
+    else:
+        headline = _("⏰ <b>Reminder: your test is in {days} days.</b>").format(
+            days=kind.removesuffix("d")
+        )
+    return "{headline}\n\n{session}\n{code}\n\n{bring}".format(
+        headline=headline,
+        session=session_details(_, exam, session),
+        code=_("Confirmation code: <b>{code}</b>").format(code=code),
+        bring=what_to_bring(_),
+    )
+
+
+# --- Sessions changed by the office ---------------------------------------------------------
+
+
+async def session_moved(
+    db: AsyncSession, services: Services, session: TestSession, was: datetime
+) -> int:
+    """Tells everyone registered of the new time, with a new venue pin; reminders follow."""
+    told = 0
+    for registration in await _live_registrations(db, session):
+        applicant, _session, exam = await _parties(db, registration)
+        await replan_reminders(db, services, registration)
+        if applicant is None:
+            continue
+
+        def compose(
+            _: Texts, registration: Registration = registration, exam: Exam = exam
+        ) -> list[Outgoing]:
+            return [
+                SendText(
+                    _(
+                        "📢 <b>The test office has changed your test session.</b>\n\n"
+                        "It was: {was}\nIt is now:\n{session}\n\nYour code stays "
+                        "<b>{code}</b>. If you cannot come at the new time, cancel or "
+                        "change it with /mybookings."
+                    ).format(
+                        was=_.moment(was),
+                        session=session_details(_, exam, session),
+                        code=registration.code,
+                    )
+                ),
+                venue_pin(_, session),
+            ]
+
+        key = f"moved:{registration.id}:{int(session.starts_at.timestamp())}"
+        told += bool(await tell(db, services, applicant, key, compose))
+    return told
+
+
+async def session_cancelled(db: AsyncSession, services: Services, session: TestSession) -> int:
+    """Cancels every registration of a cancelled session and tells the people concerned."""
+    told = 0
+    for registration in await _live_registrations(db, session):
+        applicant, _session, exam = await _parties(db, registration)
+        await drop_reminders(db, registration)
+        await cancel_registration(db, registration, services.now())
+        if applicant is None:
+            continue
+
+        def compose(_: Texts, exam: Exam = exam) -> list[Outgoing]:
+            return [
+                SendText(
+                    _(
+                        "📢 <b>The test office has cancelled this test session:</b>\n\n"
+                        "{session}\n\nYour registration is cancelled. Please book another "
+                        "session with /book. We are sorry for the trouble."
+                    ).format(session=session_details(_, exam, session))
+                )
+            ]
+
+        told += bool(await tell(db, services, applicant, f"cancelled:{registration.id}", compose))
+    return told
+
+
+# --- Scheduled jobs ---------------------------------------------------------------------------
+
+
+async def expire_offers(db: AsyncSession, services: Services, now: datetime) -> int:
+    """Passes on every held seat whose deadline has passed."""
+    overdue = (
+        await db.exec(
+            select(Registration)
+            .where(
+                col(Registration.status) == RegistrationStatus.WAITLISTED.value,
+                col(Registration.offer_expires_at) <= now,
+            )
+            .order_by(col(Registration.offer_expires_at))
+            .limit(500)
+        )
+    ).all()
+    for registration in overdue:
+        await expire_offer(db, services, registration, now)
+    return len(overdue)
+
+
+async def reconcile_reminders(
+    db: AsyncSession, services: Services, now: datetime, batch: int = 500
+) -> int:
+    """Every confirmed registration has its reminders; nothing else keeps any.
+
+    Only registrations whose reminders were not planned for their session's current start
+    are touched, a batch at a time, so a quiet run costs two queries.
+    """
+    stale = (
+        await db.exec(
+            select(Registration)
+            .join(TestSession, col(TestSession.id) == col(Registration.session_id))
+            .where(
+                col(Registration.status) != RegistrationStatus.CONFIRMED.value,
+                col(Registration.reminders_for).is_not(None),
+            )
+            .limit(batch)
+        )
+    ).all()
+    for registration in stale:
+        await drop_reminders(db, registration)
+    missing = (
+        await db.exec(
+            select(Registration)
+            .join(TestSession, col(TestSession.id) == col(Registration.session_id))
+            .join(Applicant, col(Applicant.id) == col(Registration.applicant_id))
+            .where(
+                col(Registration.status) == RegistrationStatus.CONFIRMED.value,
+                col(TestSession.starts_at) > now,
+                col(Applicant.reminders).is_(True),
+                col(Registration.reminders_for).is_(None)
+                | (col(Registration.reminders_for) != col(TestSession.starts_at)),
+            )
+            .order_by(col(Registration.id))
+            .limit(batch)
+        )
+    ).all()
+    for registration in missing:
+        await replan_reminders(db, services, registration)
+    return len(stale) + len(missing)
+
+
+# --- Shared pieces ----------------------------------------------------------------------------
+
+
+async def _parties(
+    db: AsyncSession, registration: Registration
+) -> tuple[Applicant | None, TestSession, Exam]:
+    applicant = (
+        await db.get(Applicant, registration.applicant_id) if registration.applicant_id else None
+    )
+    session = await db.get(TestSession, registration.session_id)
+    exam = await db.get(Exam, registration.exam_id)
+    assert session is not None
+    assert exam is not None
+    return applicant, session, exam
+
+
+async def _live_registrations(db: AsyncSession, session: TestSession) -> Sequence[Registration]:
+    result = await db.exec(
+        select(Registration)
+        .where(
+            col(Registration.session_id) == session.id,
+            col(Registration.status).in_(["confirmed", "waitlisted"]),
+        )
+        .order_by(col(Registration.id))
+    )
+    return result.all()
