@@ -51,6 +51,8 @@ def _configure_logging(settings: Settings, quiet: bool = False) -> None:
     logging.basicConfig(
         level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr
     )
+    # The scheduler ticks every second; its own "job ran" lines would drown everything else.
+    logging.getLogger("apscheduler").setLevel(max(level, logging.WARNING))
 
 
 def _with_app(settings: Settings, work: Callable[[App], Awaitable[None]]) -> None:

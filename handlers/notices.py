@@ -193,6 +193,8 @@ async def session_moved(
                         session=session_details(_, exam, session),
                         code=registration.code,
                     )
+                    + "\n"
+                    + _("Send /ticket to get your updated ticket.")
                 ),
                 venue_pin(_, session),
             ]

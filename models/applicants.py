@@ -7,6 +7,8 @@ from sqlmodel import Field, SQLModel, col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from models.columns import UtcDateTime, utcnow
+from models.outbox import skip_pending_for
+from models.registrations import Registration, RegistrationStatus
 
 SOURCE_MAX_LENGTH = 64
 
@@ -56,6 +58,16 @@ async def meet_applicant(db: AsyncSession, telegram_id: int, chat_id: int) -> Ap
     if applicant is None:
         applicant = Applicant(telegram_id=telegram_id, chat_id=chat_id, created_at=now)
         db.add(applicant)
+    elif not applicant.reachable:
+        # They unblocked the bot: the reconcile job plans their skipped reminders again.
+        await db.exec(
+            update(Registration)
+            .where(
+                col(Registration.applicant_id) == applicant.id,
+                col(Registration.status) == RegistrationStatus.CONFIRMED.value,
+            )
+            .values(reminders_for=None)
+        )
     applicant.chat_id = chat_id
     applicant.last_seen_at = now
     applicant.reachable = True
@@ -70,10 +82,11 @@ def record_source(applicant: Applicant, source: str) -> None:
 
 
 async def mark_unreachable(db: AsyncSession, telegram_id: int) -> None:
-    """Marks an applicant who blocked the bot, so nothing more is sent to them."""
-    await db.exec(
-        update(Applicant).where(col(Applicant.telegram_id) == telegram_id).values(reachable=False)
-    )
+    """Marks an applicant who blocked the bot; what is queued for them is skipped."""
+    applicant = await find_applicant(db, telegram_id)
+    if applicant is not None and applicant.id is not None:
+        await mark_applicant_unreachable(db, applicant.id)
+        await skip_pending_for(db, applicant.id, "blocked the bot")
 
 
 IDENTITY_FIELDS = (

@@ -367,3 +367,16 @@ async def test_non_urgent_messages_wait_through_quiet_hours(app: App, clock: Clo
     assert await deliver_outbox(app.conversation, person) == 0
     clock.now = local(2027, 11, 1, 7).astimezone(UTC)
     assert await deliver_outbox(app.conversation, person) == 1
+
+
+async def test_a_blocked_applicant_gets_their_reminders_back_on_return(app: App) -> None:
+    session_id = await session_at(app, datetime.now(UTC) + timedelta(days=30))
+    dara = Applicant(app.conversation, user_id=1, language="en")
+    await book(dara, session_id)
+    await app.conversation.mark_unreachable(1)  # Telegram said 403 to a reply
+    assert {r.status for r in await outbox(app)} == {"skipped"}
+    await dara.send("/start")  # they unblocked the bot and wrote again
+    async with app.conversation.sessions() as db, db.begin():
+        assert await reconcile_reminders(db, app.conversation.services, datetime.now(UTC)) == 1
+    assert {r.status for r in await outbox(app)} == {"pending"}
+    assert len(await outbox(app)) == 3
