@@ -69,6 +69,8 @@ def build_app(
         quiet=settings.quiet,
         reminders=settings.reminder_plan,
         offer_hours=settings.offer_hours,
+        owner_ids=frozenset(settings.admin_ids),
+        staff_chat_id=settings.staff_chat_id,
         now=now,
     )
     conversation = Conversation(build_router(), session_factory(engine), services)

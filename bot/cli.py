@@ -5,7 +5,7 @@ import logging
 import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import Annotated, Any, NoReturn
 
 import typer
 
@@ -15,7 +15,15 @@ from bot.delivery import OutboxSender
 from bot.i18n import LOCALES_DIR
 from bot.pacing import SendPacer
 from bot.scheduler import SenderKick, build_scheduler
-from bot.staff_cli import exams_cli, outbox_cli, sessions_cli
+from bot.staff_cli import (
+    broadcast,
+    exams_cli,
+    export_sheets,
+    outbox_cli,
+    sessions_cli,
+    show_audit,
+    staff_cli,
+)
 from handlers.faq_book import FaqError, check_faq
 
 cli = typer.Typer(help="Applicant Bot: the Japan work programmes assistant.", no_args_is_help=True)
@@ -26,6 +34,10 @@ cli.add_typer(faq_cli, name="faq")
 cli.add_typer(exams_cli, name="exams")
 cli.add_typer(sessions_cli, name="sessions")
 cli.add_typer(outbox_cli, name="outbox")
+cli.add_typer(staff_cli, name="staff")
+cli.command("audit")(show_audit)
+cli.command("export")(export_sheets)
+cli.command("broadcast")(broadcast)
 
 
 def main() -> None:
@@ -179,3 +191,23 @@ def faq_check(
         typer.echo(f"{len(problems)} problem(s) found.", err=True)
         raise typer.Exit(1)
     typer.echo("FAQ content is complete in every locale.")
+
+
+@faq_cli.command("unanswered")
+def faq_unanswered(
+    limit: Annotated[int, typer.Option(help="How many questions, most asked first.")] = 30,
+) -> None:
+    """The questions the FAQ could not answer, most asked first: material for new entries."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from bot.staff_cli import in_database
+    from models.questions import most_asked_unanswered
+
+    async def work(db: Any, zone: Any) -> list[tuple[str, int]]:
+        return list(await most_asked_unanswered(db, limit))
+
+    table = Table("times asked", "question (normalised)")
+    for text, times in in_database(work):
+        table.add_row(str(times), text)
+    Console(width=120).print(table)

@@ -1,9 +1,9 @@
 """The outbox sender: due messages out, one at a time, within Telegram's limits.
 
-For each due row: wait for a slot from the shared pacer, claim the row (pending ->
-sending, committed), make one request, record the outcome (committed). Only one
-message is ever in flight, so a crash can repeat at most that one: at start,
-`recover` puts a row left "sending" back in line. Rows are read a batch at a time,
+For each due row: claim it (pending -> sending) in the same transaction that records
+how the previous one went, wait for a slot from the shared pacer, make one request.
+Only one message is ever in flight or unrecorded, so a crash can repeat at most that
+one: at start, `recover` puts a row left "sending" back in line. Rows are read a batch at a time,
 never all, however many are queued.
 
 The outcome decides the row's fate: sent; 429 pauses every sender and the row waits
@@ -30,7 +30,6 @@ from models.columns import utcnow
 from models.outbox import (
     DueMessage,
     OutboxStatus,
-    attempts_of,
     claim,
     due_batch,
     postpone,
@@ -59,6 +58,7 @@ class Delivery:
     outcome: Outcome
     retry_after: float = 0.0
     error: str = ""
+    message_id: int | None = None  # the number Telegram gave the message it took
 
 
 # One request for one action to one chat, without retrying: the sender decides what next.
@@ -93,6 +93,12 @@ class OutboxSender:
         self.idle_interval = idle_interval
         self.only_chat = only_chat  # the console sends only what is addressed to its user
         self.counts: dict[str, int] = {}
+        # chat -> (until, row id): that row waits until then, so the chat's later rows
+        # (higher ids) wait at least as long and never overtake it.
+        self._held: dict[int, tuple[datetime, int]] = {}
+        # The message sent last, whose outcome is written with the next claim.
+        self._unrecorded: tuple[DueMessage, Delivery, int, datetime | None] | None = None
+        self._stopping = False
 
     async def recover(self) -> int:
         """At start: a row left "sending" by a crash goes back in line (it may repeat once)."""
@@ -118,30 +124,73 @@ class OutboxSender:
     async def send_due(self, limit: int | None = None) -> int:
         """Sends what is due now, batch after batch; returns how many rows were handled."""
         handled = 0
-        while limit is None or handled < limit:
-            now = self.clock()
-            night = self.quiet is not None and self.quiet.contains(now)
-            async with self.sessions() as db:
-                due = await due_batch(db, now, self.batch, night, self.only_chat)
-            if not due:
-                break
-            for message in due:
-                await self._deliver(message)
-                handled += 1
+        try:
+            while (limit is None or handled < limit) and not self._stopping:
+                now = self.clock()
+                self._held = {c: held for c, held in self._held.items() if held[0] > now}
+                night = self.quiet is not None and self.quiet.contains(now)
+                async with self.sessions() as db:
+                    due = await due_batch(db, now, self.batch, night, self.only_chat)
+                if not due:
+                    break
+                for message in due:
+                    if self._stopping:
+                        break
+                    await self._deliver(message)
+                    handled += 1
+        finally:
+            if self._unrecorded is not None:
+                async with self.sessions() as db, db.begin():
+                    await self._record_last(db)
         return handled
 
+    def request_stop(self) -> None:
+        """Finishes the message in flight, records it, and sends nothing more."""
+        self._stopping = True
+
     async def _deliver(self, message: DueMessage) -> None:
-        wait = self.pacer.chat_wait(message.chat_id)
-        if wait > 0:  # this chat just had a message: its turn comes later, others go first
-            async with self.sessions() as db, db.begin():
-                await postpone(db, message.id, self.clock() + timedelta(seconds=wait))
-            return
+        """One row: wait its chat's turn, claim it, send it; the outcome is recorded with the
+        next claim, in one transaction, so a crash can repeat at most one message."""
+        now = self.clock()
+        until = now + timedelta(seconds=self.pacer.chat_wait(message.chat_id))
+        held_until, held_id = self._held.get(message.chat_id, (now, message.id))
+        if held_id < message.id:
+            until = max(until, held_until)
         async with self.sessions() as db, db.begin():
-            if not await claim(db, message.id, self.clock()):
+            await self._record_last(db)
+            if until > now:  # this chat just had a message: its turn comes later
+                self._hold(message, until)
+                await postpone(db, message.id, until)
+                return
+            attempts = await claim(db, message.id, self.clock())
+            if attempts is None:
                 return  # skipped or taken meanwhile
         async with self.pacer.slot(message.chat_id, reply=False):
-            delivery = await self._send(message)
-        await self._record(message, delivery)
+            try:
+                delivery = await self._send(message)
+            except Exception as error:  # a bug or an unforeseen error: retried, then failed
+                logger.exception("outbox message %s: unexpected error", message.id)
+                delivery = Delivery(Outcome.TRANSIENT, error=f"{type(error).__name__}: {error}")
+            if delivery.outcome is Outcome.RETRY_AFTER:
+                self.pacer.pause(delivery.retry_after)  # before anyone's next request
+        retry_at = self._retry_at(delivery, attempts)
+        if retry_at is not None:
+            self._hold(message, retry_at)  # the chat's later rows must not overtake this one
+        self._unrecorded = (message, delivery, attempts, retry_at)
+
+    def _retry_at(self, delivery: Delivery, attempts: int) -> datetime | None:
+        """When a message that did not go out is tried again; None when it never is."""
+        now = self.clock()
+        if delivery.outcome is Outcome.RETRY_AFTER:
+            return now + timedelta(seconds=delivery.retry_after)
+        if delivery.outcome is Outcome.TRANSIENT and attempts < self.max_attempts:
+            return now + timedelta(seconds=self.backoff * 2 ** (attempts - 1))
+        return None
+
+    def _hold(self, message: DueMessage, until: datetime) -> None:
+        """The chat's rows after this one wait until it had its turn."""
+        held_until, _ = self._held.get(message.chat_id, (until, message.id))
+        self._held[message.chat_id] = (max(held_until, until), message.id)
 
     async def _send(self, message: DueMessage) -> Delivery:
         delivery = Delivery(Outcome.SENT)
@@ -151,32 +200,30 @@ class OutboxSender:
                 break
         return delivery
 
-    async def _record(self, message: DueMessage, delivery: Delivery) -> None:
+    async def _record_last(self, db: AsyncSession) -> None:
+        """Writes down how the last message went (in the caller's transaction)."""
+        if self._unrecorded is None:
+            return
+        message, delivery, attempts, retry_at = self._unrecorded
+        self._unrecorded = None
         now = self.clock()
         self.counts[delivery.outcome.value] = self.counts.get(delivery.outcome.value, 0) + 1
-        async with self.sessions() as db, db.begin():
-            match delivery.outcome:
-                case Outcome.SENT:
-                    await settle(db, message.id, OutboxStatus.SENT, now)
-                case Outcome.RETRY_AFTER:
-                    self.pacer.pause(delivery.retry_after)
-                    retry_at = now + timedelta(seconds=delivery.retry_after)
-                    await settle(db, message.id, OutboxStatus.PENDING, now, "429", retry_at)
-                case Outcome.BLOCKED:
-                    await settle(db, message.id, OutboxStatus.FAILED, now, delivery.error)
-                    if message.applicant_id is not None:
-                        await mark_applicant_unreachable(db, message.applicant_id)
-                        await skip_pending_for(db, message.applicant_id, "blocked the bot")
-                case Outcome.CHAT_GONE | Outcome.REFUSED:
-                    await settle(db, message.id, OutboxStatus.FAILED, now, delivery.error)
-                    logger.warning("outbox message %s refused: %s", message.id, delivery.error)
-                case Outcome.TRANSIENT:
-                    attempts = await attempts_of(db, message.id)
-                    if attempts >= self.max_attempts:
-                        await settle(db, message.id, OutboxStatus.FAILED, now, delivery.error)
-                        logger.error("outbox message %s failed %s times", message.id, attempts)
-                    else:
-                        delay = timedelta(seconds=self.backoff * 2 ** (attempts - 1))
-                        await settle(
-                            db, message.id, OutboxStatus.PENDING, now, delivery.error, now + delay
-                        )
+        match delivery.outcome:
+            case Outcome.SENT:
+                await settle(
+                    db, message.id, OutboxStatus.SENT, now, telegram_message_id=delivery.message_id
+                )
+            case Outcome.BLOCKED:
+                await settle(db, message.id, OutboxStatus.FAILED, now, delivery.error)
+                if message.applicant_id is not None:
+                    await mark_applicant_unreachable(db, message.applicant_id)
+                    await skip_pending_for(db, message.applicant_id, "blocked the bot")
+            case Outcome.CHAT_GONE | Outcome.REFUSED:
+                await settle(db, message.id, OutboxStatus.FAILED, now, delivery.error)
+                logger.warning("outbox message %s refused: %s", message.id, delivery.error)
+            case _ if retry_at is not None:  # a 429, or a network error or 5xx to try again
+                error = "429" if delivery.outcome is Outcome.RETRY_AFTER else delivery.error
+                await settle(db, message.id, OutboxStatus.PENDING, now, error, retry_at)
+            case _:
+                await settle(db, message.id, OutboxStatus.FAILED, now, delivery.error)
+                logger.error("outbox message %s failed %s times", message.id, attempts)

@@ -1,9 +1,10 @@
 """Time-based work: APScheduler only ticks; the database holds every bit of state.
 
 Each job is short and safe to run again: the sender is kicked every second (it drains
-what is due, then rests); reminders are reconciled every few minutes; offers past
-their deadline pass down the line and sessions past their registration window close,
-every minute. After a restart nothing is lost, because nothing lives in the scheduler.
+what is due, then rests); broadcast progress messages are edited every three seconds;
+reminders are reconciled every few minutes; offers past their deadline pass down the
+line and sessions past their registration window close, every minute. After a restart
+nothing is lost, because nothing lives in the scheduler.
 """
 
 import asyncio
@@ -16,6 +17,7 @@ from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.delivery import OutboxSender
+from handlers.broadcast import report_progress
 from handlers.context import Services
 from handlers.notices import expire_offers, reconcile_reminders
 from models.sessions import close_ended_windows
@@ -32,13 +34,18 @@ class SenderKick:
         self.sender = sender
         self._task: asyncio.Task[int] | None = None
 
-    async def __call__(self) -> None:
+    async def kick(self) -> None:
         if self._task is None or self._task.done():
             self._task = asyncio.create_task(self.sender.send_due())
 
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
+    async def stop(self, timeout: float = 10.0) -> None:
+        """Lets the message in flight finish and be recorded, so a clean stop repeats none."""
+        self.sender.request_stop()
+        if self._task is not None and not self._task.done():
+            try:
+                await asyncio.wait_for(self._task, timeout)
+            except TimeoutError:
+                logger.warning("the outbox sender did not stop in %s s", timeout)
 
 
 def in_transaction(
@@ -69,13 +76,21 @@ def build_scheduler(
     """The jobs, not started."""
     scheduler = AsyncIOScheduler(timezone=services.zone)
     every = {"max_instances": 1, "coalesce": True, "misfire_grace_time": 30}
-    scheduler.add_job(kick_sender, "interval", seconds=1, id="send-outbox", **every)
+    # A bound coroutine method: APScheduler awaits only what it sees as a coroutine function.
+    scheduler.add_job(kick_sender.kick, "interval", seconds=1, id="send-outbox", **every)
     scheduler.add_job(
         in_transaction(sessions, services, reconcile_reminders),
         "interval",
         minutes=reconcile_minutes,
         id="reconcile-reminders",
         next_run_time=services.now(),
+        **every,
+    )
+    scheduler.add_job(
+        in_transaction(sessions, services, report_progress),
+        "interval",
+        seconds=3,
+        id="report-progress",
         **every,
     )
     for job in (expire_offers, close_windows):

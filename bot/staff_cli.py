@@ -1,8 +1,11 @@
-"""Staff set-up from the command line: `applicant-bot exams ...`, `applicant-bot sessions ...`."""
+"""Staff work from the command line: exams, sessions, outbox, staff, audit, export, broadcast."""
 
 import asyncio
 import csv
+import getpass
+import json
 import sys
+import time
 from collections.abc import Awaitable, Callable
 from datetime import datetime
 from pathlib import Path
@@ -17,10 +20,15 @@ from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.config import ConfigurationError, Settings, load_settings
+from handlers.broadcast import telegram_text_problem
 from handlers.context import Services
+from handlers.events import TEXT_MAX_LENGTH, SendText
+from handlers.exports import export_filename, sign_in_sheet
+from handlers.letters import to_content
 from handlers.notices import session_cancelled, session_moved
+from models.broadcasts import broadcast_counts, count_audience, enqueue_broadcast
 from models.db import create_engine, session_factory, upgrade_database
-from models.outbox import OutboxStatus, count_by_status, oldest_pending, requeue_failed
+from models.outbox import Broadcast, OutboxStatus, count_by_status, oldest_pending, requeue_failed
 from models.sessions import (
     Exam,
     SessionDraft,
@@ -31,6 +39,7 @@ from models.sessions import (
     list_sessions,
     set_session_status,
 )
+from models.staff import Role, add_staff, audit, audit_trail, list_staff, remove_staff
 
 T = TypeVar("T")
 LOCAL_TIME_FORMAT = "%Y-%m-%d %H:%M"
@@ -348,3 +357,206 @@ def outbox_retry_failed() -> None:
         return await requeue_failed(db)
 
     typer.echo(f"{in_database(work)} failed message(s) queued again.")
+
+
+staff_cli = typer.Typer(help="Who works for the test office in the chat.", no_args_is_help=True)
+
+
+def cli_actor() -> str:
+    """The person at this terminal, as the audit trail names them."""
+    return f"cli:{getpass.getuser()}"[:64]
+
+
+@staff_cli.command("add")
+def staff_add(
+    telegram_id: int,
+    role: Annotated[str, typer.Option(help="admin (everything) or operator")] = "operator",
+) -> None:
+    """Makes a Telegram user staff with a role (or changes their role)."""
+    if role not in (Role.ADMIN, Role.OPERATOR):
+        typer.echo("--role: admin or operator (owners come from ADMIN_IDS)", err=True)
+        raise typer.Exit(2)
+
+    async def work(db: AsyncSession, zone: ZoneInfo) -> None:
+        await add_staff(db, telegram_id, Role(role), cli_actor())
+        await audit(db, cli_actor(), "staff_add", str(telegram_id), role=role)
+
+    in_database(work)
+    typer.echo(f"{telegram_id} is now staff ({role}).")
+
+
+@staff_cli.command("remove")
+def staff_remove(telegram_id: int) -> None:
+    """Takes a user's staff role away."""
+
+    async def work(db: AsyncSession, zone: ZoneInfo) -> bool:
+        removed = await remove_staff(db, telegram_id)
+        await audit(db, cli_actor(), "staff_remove", str(telegram_id), removed=removed)
+        return removed
+
+    if not in_database(work):
+        typer.echo(f"{telegram_id} was not staff.", err=True)
+        raise typer.Exit(1)
+    typer.echo(f"{telegram_id} is no longer staff.")
+
+
+@staff_cli.command("list")
+def staff_list() -> None:
+    """The staff and their roles (owners come from ADMIN_IDS)."""
+    settings = settings_or_exit()
+
+    async def work(db: AsyncSession, zone: ZoneInfo) -> list[tuple[str, str, str, str]]:
+        return [
+            (
+                str(m.telegram_id),
+                str(m.role),
+                m.added_by,
+                m.added_at.astimezone(zone).strftime(LOCAL_TIME_FORMAT),
+            )
+            for m in await list_staff(db)
+        ]
+
+    table = Table("telegram id", "role", "added by", "added at")
+    for owner in sorted(settings.admin_ids):
+        table.add_row(str(owner), "owner", "ADMIN_IDS", "")
+    for row in in_database(work):
+        table.add_row(*row)
+    _print(table)
+
+
+def show_audit(
+    limit: Annotated[int, typer.Option(help="How many entries, newest first.")] = 50,
+) -> None:
+    """Lists what staff did: who, what, when, on what."""
+
+    async def work(db: AsyncSession, zone: ZoneInfo) -> list[tuple[str, ...]]:
+        return [
+            (
+                entry.at.astimezone(zone).strftime("%Y-%m-%d %H:%M:%S"),
+                entry.actor,
+                entry.action,
+                entry.target or "",
+                json.dumps(entry.detail, ensure_ascii=False) if entry.detail else "",
+            )
+            for entry in await audit_trail(db, limit)
+        ]
+
+    table = Table("when", "who", "what", "on what", "detail")
+    for row in in_database(work):
+        table.add_row(*row)
+    _print(table)
+
+
+def export_sheets(
+    session: Annotated[
+        int | None, typer.Option(help="One session's number; all if left out.")
+    ] = None,
+    out: Annotated[Path, typer.Option(help="The folder to write the files in.")] = Path("."),
+    language: Annotated[str, typer.Option(help="km, en or ja, for headers and names.")] = "km",
+) -> None:
+    """Writes the sign-in sheet as CSV and XLSX (the same files /export sends to staff)."""
+    if language not in ("km", "en", "ja"):
+        typer.echo("--language: km, en or ja", err=True)
+        raise typer.Exit(2)
+
+    async def work(db: AsyncSession, services: Services) -> list[Path] | None:
+        if session is not None and await db.get(TestSession, session) is None:
+            return None
+        texts = services.texts(language)
+        local_now = services.now().astimezone(services.zone)
+        await audit(db, cli_actor(), "export", f"session:{session or 'all'}")
+        written = []
+        for kind in ("csv", "xlsx"):
+            path = out / export_filename(session, kind, local_now)
+            path.write_bytes(await sign_in_sheet(db, texts, session, kind))  # type: ignore[arg-type]
+            written.append(path)
+        return written
+
+    out.mkdir(parents=True, exist_ok=True)
+    written = in_app(work)
+    if written is None:
+        typer.echo(f"No session {session}.", err=True)
+        raise typer.Exit(1)
+    for path in written:
+        typer.echo(f"Wrote {path}")
+
+
+def broadcast(
+    audience: Annotated[
+        str, typer.Option(help="all, exam:ID, session:N, waitlisted or lang:km|en|ja")
+    ],
+    text_file: Annotated[Path, typer.Option(help="The message: Telegram HTML, UTF-8.")],
+    at: Annotated[
+        str | None, typer.Option(help="Local time to send, e.g. 2027-10-01 08:00")
+    ] = None,
+    wait: Annotated[bool, typer.Option(help="Show the progress until it is all sent.")] = True,
+) -> None:
+    """Sends one message to a chosen group, now or at a time; the running bot delivers it."""
+    settings = settings_or_exit()
+    html = text_file.read_text("utf-8").strip()
+    send_at = None
+    if at is not None:
+        try:
+            send_at = local_time(at, settings.zone)
+        except ValueError:
+            typer.echo(f"--at: write the local time as {LOCAL_TIME_FORMAT!r}", err=True)
+            raise typer.Exit(2) from None
+
+    async def work(db: AsyncSession, services: Services) -> tuple[int, int] | str:
+        problem = telegram_text_problem(services.texts("en"), html, TEXT_MAX_LENGTH)
+        if problem:
+            return problem
+        try:
+            count_check = await count_audience(db, audience, services.default_locale)
+        except ValueError:
+            return f"--audience: unknown audience {audience!r}"
+        if count_check == 0:
+            return "Nobody is in this audience."
+        record = Broadcast(
+            author_id=0,
+            author_locale="en",
+            texts={"all": html},
+            audience=audience,
+            send_at=send_at or services.now(),
+        )
+        db.add(record)
+        await db.flush()
+        assert record.id is not None
+        content = to_content([SendText(html)])
+        queued = await enqueue_broadcast(db, record, {"all": content}, services.default_locale)
+        await audit(db, cli_actor(), "broadcast", f"broadcast:{record.id}", audience=audience,
+                    recipients=queued)  # fmt: skip
+        return record.id, queued
+
+    outcome = in_app(work)
+    if isinstance(outcome, str):
+        typer.echo(outcome, err=True)
+        raise typer.Exit(1)
+    broadcast_id, queued = outcome
+    typer.echo(f"Broadcast #{broadcast_id} is queued for {queued} people.")
+    if wait:
+        _follow(broadcast_id, queued)
+
+
+def _follow(broadcast_id: int, total: int) -> None:
+    """A progress bar of the running bot's sending until nothing is left; Ctrl-C stops watching."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
+
+    async def counts(db: AsyncSession, zone: ZoneInfo) -> dict[str, int]:
+        return await broadcast_counts(db, broadcast_id)
+
+    columns = (BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
+    with Progress(*columns) as progress:
+        task = progress.add_task("sending", total=total)
+        while True:
+            now = in_database(counts)
+            left = now.get("pending", 0) + now.get("sending", 0)
+            progress.update(task, completed=total - left)
+            if left == 0:
+                break
+            time.sleep(1)
+    typer.echo(
+        "Sent {sent}, unreachable or skipped {skipped}, failed {failed}.".format(
+            sent=now.get("sent", 0), skipped=now.get("skipped", 0), failed=now.get("failed", 0)
+        )
+    )

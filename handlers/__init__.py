@@ -6,19 +6,26 @@ fallback for everything else comes last.
 """
 
 from handlers import (
+    broadcast,
     fallback,
     faq,
+    handoff,
     language,
     my_data,
     my_registrations,
     registration,
     settings,
+    staff,
     start,
 )
 from handlers.routing import Journey, Router
 
 JOURNEYS: list[Journey] = [
     start.journey,
+    staff.journey,  # staff only: to anyone else these routes do not exist
+    handoff.office,  # staff only: answers given by replying in the staff group
+    broadcast.journey,  # staff only (admins): its wizard steps take typed text
+    handoff.journey,
     language.journey,
     registration.journey,  # its wizard steps take typed text before the FAQ does
     my_registrations.journey,

@@ -26,6 +26,7 @@ from models.applicants import Applicant
 from models.columns import utcnow
 from models.conversations import end_conversation, save_conversation
 from models.schedule import QuietHours, ReminderPlan
+from models.staff import Role, role_of
 
 if TYPE_CHECKING:
     from handlers.faq_book import FaqBook
@@ -54,6 +55,8 @@ class Services:
     reminders: ReminderPlan | None = None
     offer_hours: float = 12.0
     account: BotAccount = field(default_factory=BotAccount)
+    owner_ids: frozenset[int] = frozenset()  # ADMIN_IDS: the owners of the bot
+    staff_chat_id: int | None = None  # STAFF_CHAT_ID: the group where questions go
     now: Callable[[], datetime] = utcnow  # tests move time by passing their own clock
 
     def texts(self, locale: str) -> Texts:
@@ -81,6 +84,18 @@ class Context:
         self.step = step
         self.data = data
         self.actions: list[Outgoing] = []
+        self._role: Role | bool | None = False  # False: not looked up yet
+
+    async def staff_role(self) -> Role | None:
+        """The user's staff role, or None for an applicant (looked up once per event)."""
+        if self._role is False:
+            self._role = await role_of(self.db, self.event.user_id, self.services.owner_ids)
+        return self._role  # type: ignore[return-value]
+
+    @property
+    def actor(self) -> str:
+        """Who acts, as the audit trail names them."""
+        return f"telegram:{self.event.user_id}"
 
     @property
     def locale(self) -> str:

@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from handlers.context import Context, Services
-from handlers.events import Incoming, Notify, Outgoing, SendText
+from handlers.events import Incoming, Kind, Notify, Outgoing, SendText
 from handlers.routing import Router
 from handlers.texts import Texts, resolve_locale
 from models.applicants import mark_unreachable, meet_applicant
@@ -117,7 +117,7 @@ class Conversation:
         A channel that passes `deliver` has the replies sent while the user's lock is
         still held, so one user's replies leave in the order of their messages.
         """
-        if not event.private:
+        if not event.private and not self._answers_in_staff_group(event):
             return []  # groups are not the place for an applicant's conversation
         admitted = self.flood_guard.admit(event.user_id)
         if admitted is None:
@@ -146,7 +146,9 @@ class Conversation:
             if event.update_id is not None and not await claim_update(db, event.update_id):
                 logger.info("update %s delivered twice; handled once", event.update_id)
                 return []
-            applicant = await meet_applicant(db, event.user_id, event.chat_id)
+            # In the staff group the chat is the group's; the person's own chat is their id.
+            chat_id = event.chat_id if event.private else event.user_id
+            applicant = await meet_applicant(db, event.user_id, chat_id)
             assert applicant.id is not None
             state = await load_conversation(db, applicant.id)
             locale = resolve_locale(
@@ -164,6 +166,15 @@ class Conversation:
             handler = self.router.route(event, context.step)
             await handler(context)
         return context.actions
+
+    def _answers_in_staff_group(self, event: Incoming) -> bool:
+        """A staff member's reply to one of the bot's posts in the staff group."""
+        return (
+            self.services.staff_chat_id is not None
+            and event.chat_id == self.services.staff_chat_id
+            and event.reply_to_message_id is not None
+            and event.kind is Kind.TEXT
+        )
 
     async def mark_unreachable(self, user_id: int) -> None:
         """Remembers that a user blocked the bot (a channel saw Telegram's 403)."""

@@ -28,6 +28,7 @@ class Kind(StrEnum):
     COMMAND = "command"
     BUTTON = "button"
     CONTACT = "contact"
+    MEDIA = "media"  # a photo or a document, with its caption as text
     UNSUPPORTED = "unsupported"
 
 
@@ -45,10 +46,13 @@ class Incoming:
     button_message_id: int | None = None  # the message whose button was pressed
     contact_phone: str = ""
     contact_is_own: bool = True
-    content: str = ""  # for UNSUPPORTED: sticker, photo, voice, location, edit, ...
+    content: str = ""  # for UNSUPPORTED: sticker, voice, location, edit...; MEDIA: photo, document
+    file_id: str = ""  # for MEDIA: Telegram's id of the file, to send it on
     language_hint: str | None = None  # the Telegram client's language_code
     private: bool = True
     update_id: int | None = None
+    html: str = ""  # for TEXT: the text with the sender's formatting, as Telegram HTML
+    reply_to_message_id: int | None = None  # in a group: the message this one answers
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,4 +142,13 @@ class SendFile:
     photo: bool = False
 
 
-Outgoing = SendText | EditText | Notify | SendVenue | SendFile
+@dataclass(frozen=True, slots=True)
+class SendMedia:
+    """A photo or document Telegram already has (by its file id), with a caption."""
+
+    kind: str  # "photo" or "document"
+    file_id: str
+    caption: str = ""
+
+
+Outgoing = SendText | EditText | Notify | SendVenue | SendFile | SendMedia

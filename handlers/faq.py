@@ -6,6 +6,7 @@ from handlers.context import Context
 from handlers.events import Button, InlineKeyboard
 from handlers.faq_book import FaqEntry
 from handlers.faq_matching import normalize
+from handlers.handoff import ask_office_button
 from handlers.menus import home_button
 from handlers.routing import Journey
 from models.questions import record_feedback, record_unanswered
@@ -69,7 +70,13 @@ async def answer_question(ctx: Context) -> None:
     found = ctx.services.faq.answer(question)
     if found.entry_id is None:
         assert ctx.applicant.id is not None
-        await record_unanswered(ctx.db, ctx.applicant.id, ctx.locale, question, normalized)
+        kept = await record_unanswered(ctx.db, ctx.applicant.id, ctx.locale, question, normalized)
+        assert kept.id is not None
+        office = (
+            [ask_office_button(ctx.texts, kept.id)]
+            if ctx.services.staff_chat_id is not None
+            else []
+        )
         ctx.say(
             ctx._(
                 "🤔 Sorry, I don't know the answer to that yet. I have kept your question "
@@ -77,7 +84,9 @@ async def answer_question(ctx: Context) -> None:
                 "questions and answers by topic."
             ),
             InlineKeyboard.of(
-                [Button(ctx._("❓ Questions and answers"), "faq:home")], [home_button(ctx.texts)]
+                office,
+                [Button(ctx._("❓ Questions and answers"), "faq:home")],
+                [home_button(ctx.texts)],
             ),
         )
         return

@@ -13,10 +13,12 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from handlers.events import (
     Button,
+    EditText,
     InlineKeyboard,
     Outgoing,
     RemoveKeyboard,
     SendFile,
+    SendMedia,
     SendText,
     SendVenue,
 )
@@ -68,6 +70,15 @@ async def tell(
     return queued
 
 
+async def post_to_chat(
+    db: AsyncSession, chat_id: int, dedupe_key: str, actions: list[Outgoing]
+) -> bool:
+    """Queues a message for a chat that is not an applicant's (the staff group)."""
+    return await enqueue(
+        db, chat_id=chat_id, applicant_id=None, content=to_content(actions), dedupe_key=dedupe_key
+    )
+
+
 def to_content(actions: list[Outgoing]) -> list[dict[str, Any]]:
     """The actions as JSON-ready dicts; only new messages and venues can be queued."""
     content: list[dict[str, Any]] = []
@@ -91,6 +102,22 @@ def to_content(actions: list[Outgoing]) -> list[dict[str, Any]]:
                     "address": action.address,
                 }
             )
+        elif isinstance(action, EditText):
+            item = {"type": "edit", "message_id": action.message_id, "text": action.text}
+            if action.keyboard is not None:
+                item["buttons"] = [
+                    [[button.label, button.data] for button in row] for row in action.keyboard.rows
+                ]
+            content.append(item)
+        elif isinstance(action, SendMedia):
+            content.append(
+                {
+                    "type": "media",
+                    "kind": action.kind,
+                    "file_id": action.file_id,
+                    "caption": action.caption,
+                }
+            )
         elif isinstance(action, SendFile):
             content.append(
                 {
@@ -109,6 +136,9 @@ def from_content(content: list[dict[str, Any]]) -> list[Outgoing]:
     """The actions a queued message stands for."""
     actions: list[Outgoing] = []
     for item in content:
+        if item["type"] == "media":
+            actions.append(SendMedia(item["kind"], item["file_id"], item["caption"]))
+            continue
         if item["type"] in ("photo", "document"):
             data = base64.b64decode(item["data"])
             photo = item["type"] == "photo"
@@ -125,5 +155,8 @@ def from_content(content: list[dict[str, Any]]) -> list[Outgoing]:
             if rows
             else None
         )
-        actions.append(SendText(item["text"], keyboard))
+        if item["type"] == "edit":
+            actions.append(EditText(item["message_id"], item["text"], keyboard))
+        else:
+            actions.append(SendText(item["text"], keyboard))
     return actions

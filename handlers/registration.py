@@ -219,6 +219,9 @@ async def answer(ctx: Context) -> None:
     if field in ("sex", "province"):
         ctx.say(ctx._("Please choose one of the buttons above."))
         return
+    if ctx.event.kind is Kind.MEDIA:
+        ctx.say(ctx._("Please type your answer as text."))
+        return
     if field == "phone" and ctx.event.kind is Kind.CONTACT:
         if not ctx.event.contact_is_own:
             ctx.say(ctx._("Please share your own phone number, not someone else's."))

@@ -6,6 +6,7 @@ from handlers.context import Context
 from handlers.events import Button, InlineKeyboard
 from handlers.menus import home_button, main_menu
 from handlers.routing import Journey
+from handlers.staff import open_ticket_as_staff
 from handlers.texts import LANGUAGE_NAMES, LOCALES
 from handlers.ticket import send_ticket
 from models.applicants import record_source
@@ -43,7 +44,10 @@ async def start(ctx: Context) -> None:
 
 
 async def open_ticket_link(ctx: Context, code: str) -> None:
-    """A ticket's QR code, opened: its owner sees the ticket again; anyone else, the menu."""
+    """A ticket's QR code, opened: staff see the check-in screen, its owner the ticket again,
+    anyone else the menu."""
+    if await open_ticket_as_staff(ctx, code):
+        return
     registration = await find_by_code(ctx.db, code)
     if registration is None or registration.applicant_id != ctx.applicant.id:
         ctx.show(*main_menu(ctx.texts))

@@ -6,20 +6,24 @@ owns the transaction.
 
 from models.applicants import Applicant
 from models.conversations import ConversationState
-from models.outbox import OutboxMessage
+from models.outbox import Broadcast, OutboxMessage
 from models.questions import FaqFeedback, UnansweredQuestion
 from models.registrations import Registration
 from models.sessions import Exam, TestSession
+from models.staff import AuditEntry, StaffMember
 from models.updates import ProcessedUpdate
 
 __all__ = [
     "Applicant",
+    "AuditEntry",
+    "Broadcast",
     "ConversationState",
     "Exam",
     "FaqFeedback",
     "OutboxMessage",
     "ProcessedUpdate",
     "Registration",
+    "StaffMember",
     "TestSession",
     "UnansweredQuestion",
 ]

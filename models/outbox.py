@@ -45,7 +45,10 @@ class OutboxMessage(SQLModel, table=True):
     """One message waiting to be sent to one chat, or the record of how it went."""
 
     __tablename__ = "outbox"
-    __table_args__ = (Index("ix_outbox_due", "status", "send_after"),)
+    __table_args__ = (
+        Index("ix_outbox_due", "status", "send_after"),
+        Index("ix_outbox_sent_message", "chat_id", "telegram_message_id"),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     chat_id: int = Field(sa_column=Column(BigInteger, nullable=False))
@@ -57,6 +60,10 @@ class OutboxMessage(SQLModel, table=True):
     registration_id: int | None = Field(
         default=None,
         sa_column=Column(Integer, ForeignKey("registration.id", ondelete="SET NULL"), index=True),
+    )
+    broadcast_id: int | None = Field(
+        default=None,
+        sa_column=Column(Integer, ForeignKey("broadcast.id", ondelete="CASCADE"), index=True),
     )
     # Urgent messages go out at any hour; the others wait for the end of quiet hours.
     urgent: bool = Field(default=True, sa_column=Column(Boolean, nullable=False, default=True))
@@ -76,6 +83,8 @@ class OutboxMessage(SQLModel, table=True):
         default_factory=utcnow, sa_column=Column(UtcDateTime(), nullable=False)
     )
     claimed_at: datetime | None = Field(default=None, sa_column=Column(UtcDateTime()))
+    # The message's number in its chat once sent, so a reply to it can be traced back.
+    telegram_message_id: int | None = Field(default=None, sa_column=Column(BigInteger))
     sent_at: datetime | None = Field(default=None, sa_column=Column(UtcDateTime()))
 
 
@@ -207,8 +216,8 @@ async def due_batch(
     return [DueMessage(*row) for row in (await db.exec(query)).all()]
 
 
-async def claim(db: AsyncSession, message_id: int, now: datetime) -> bool:
-    """Marks a pending message as being sent; False when it is no longer pending."""
+async def claim(db: AsyncSession, message_id: int, now: datetime) -> int | None:
+    """Marks a pending message as being sent; its attempts so far, or None if not pending."""
     result = await db.exec(
         update(OutboxMessage)
         .where(
@@ -220,8 +229,10 @@ async def claim(db: AsyncSession, message_id: int, now: datetime) -> bool:
             claimed_at=now,
             attempts=OutboxMessage.attempts + 1,  # type: ignore[operator]
         )
+        .returning(col(OutboxMessage.attempts))
     )
-    return bool(result.rowcount)
+    attempts = result.first()
+    return None if attempts is None else int(attempts[0])
 
 
 async def settle(
@@ -231,9 +242,12 @@ async def settle(
     now: datetime,
     error: str | None = None,
     retry_at: datetime | None = None,
+    telegram_message_id: int | None = None,
 ) -> None:
     """Records how a claimed message went: sent, failed, or pending again from `retry_at`."""
     values: dict[str, Any] = {"status": status.value, "last_error": error}
+    if telegram_message_id is not None:
+        values["telegram_message_id"] = telegram_message_id
     if status == OutboxStatus.SENT:
         values["sent_at"] = now
     if retry_at is not None:
@@ -241,11 +255,6 @@ async def settle(
     await db.exec(
         update(OutboxMessage).where(col(OutboxMessage.id) == message_id).values(**values)
     )
-
-
-async def attempts_of(db: AsyncSession, message_id: int) -> int:
-    result = await db.exec(select(OutboxMessage.attempts).where(OutboxMessage.id == message_id))
-    return int(result.one())
 
 
 async def postpone(db: AsyncSession, message_id: int, until: datetime) -> None:
@@ -276,3 +285,34 @@ async def skip_pending_about(db: AsyncSession, registration_id: int, reason: str
         .values(status=OutboxStatus.SKIPPED.value, last_error=reason)
     )
     return int(result.rowcount or 0)
+
+
+async def sent_message(db: AsyncSession, chat_id: int, message_id: int) -> OutboxMessage | None:
+    """The outbox row that became message `message_id` in `chat_id` (to trace a reply)."""
+    result = await db.exec(
+        select(OutboxMessage).where(
+            col(OutboxMessage.chat_id) == chat_id,
+            col(OutboxMessage.telegram_message_id) == message_id,
+        )
+    )
+    return result.first()
+
+
+class Broadcast(SQLModel, table=True):
+    """One announcement from the office to a chosen group, and how its sending goes."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    author_id: int = Field(sa_column=Column(BigInteger, nullable=False))
+    author_locale: str = Field(default="km", max_length=8)  # for the progress message
+    # Telegram HTML per locale, or under "all" for one text for everyone.
+    texts: dict[str, str] = Field(sa_column=Column(JSON, nullable=False))
+    media: dict[str, str] | None = Field(default=None, sa_column=Column(JSON))  # kind, file_id
+    audience: str = Field(
+        max_length=64
+    )  # "all", "exam:<id>", "session:<n>", "waitlisted", "lang:<l>"
+    send_at: datetime = Field(sa_column=Column(UtcDateTime(), nullable=False))
+    status: str = Field(default="sending", max_length=16)  # sending, done, stopped
+    total: int = Field(default=0)
+    created_at: datetime = Field(
+        default_factory=utcnow, sa_column=Column(UtcDateTime(), nullable=False)
+    )

@@ -3,7 +3,7 @@
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import Column, ForeignKey, Integer, Text, delete, func, update
+from sqlalchemy import BigInteger, Column, ForeignKey, Integer, Text, delete, func, update
 from sqlmodel import Field, SQLModel, col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -29,6 +29,11 @@ class UnansweredQuestion(SQLModel, table=True):
     asked_at: datetime = Field(
         default_factory=utcnow, sa_column=Column(UtcDateTime(), nullable=False)
     )
+    # Handed to the office by the applicant, and the office's answer.
+    sent_to_office_at: datetime | None = Field(default=None, sa_column=Column(UtcDateTime()))
+    answered_at: datetime | None = Field(default=None, sa_column=Column(UtcDateTime()))
+    answered_by: int | None = Field(default=None, sa_column=Column(BigInteger))
+    answer: str | None = Field(default=None, sa_column=Column(Text))
 
 
 class FaqFeedback(SQLModel, table=True):

@@ -6,6 +6,7 @@ from datetime import datetime
 from enum import StrEnum
 
 from sqlalchemy import (
+    BigInteger,
     Column,
     ColumnElement,
     ForeignKey,
@@ -80,6 +81,8 @@ class Registration(SQLModel, table=True):
     # Set while a freed seat is held for this waitlisted applicant, waiting for Accept/Decline.
     offered_at: datetime | None = Field(default=None, sa_column=Column(UtcDateTime()))
     offer_expires_at: datetime | None = Field(default=None, sa_column=Column(UtcDateTime()))
+    checked_in_at: datetime | None = Field(default=None, sa_column=Column(UtcDateTime()))
+    checked_in_by: int | None = Field(default=None, sa_column=Column(BigInteger))
     # The session start the reminders in the outbox were planned for; None when none are.
     reminders_for: datetime | None = Field(default=None, sa_column=Column(UtcDateTime()))
 
@@ -361,3 +364,30 @@ async def cancel_live_registrations(db: AsyncSession, applicant_id: int) -> list
         if (next_in_line := await cancel_registration(db, registration)) is not None:
             offered.append(next_in_line)
     return offered
+
+
+async def check_in(
+    db: AsyncSession, registration: Registration, staff_id: int, now: datetime | None = None
+) -> bool:
+    """Marks a confirmed registration attended; False when it was checked in already."""
+    if registration.status != RegistrationStatus.CONFIRMED:
+        return False
+    registration.status = RegistrationStatus.ATTENDED
+    registration.checked_in_at = registration.updated_at = now or utcnow()
+    registration.checked_in_by = staff_id
+    db.add(registration)
+    await db.flush()
+    return True
+
+
+async def mark_absent(db: AsyncSession, session_id: int, now: datetime | None = None) -> int:
+    """After a session: everyone confirmed but not checked in is marked absent."""
+    result = await db.exec(
+        update(Registration)
+        .where(
+            col(Registration.session_id) == session_id,
+            col(Registration.status) == RegistrationStatus.CONFIRMED.value,
+        )
+        .values(status=RegistrationStatus.ABSENT.value, updated_at=now or utcnow())
+    )
+    return int(result.rowcount or 0)

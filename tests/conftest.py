@@ -1,7 +1,8 @@
 """Fixtures: the real app from the real factory, on a fresh database per test."""
 
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
+from datetime import datetime
 from pathlib import Path
 
 import asyncpg
@@ -9,6 +10,7 @@ import pytest
 
 from bot.app import App, build_app
 from bot.config import Settings, load_settings
+from models.columns import utcnow
 from models.db import upgrade_database
 from tests.driver import Applicant
 from tests.postgres import database_url, postgres_cluster
@@ -51,17 +53,28 @@ async def app(tmp_path: Path) -> AsyncIterator[App]:
     await app.close()
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-async def app_on_each_engine(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[App]:
-    """The app on SQLite, then on PostgreSQL (upgraded first, as `db upgrade` does)."""
-    overrides: dict[str, object] = {}
-    if request.param == "postgresql":
+async def start_app(
+    request: pytest.FixtureRequest,
+    tmp_path: Path,
+    engine: str,
+    now: Callable[[], datetime] = utcnow,
+    **overrides: object,
+) -> App:
+    """The app on SQLite or on a fresh PostgreSQL database (upgraded as `db upgrade` does)."""
+    if engine == "postgresql":
         socket = request.getfixturevalue("postgres_socket")
         overrides["database_url"] = await new_postgres_database(socket)
-    app = build_app(settings_for_test(tmp_path, **overrides))
-    if request.param == "postgresql":
+    app = build_app(settings_for_test(tmp_path, **overrides), now=now)
+    if engine == "postgresql":
         await upgrade_database(app.engine)
     await app.prepare_database()
+    return app
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+async def app_on_each_engine(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[App]:
+    """The app on SQLite, then on PostgreSQL."""
+    app = await start_app(request, tmp_path, request.param)
     yield app
     await app.close()
 

@@ -2,7 +2,7 @@
 
 import re
 from dataclasses import dataclass, field
-from html import unescape
+from html import escape, unescape
 from itertools import count
 
 from handlers.conversation import Conversation
@@ -15,6 +15,7 @@ from handlers.events import (
     Notify,
     Outgoing,
     SendFile,
+    SendMedia,
     SendText,
     SendVenue,
     split_command,
@@ -52,6 +53,7 @@ class Applicant:
     notices: list[str] = field(default_factory=list)
     venues: list[SendVenue] = field(default_factory=list)
     files: list[SendFile] = field(default_factory=list)
+    media: list[SendMedia] = field(default_factory=list)
     last: Screen | None = None
     _ids: count = field(default_factory=lambda: count(1))
 
@@ -61,7 +63,7 @@ class Applicant:
             return await self._do(
                 kind=Kind.COMMAND, text=text, command=command[0], argument=command[1]
             )
-        return await self._do(kind=Kind.TEXT, text=text)
+        return await self._do(kind=Kind.TEXT, text=text, html=escape(text, quote=False))
 
     async def press(self, label: str) -> list[Outgoing]:
         """Presses the button with this label (or containing it) on the latest screen."""
@@ -76,6 +78,12 @@ class Applicant:
 
     async def share_contact(self, phone: str) -> list[Outgoing]:
         return await self._do(kind=Kind.CONTACT, contact_phone=phone)
+
+    async def send_media(self, kind: str, file_id: str, caption: str = "") -> list[Outgoing]:
+        """Sends a photo or a document with a caption."""
+        return await self._do(
+            kind=Kind.MEDIA, content=kind, file_id=file_id, text=caption, html=caption
+        )
 
     async def send_other(self, content: str) -> list[Outgoing]:
         """Sends a sticker, photo, voice note, location or an edit."""
@@ -126,20 +134,59 @@ class Applicant:
                 self.venues.append(action)
             elif isinstance(action, SendFile):
                 self.files.append(action)
+            elif isinstance(action, SendMedia):
+                self.media.append(action)
         return actions
 
 
-async def deliver_outbox(conversation: Conversation, *applicants: Applicant) -> int:
-    """Sends every due outbox message to the driven applicants' chats; returns how many."""
+@dataclass
+class StaffGroup:
+    """The staff group chat: the bot's posts there, and staff replying to them."""
+
+    conversation: Conversation
+    chat_id: int = -1000
+    posts: dict[int, str] = field(default_factory=dict)
+    _ids: count = field(default_factory=lambda: count(1))
+
+    def receive(self, actions: list[Outgoing]) -> int | None:
+        message_id = None
+        for action in actions:
+            if isinstance(action, SendText):
+                message_id = next(self._ids)
+                self.posts[message_id] = unescape(TAG.sub("", action.text))
+            elif isinstance(action, EditText):
+                assert action.message_id in self.posts, "edited a post the group never got"
+                self.posts[action.message_id] = unescape(TAG.sub("", action.text))
+        return message_id
+
+    async def reply(self, staff_id: int, message_id: int, text: str) -> list[Outgoing]:
+        """A staff member replies to one of the bot's posts."""
+        event = Incoming(
+            user_id=staff_id,
+            chat_id=self.chat_id,
+            kind=Kind.TEXT,
+            text=text,
+            private=False,
+            reply_to_message_id=message_id,
+            update_id=next(_update_ids),
+        )
+        return await self.conversation.handle(event)
+
+
+async def deliver_outbox(conversation: Conversation, *chats: Applicant | StaffGroup) -> int:
+    """Sends every due outbox message to the driven chats; returns how many."""
     from bot.delivery import Delivery, OutboxSender, Outcome
 
-    chats = {applicant.user_id: applicant for applicant in applicants}
+    by_id = {chat.user_id if isinstance(chat, Applicant) else chat.chat_id: chat for chat in chats}
 
     async def send_one(chat_id: int, action: Outgoing) -> Delivery:
-        if chat_id not in chats:
+        chat = by_id.get(chat_id)
+        if chat is None:
             return Delivery(Outcome.CHAT_GONE, error="Bad Request: chat not found")
-        chats[chat_id].receive([action])
-        return Delivery(Outcome.SENT)
+        if isinstance(chat, StaffGroup):
+            return Delivery(Outcome.SENT, message_id=chat.receive([action]))
+        chat.receive([action])
+        return Delivery(Outcome.SENT, message_id=chat.last.message_id if chat.last else None)
 
     services = conversation.services
     sender = OutboxSender(

@@ -6,6 +6,15 @@ every request, keeps each chat's messages as the user would see them, and refuse
 what Telegram refuses: empty or over-long texts, broken HTML, callback data over
 64 bytes, edits that change nothing, chats that never wrote, blocked users, and
 more messages than the flood limits allow (429 with retry_after).
+
+Options for measuring a sender: `global_window=True` holds the bot-wide limit as a
+strict sliding window (a message is refused when `global_rate` were accepted within
+the last second, by arrival), and `failure_rate` fails that fraction of send requests
+with 500, drawn from a random generator seeded with `seed`; `latency` makes each
+request take that round trip (half on the way in, half on the way back); with
+`history=False` it keeps neither the requests nor the chats' messages, only counts,
+so a long benchmark measures the bot's memory and not the fake's. `too_many` counts
+the 429s returned, `delivered` the messages accepted.
 """
 
 import asyncio
@@ -13,9 +22,11 @@ import contextlib
 import itertools
 import json
 import math
+import random
 import re
 import time
-from collections.abc import Callable
+from collections import deque
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from html import unescape
 from typing import Any
@@ -169,6 +180,11 @@ class FakeTelegram:
         chat_rate: float = 1.0,
         chat_burst: float = 3,
         flood_control: bool = True,
+        global_window: bool = False,
+        failure_rate: float = 0.0,
+        seed: int = 0,
+        latency: float = 0.0,
+        history: bool = True,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.token = token
@@ -176,6 +192,14 @@ class FakeTelegram:
         self.flood_control = flood_control
         self.clock = clock
         self._global = TokenBucket(global_rate, global_rate, clock)
+        self._global_rate = global_rate
+        self._window: deque[float] | None = deque() if global_window else None
+        self._failure_rate = failure_rate
+        self._random = random.Random(seed)
+        self.latency = latency
+        self.history = history
+        self.too_many = 0  # 429s returned, forced or earned
+        self.delivered = 0  # new messages accepted
         self._chat_rate, self._chat_burst = chat_rate, chat_burst
         self._chat_buckets: dict[int, TokenBucket] = {}
         self.requests: list[Request] = []
@@ -221,13 +245,28 @@ class FakeTelegram:
     async def _handle(self, request: web.Request) -> web.Response:
         method = request.match_info["method"]
         params = await self._params(request)
+        if self.latency:
+            await asyncio.sleep(self.latency / 2)
         record = Request(method, params, self.clock())
-        self.requests.append(record)
+        if self.history:
+            self.requests.append(record)
+        response = self._respond(record, await self._answer(request, record))
+        if self.latency:
+            await asyncio.sleep(self.latency / 2)
+        return response
+
+    async def _answer(self, request: web.Request, record: Request) -> Any:
+        """The method's result, or the BadRequest it raised."""
         try:
             if request.match_info["token"] != self.token:
                 raise BadRequest("Unauthorized", 401)
-            result = await self._dispatch(method, params)
+            return await self._dispatch(record.method, record.params)
         except BadRequest as error:
+            return error
+
+    def _respond(self, record: Request, result: Any) -> web.Response:
+        if isinstance(result, BadRequest):
+            error = result
             record.status, record.description = error.status, error.description
             body: dict[str, Any] = {
                 "ok": False,
@@ -236,6 +275,8 @@ class FakeTelegram:
             }
             if error.retry_after is not None:
                 body["parameters"] = {"retry_after": error.retry_after}
+            if error.status == 429:
+                self.too_many += 1
             return web.json_response(body, status=error.status)
         return web.json_response({"ok": True, "result": result})
 
@@ -245,7 +286,11 @@ class FakeTelegram:
         else:
             params = {}
             for key, value in (await request.post()).items():
-                params[key] = value if isinstance(value, str) else {"file": value.filename}
+                params[key] = (
+                    value
+                    if isinstance(value, str)
+                    else {"file": value.filename, "data": value.file.read()}
+                )
         for key in JSON_FIELDS & params.keys():
             if isinstance(params[key], str):
                 params[key] = json.loads(params[key])
@@ -256,6 +301,8 @@ class FakeTelegram:
             if self._forced_failures:
                 status = self._forced_failures.pop(0)
                 raise BadRequest("Internal Server Error", status)
+            if self._failure_rate and self._random.random() < self._failure_rate:
+                raise BadRequest("Internal Server Error", 500)
             if self._forced_429:
                 raise BadRequest("Too Many Requests: retry after 1", 429, self._forced_429.pop(0))
         handler = getattr(self, f"_api_{method}", None)
@@ -309,9 +356,14 @@ class FakeTelegram:
         first_name: str = "Dara",
         chat_type: str = "private",
         chat_id: int | None = None,
+        reply_to: int | None = None,
     ) -> int:
         message = self._message_base(user_id, chat_id, chat_type, language_code, first_name)
         message["text"] = text
+        if reply_to is not None:  # the user answers one of the bot's messages
+            chat = message["chat"]["id"]
+            found = next(m for m in self._messages.get(chat, []) if m.message_id == reply_to)
+            message["reply_to_message"] = self._as_api_message(found)
         if text.startswith("/"):
             length = len(text.split()[0])
             message["entities"] = [{"type": "bot_command", "offset": 0, "length": length}]
@@ -373,6 +425,13 @@ class FakeTelegram:
         message.update(message_id=message_id, text=text, edit_date=int(time.time()))
         return self.push_update({"edited_message": message})
 
+    def add_chats(self, chat_ids: Iterable[int]) -> None:
+        """Private chats the bot may write to, as if each user had written once (no updates)."""
+        for chat_id in chat_ids:
+            self._chats.setdefault(
+                chat_id, {"id": chat_id, "type": "private", "first_name": "Dara"}
+            )
+
     def block(self, user_id: int) -> None:
         self._blocked.add(user_id)
 
@@ -399,6 +458,33 @@ class FakeTelegram:
                 )
                 raise AssertionError(f"timed out after {timeout}s; last requests:\n{last}")
             await asyncio.sleep(0.01)
+
+    async def wait_until_message(
+        self,
+        chat_id: int,
+        contains: str,
+        *,
+        timeout: float = 5.0,
+        kind: str | None = None,
+        after: ChatMessage | None = None,
+    ) -> ChatMessage:
+        """The latest message in the chat (as it reads now) containing `contains`."""
+
+        def matching() -> list[ChatMessage]:
+            return [
+                m
+                for m in self.messages(chat_id)
+                if contains in m.text
+                and (kind is None or m.kind == kind)
+                and (after is None or m.message_id > after.message_id)
+            ]
+
+        await self.wait_for(lambda _: bool(matching()), timeout)
+        return matching()[-1] if after is None else matching()[0]
+
+    def upload(self, message: ChatMessage) -> bytes:
+        """The bytes of a file the bot uploaded (a photo or a document)."""
+        return bytes(message.payload[message.kind]["data"])
 
     async def next_message(self, chat_id: int, timeout: float = 5.0) -> ChatMessage:
         """The next message the bot sends or edits in this chat, in the order it happened."""
@@ -501,7 +587,10 @@ class FakeTelegram:
         )
         markup = self._markup(params.get("reply_markup"))
         self._take_flood_token(chat_id)
-        return self._store(chat_id, text, caption, markup, kind, payload={kind: params[kind]})
+        upload = params[kind]
+        if isinstance(upload, str) and upload.startswith("attach://"):
+            upload = params.get(upload.removeprefix("attach://"), upload)
+        return self._store(chat_id, text, caption, markup, kind, payload={kind: upload})
 
     async def _api_sendVenue(self, params: dict) -> dict:
         chat_id = self._chat(params)
@@ -607,12 +696,25 @@ class FakeTelegram:
         bucket = self._chat_buckets.setdefault(
             chat_id, TokenBucket(self._chat_rate, self._chat_burst, self.clock)
         )
-        wait = max(self._global.wait_needed(), bucket.wait_needed())
+        wait = max(self._global_wait(), bucket.wait_needed())
         if wait > 0:
             retry_after = max(1, math.ceil(wait))
             raise BadRequest(f"Too Many Requests: retry after {retry_after}", 429, retry_after)
-        self._global.take()
+        if self._window is not None:
+            self._window.append(self.clock())
+        else:
+            self._global.take()
         bucket.take()
+
+    def _global_wait(self) -> float:
+        if self._window is None:
+            return self._global.wait_needed()
+        now = self.clock()
+        while self._window and self._window[0] <= now - 1.0:
+            self._window.popleft()
+        if len(self._window) < self._global_rate:
+            return 0.0
+        return self._window[-int(self._global_rate)] + 1.0 - now
 
     def _own_message(
         self, chat_id: int, params: dict, missing: str = "Bad Request: message to edit not found"
@@ -631,8 +733,10 @@ class FakeTelegram:
             self._next_message_id(chat_id), chat_id, text, html, markup, kind,
             payload=payload or {},
         )  # fmt: skip
-        self._messages.setdefault(chat_id, []).append(message)
-        self._changes.setdefault(chat_id, []).append(replace(message))
+        self.delivered += 1
+        if self.history:
+            self._messages.setdefault(chat_id, []).append(message)
+            self._changes.setdefault(chat_id, []).append(replace(message))
         return self._as_api_message(message)
 
     def _edited(self, message: ChatMessage) -> dict:

@@ -1,5 +1,6 @@
 """The fake Bot API server refuses what Telegram refuses, so bot mistakes fail in tests."""
 
+import time
 from collections.abc import AsyncIterator
 
 import aiohttp
@@ -159,3 +160,49 @@ async def test_a_real_aiogram_bot_talks_to_it(fake: FakeTelegram) -> None:
         assert caught.value.retry_after == 7
     finally:
         await bot.session.close()
+
+
+async def test_strict_one_second_window_by_arrival() -> None:
+    now = [0.0]
+    fake = FakeTelegram(global_rate=3, chat_burst=100, global_window=True, clock=lambda: now[0])
+    await fake.start()
+    try:
+        fake.add_chats(range(1, 10))
+        statuses = []
+        for user, at in [(1, 0.0), (2, 0.5), (3, 0.9), (4, 0.95), (5, 1.0), (6, 1.2), (7, 1.5)]:
+            now[0] = at
+            statuses.append((await call(fake, "sendMessage", chat_id=user, text="x"))[0])
+        # A token bucket would let 4 through at 0.95 s; the window counts the last second.
+        assert statuses == [200, 200, 200, 429, 200, 429, 200]
+        assert fake.too_many == 2
+    finally:
+        await fake.stop()
+
+
+async def test_a_seeded_fraction_of_sends_fails_with_500() -> None:
+    fake = FakeTelegram(chat_burst=1000, global_rate=1000, failure_rate=0.3, seed=7)
+    await fake.start()
+    try:
+        fake.add_chats([USER])
+        statuses = [(await send(fake, f"m{i}"))[0] for i in range(200)]
+        assert set(statuses) == {200, 500}
+        assert 40 <= statuses.count(500) <= 80
+        assert len(fake.messages(USER)) == statuses.count(200)
+        status, _ = await call(fake, "getMe")
+        assert status == 200  # only sends fail
+    finally:
+        await fake.stop()
+
+
+async def test_latency_and_no_history() -> None:
+    fake = FakeTelegram(latency=0.2, history=False)
+    await fake.start()
+    try:
+        fake.add_chats([USER])
+        started = time.monotonic()
+        status, _ = await send(fake, "hi")
+        assert status == 200
+        assert time.monotonic() - started >= 0.2
+        assert (fake.delivered, fake.requests, fake.messages(USER)) == (1, [], [])
+    finally:
+        await fake.stop()

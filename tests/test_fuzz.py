@@ -36,8 +36,34 @@ BUTTON_PREFIXES = [
     "x",
     "faq:fb:jft-score:",
     "faq:q:passport",
+    "book",
+    "book:exam:",
+    "book:ses:",
+    "reg:",
+    "reg:sex:",
+    "reg:prov:",
+    "reg:edit:",
+    "reg:confirm",
+    "mine",
+    "mine:cancel:",
+    "mine:cancel_yes:",
+    "mine:move:",
+    "mine:to:1:",
+    "offer:yes:",
+    "offer:no:",
+    "settings",
+    "settings:reminders:",
+    "checkin:",
+    "bc:",
+    "bc:stop:",
+    "handoff:",
+    "erase:",
 ]
-COMMANDS = ["start", "help", "language", "faq", "menu", "lang", "deleteme", "x" * 32, "start"]
+COMMANDS = [
+    "start", "help", "language", "faq", "menu", "lang", "deleteme", "x" * 32, "start", "book",
+    "mybookings", "ticket", "settings", "cancel", "mydata", "staff", "checkin", "absent",
+    "stats", "export", "broadcast",
+]  # fmt: skip
 CONTENT = ["sticker", "photo", "voice", "location", "edit", "video", "dice", "other"]
 
 

@@ -10,12 +10,12 @@ import pytest
 from sqlalchemy import update
 from sqlmodel import col, select
 
-from bot.app import App, build_app
+from bot.app import App
 from handlers.notices import expire_offers, reconcile_reminders, session_cancelled, session_moved
 from models import OutboxMessage, Registration, TestSession
 from models.schedule import QuietHours, ReminderPlan, offer_deadline
 from models.sessions import close_ended_windows
-from tests.conftest import new_postgres_database, settings_for_test
+from tests.conftest import start_app
 from tests.driver import Applicant, deliver_outbox
 from tests.test_booking import make_session
 from tests.test_registration import give_details
@@ -45,17 +45,7 @@ def clock() -> Clock:
 @pytest.fixture(params=["sqlite", "postgresql"])
 async def app(request: pytest.FixtureRequest, tmp_path: Path, clock: Clock) -> AsyncIterator[App]:
     """The app with the test's clock, on each engine."""
-    overrides: dict[str, object] = {}
-    if request.param == "postgresql":
-        overrides["database_url"] = await new_postgres_database(
-            request.getfixturevalue("postgres_socket")
-        )
-    app = build_app(settings_for_test(tmp_path, **overrides), now=clock)
-    if request.param == "postgresql":
-        from models.db import upgrade_database
-
-        await upgrade_database(app.engine)
-    await app.prepare_database()
+    app = await start_app(request, tmp_path, request.param, now=clock)
     yield app
     await app.close()
 

@@ -156,3 +156,80 @@ def test_moving_a_session(with_exam: Path) -> None:
     bad = cli(with_exam, "sessions", "move", "1", "--starts-at", "next Tuesday")
     assert bad.returncode == 2
     assert "--starts-at" in bad.stderr
+
+
+def test_staff_on_the_command_line_and_the_audit_trail(tmp_path: Path) -> None:
+    assert cli(tmp_path, "staff", "add", "300", "--role", "operator").returncode == 0
+    assert cli(tmp_path, "staff", "add", "301", "--role", "admin").returncode == 0
+    assert cli(tmp_path, "staff", "add", "302", "--role", "owner").returncode == 2
+    listed = cli(tmp_path, "staff", "list").stdout
+    assert "300" in listed
+    assert "operator" in listed
+    assert "admin" in listed
+    assert cli(tmp_path, "staff", "remove", "301").returncode == 0
+    assert cli(tmp_path, "staff", "remove", "301").returncode == 1
+    trail = cli(tmp_path, "audit").stdout
+    assert trail.count("staff_add") == 2
+    assert trail.count("staff_remove") == 2
+    assert "cli:" in trail
+
+
+def test_faq_unanswered_lists_questions_by_count(tmp_path: Path) -> None:
+    lines = (
+        "where can I buy a cheap motorbike\nwhere can I buy a cheap motorbike\nbest noodle soup\n"
+    )
+    shell = subprocess.run(
+        [sys.executable, "-m", "bot", "shell", "--script", "--language", "en"],
+        input=lines,
+        env={"PATH": "/usr/bin:/bin", "DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path}/s.db"},
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert shell.returncode == 0, shell.stderr
+    listed = cli(tmp_path, "faq", "unanswered").stdout
+    rows = [line.split("│") for line in listed.splitlines() if "│" in line]
+    counts = {cells[2].strip(): cells[1].strip() for cells in rows if len(cells) == 4}
+    assert counts["where can i buy a cheap motorbike"] == "2"
+    assert listed.index("motorbike") < listed.index("noodle")
+
+
+def test_export_writes_both_files(with_exam: Path) -> None:
+    csv_file = with_exam / "sessions.csv"
+    csv_file.write_text(f"{HEADER}\n{GOOD}\n", "utf-8")
+    assert cli(with_exam, "sessions", "import", str(csv_file)).returncode == 0
+    result = cli(with_exam, "export", "--session", "1", "--out", "out", "--language", "en")
+    assert result.returncode == 0, result.stderr
+    written = sorted(path.suffix for path in (with_exam / "out").iterdir())
+    assert written == [".csv", ".xlsx"]
+    assert "Code" in next((with_exam / "out").glob("*.csv")).read_text("utf-8-sig")
+    assert cli(with_exam, "export", "--session", "9").returncode == 1
+    assert "export" in cli(with_exam, "audit").stdout
+
+
+def test_broadcast_from_the_command_line(tmp_path: Path) -> None:
+    shell = subprocess.run(
+        [sys.executable, "-m", "bot", "shell", "--script", "--language", "en"],
+        input="/start\nEnglish\n",
+        env={"PATH": "/usr/bin:/bin", "DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path}/s.db"},
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert shell.returncode == 0, shell.stderr
+    broken = tmp_path / "broken.html"
+    broken.write_text("<b>Test day moved", "utf-8")
+    refused = cli(tmp_path, "broadcast", "--audience", "all", "--text-file", str(broken))
+    assert refused.returncode == 1
+    assert "would refuse this formatting" in refused.stderr
+    good = tmp_path / "news.html"
+    good.write_text("<b>Test day</b> is on 17 October.", "utf-8")
+    args = ["--text-file", str(good), "--at", "2027-10-01 08:00", "--no-wait"]
+    queued = cli(tmp_path, "broadcast", "--audience", "lang:en", *args)
+    assert queued.stdout.strip() == "Broadcast #1 is queued for 1 people."
+    again = cli(tmp_path, "broadcast", "--audience", "lang:ja", *args)
+    assert again.returncode == 1
+    assert "Nobody" in again.stderr
+    assert "broadcast" in cli(tmp_path, "audit").stdout

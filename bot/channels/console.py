@@ -27,6 +27,7 @@ from handlers.events import (
     RemoveKeyboard,
     ReplyKeyboard,
     SendFile,
+    SendMedia,
     SendText,
     SendVenue,
     split_command,
@@ -201,6 +202,10 @@ class ConsoleChannel:
                 shown = f"📎 {action.filename}\n{action.caption}".strip()
                 message_id = self.chat.add(shown, None)
                 self._emit("photo" if action.photo else "document", message_id, shown, None)
+            elif isinstance(action, SendMedia):
+                shown = f"📎 {action.file_id}\n{action.caption}".strip()
+                message_id = self.chat.add(shown, None)
+                self._emit(action.kind, message_id, shown, None)
             elif isinstance(action, SendVenue):
                 message_id = self.chat.add(f"📍 {action.title}\n{action.address}", None)
                 self._emit("venue", message_id, f"📍 {action.title}\n{action.address}", None)

@@ -50,6 +50,7 @@ from handlers.events import (
     Outgoing,
     ReplyKeyboard,
     SendFile,
+    SendMedia,
     SendText,
     SendVenue,
     split_command,
@@ -117,7 +118,24 @@ def _from_message(update_id: int, message: Message, edited: bool) -> Incoming | 
                 argument=command[1],
                 **base,
             )
-        return Incoming(kind=Kind.TEXT, text=message.text, **base)
+        reply_to = message.reply_to_message.message_id if message.reply_to_message else None
+        return Incoming(
+            kind=Kind.TEXT,
+            text=message.text,
+            html=message.html_text,
+            reply_to_message_id=reply_to,
+            **base,
+        )
+    if message.photo or message.document:
+        file_id = message.photo[-1].file_id if message.photo else message.document.file_id  # type: ignore[union-attr]
+        return Incoming(
+            kind=Kind.MEDIA,
+            content="photo" if message.photo else "document",
+            file_id=file_id,
+            text=message.caption or "",
+            html=message.html_text if message.caption else "",
+            **base,
+        )
     content = next((name for name in UNSUPPORTED_CONTENT if getattr(message, name, None)), "other")
     return Incoming(kind=Kind.UNSUPPORTED, content=content, **base)
 
@@ -260,7 +278,7 @@ class AiogramChannel:
     async def send_one(self, chat_id: int, action: Outgoing) -> Delivery:
         """One request for a queued message, without retrying: the outbox sender decides."""
         try:
-            await self._request(chat_id, action)()
+            sent = await self._request(chat_id, action)()
         except TelegramRetryAfter as error:
             return Delivery(Outcome.RETRY_AFTER, retry_after=float(error.retry_after))
         except TelegramForbiddenError as error:
@@ -270,7 +288,7 @@ class AiogramChannel:
             return Delivery(Outcome.CHAT_GONE if gone else Outcome.REFUSED, error=error.message)
         except (TelegramNetworkError, TelegramServerError) as error:
             return Delivery(Outcome.TRANSIENT, error=type(error).__name__)
-        return Delivery(Outcome.SENT)
+        return Delivery(Outcome.SENT, message_id=getattr(sent, "message_id", None))
 
     async def _render(self, chat_id: int, action: Outgoing, user_id: int) -> bool:
         """Sends one new message as a reply, under the error policy."""
@@ -278,7 +296,19 @@ class AiogramChannel:
         return sent is not None
 
     def _request(self, chat_id: int, action: Outgoing) -> Callable[[], Awaitable[Any]]:
-        """The Bot API call that shows a new message: text, a notice as text, or a venue."""
+        """The Bot API call for one action: a text, a notice as text, a venue, a file, an edit."""
+        if isinstance(action, EditText):
+            return lambda: self.bot.edit_message_text(
+                text=action.text,
+                chat_id=chat_id,
+                message_id=action.message_id,
+                reply_markup=to_markup(action.keyboard),
+            )
+        if isinstance(action, SendMedia):
+            caption = action.caption or None
+            if action.kind == "photo":
+                return lambda: self.bot.send_photo(chat_id, action.file_id, caption=caption)
+            return lambda: self.bot.send_document(chat_id, action.file_id, caption=caption)
         if isinstance(action, SendFile):
             upload = BufferedInputFile(action.data, filename=action.filename)
             if action.photo:

@@ -1,0 +1,203 @@
+"""The outbox sender against the fake Bot API server: rate held, 429s provoked, memory used.
+
+Real OutboxSender, real AiogramChannel over HTTP, FakeTelegram in the same process with
+its bot-wide limit held as a strict one-second sliding window at R (by arrival time), one
+message to each of N chats (N = R x --seconds), SQLite in a temporary folder. For each R
+it prints the messages per second the server accepted in steady state (whole seconds,
+the first and the last left out) as a fraction of R, the overall rate (N over the whole
+run), and the 429s the server returned. One more run at the first R gives every request
+a round trip (--latency, as to the real Telegram), since the sender has one message in
+flight at a time. Then it queues 5,000 and 100,000 rows and measures what Python
+allocates (tracemalloc peak above the start) and the RSS growth while the sender works
+through the first 5,000 of each, the fake keeping no history: it must not grow with
+the queue.
+
+    python bench/delivery.py [--rates 30 300] [--seconds 20] [--latency 0.1] [--memory-rate 300]
+"""
+
+import argparse
+import asyncio
+import sys
+import tempfile
+import time
+import tracemalloc
+from collections import Counter
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bot.app import App, build_app  # noqa: E402
+from bot.channels.telegram_aiogram import AiogramChannel  # noqa: E402
+from bot.config import load_settings  # noqa: E402
+from bot.delivery import OutboxSender  # noqa: E402
+from bot.pacing import SendPacer  # noqa: E402
+from handlers.events import SendText  # noqa: E402
+from handlers.letters import to_content  # noqa: E402
+from models.columns import utcnow  # noqa: E402
+from models.outbox import OutboxMessage  # noqa: E402
+from tests.fake_telegram import FakeTelegram  # noqa: E402
+
+FIRST_CHAT = 1_000_000
+CONTENT = to_content([SendText("A seat has become free for you: <b>JFT-Basic</b>, 12 May.")])
+MEMORY_SENDS = 5_000
+
+
+@dataclass
+class Rate:
+    rate: int
+    latency: float
+    messages: int
+    seconds: float
+    steady: float  # messages a second the server received, whole seconds only
+    too_many: int
+
+
+async def queue_rows(app: App, count: int) -> None:
+    """Bulk-inserts `count` due rows, one per chat, in one transaction."""
+    due = utcnow() - timedelta(seconds=1)
+    table = OutboxMessage.__table__  # type: ignore[attr-defined]
+    async with app.engine.begin() as connection:
+        for start in range(0, count, 10_000):
+            await connection.execute(
+                table.insert(),
+                [
+                    {
+                        "chat_id": FIRST_CHAT + i,
+                        "applicant_id": None,
+                        "urgent": True,
+                        "content": CONTENT,
+                        "dedupe_key": f"bench:{i}",
+                        "send_after": due,
+                        "status": "pending",
+                        "attempts": 0,
+                        "created_at": due,
+                    }
+                    for i in range(start, min(start + 10_000, count))
+                ],
+            )
+
+
+async def sending_setup(
+    folder: Path, rate: int, rows: int, **fake_options: Any
+) -> tuple[App, FakeTelegram, AiogramChannel, OutboxSender]:
+    app = build_app(
+        load_settings(database_url=f"sqlite+aiosqlite:///{folder}/bench.db", _env_file=None)
+    )
+    await app.prepare_database()
+    await queue_rows(app, rows)
+    fake = FakeTelegram(global_rate=rate, global_window=True, **fake_options)
+    await fake.start()
+    fake.add_chats(range(FIRST_CHAT, FIRST_CHAT + rows))
+    pacer = SendPacer(rate=rate)
+    services = app.conversation.services
+    channel = AiogramChannel(
+        app.conversation,
+        fake.token,
+        fake.base_url,
+        services.translators,
+        services.default_locale,
+        pacer=pacer,
+    )
+    sender = OutboxSender(app.conversation.sessions, channel.send_one, pacer)
+    return app, fake, channel, sender
+
+
+async def teardown(app: App, fake: FakeTelegram, channel: AiogramChannel) -> None:
+    await channel.close()
+    await fake.stop()
+    await app.close()
+
+
+async def measure_rate(rate: int, messages: int, latency: float = 0.0) -> Rate:
+    with tempfile.TemporaryDirectory() as folder:
+        app, fake, channel, sender = await sending_setup(
+            Path(folder), rate, messages, latency=latency
+        )
+        try:
+            started = time.perf_counter()
+            handled = await sender.send_due()
+            seconds = time.perf_counter() - started
+            assert handled == messages, handled
+            # Accepted messages, by arrival: a refused one never reached a chat.
+            arrivals = [
+                r.at for r in fake.requests if r.method == "sendMessage" and r.status == 200
+            ]
+            delivered = sum(
+                len(fake.messages(c)) for c in range(FIRST_CHAT, FIRST_CHAT + messages)
+            )
+            assert delivered == messages, delivered
+            per_second = Counter(int(at - arrivals[0]) for at in arrivals)
+            whole = [per_second[s] for s in range(1, int(arrivals[-1] - arrivals[0]))]
+            steady = sum(whole) / len(whole) if whole else float("nan")
+            return Rate(rate, latency, messages, seconds, steady, fake.too_many)
+        finally:
+            await teardown(app, fake, channel)
+
+
+def rss_kib() -> int:
+    """The resident set size of this process now (Linux)."""
+    return int(Path("/proc/self/statm").read_text().split()[1]) * 4
+
+
+async def measure_memory(rate: int, queued: int) -> tuple[float, float, float]:
+    """KiB Python allocated at the peak above the start, RSS growth in KiB, seconds taken.
+
+    The fake server keeps no history here, so what grows is the bot's.
+    """
+    with tempfile.TemporaryDirectory() as folder:
+        app, fake, channel, sender = await sending_setup(Path(folder), rate, queued, history=False)
+        try:
+            await sender.send_due(limit=200)  # connections, caches and imports warmed up
+            rss_before = rss_kib()
+            tracemalloc.start()
+            before, _ = tracemalloc.get_traced_memory()
+            started = time.perf_counter()
+            await sender.send_due(limit=MEMORY_SENDS - 200)
+            seconds = time.perf_counter() - started
+            _, peak = tracemalloc.get_traced_memory()
+            tracemalloc.stop()
+            assert fake.delivered == MEMORY_SENDS, fake.delivered
+            return (peak - before) / 1024, rss_kib() - rss_before, seconds
+        finally:
+            await teardown(app, fake, channel)
+
+
+async def main_async(rates: list[int], seconds: float, latency: float, memory_rate: int) -> None:
+    header = ("R", "RTT ms", "N", "time s", "overall/s", "steady/s", "of R", "429s")
+    print("{:>5} {:>6} {:>6} {:>7} {:>9} {:>9} {:>6} {:>5}".format(*header))
+    # With a round trip the sender is far slower: a quarter of the messages take as long.
+    runs = [(rate, 0.0, seconds) for rate in rates]
+    runs += [(rates[0], latency, seconds / 4)] if latency else []
+    for rate, rtt, share in runs:
+        result = await measure_rate(rate, int(rate * share), rtt)
+        print(
+            f"{result.rate:>5} {result.latency * 1000:>6.0f} {result.messages:>6} "
+            f"{result.seconds:>7.1f} {result.messages / result.seconds:>9.1f} "
+            f"{result.steady:>9.1f} {result.steady / result.rate:>6.1%} {result.too_many:>5}"
+        )
+    print()
+    print(f"memory while sending the first {MEMORY_SENDS} rows at R={memory_rate}")
+    print(f"{'queued':>8} {'peak KiB':>9} {'RSS KiB':>8} {'time s':>7}")
+    for queued in (MEMORY_SENDS, 100_000):
+        peak, rss, taken = await measure_memory(memory_rate, queued)
+        print(f"{queued:>8} {peak:>9.0f} {rss:>+8.0f} {taken:>7.1f}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--rates", type=int, nargs="+", default=[30, 300])
+    parser.add_argument("--seconds", type=float, default=20, help="about how long each run")
+    parser.add_argument(
+        "--latency", type=float, default=0.1, help="round trip of one more run at the first R"
+    )
+    parser.add_argument("--memory-rate", type=int, default=300)
+    args = parser.parse_args()
+    asyncio.run(main_async(args.rates, args.seconds, args.latency, args.memory_rate))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,246 @@
+"""The test office in the chat: who is staff, and checking people in on the test day.
+
+Every route here sits behind one gate: to anyone who is not staff these commands and
+buttons do not exist (they get the ordinary "unknown command" answer), and the
+attempt is written to the audit trail. Every staff action is audited too.
+"""
+
+import asyncio
+from html import escape
+
+from handlers.context import Context
+from handlers.describe import session_details, status_name
+from handlers.details import sex_name
+from handlers.events import Button, InlineKeyboard, Kind, SendFile
+from handlers.exports import export_filename, sign_in_sheet
+from handlers.routing import Journey
+from handlers.statistics import gather_statistics, registrations_chart, statistics_text
+from models.applicants import Applicant
+from models.registrations import (
+    Registration,
+    RegistrationStatus,
+    check_in,
+    find_by_code,
+    mark_absent,
+)
+from models.sessions import Exam, TestSession
+from models.staff import Role, add_staff, audit, list_staff, may, remove_staff
+
+
+async def is_staff(ctx: Context) -> bool:
+    return await ctx.staff_role() is not None
+
+
+async def note_refusal(ctx: Context) -> None:
+    """Someone who is not staff reached for a staff command or button."""
+    what = ctx.event.command or ctx.event.button_data.split(":", 1)[0]
+    await audit(ctx.db, ctx.actor, "refused", what[:128])
+
+
+journey = Journey("staff", gate=is_staff, refused=note_refusal)
+
+
+# --- Who is staff -----------------------------------------------------------------------------
+
+
+@journey.command("staff")
+async def manage_staff(ctx: Context) -> None:
+    """/staff list | /staff add <telegram id> <admin|operator> | /staff remove <telegram id>."""
+    role = await ctx.staff_role()
+    if not may(role, Role.OWNER):
+        ctx.say(ctx._("Only the owners of the bot can add or remove staff."))
+        return
+    words = ctx.event.argument.split()
+    action = words[0].lower() if words else "list"
+    if (
+        action == "add"
+        and len(words) == 3
+        and words[1].isdigit()
+        and words[2] in ("admin", "operator")
+    ):
+        member = await add_staff(ctx.db, int(words[1]), Role(words[2]), ctx.actor)
+        await audit(ctx.db, ctx.actor, "staff_add", words[1], role=str(member.role))
+        ctx.say(ctx._("{id} is now staff ({role}).").format(id=words[1], role=str(member.role)))
+    elif action == "remove" and len(words) == 2 and words[1].isdigit():
+        removed = await remove_staff(ctx.db, int(words[1]))
+        await audit(ctx.db, ctx.actor, "staff_remove", words[1], removed=removed)
+        ctx.say(
+            ctx._("{id} is no longer staff.").format(id=words[1])
+            if removed
+            else ctx._("{id} was not staff.").format(id=words[1])
+        )
+    elif action == "list":
+        members = await list_staff(ctx.db)
+        lines = [f"• <code>{m.telegram_id}</code> {m.role!s}" for m in members]
+        owners = ", ".join(f"<code>{owner}</code>" for owner in sorted(ctx.services.owner_ids))
+        ctx.say(
+            ctx._("<b>Staff</b>\nOwners (ADMIN_IDS): {owners}\n{members}").format(
+                owners=owners or "–", members="\n".join(lines) or ctx._("No other staff yet.")
+            )
+        )
+    else:
+        ctx.say(
+            ctx._(
+                "Use: /staff list, /staff add TELEGRAM_ID admin|operator, "
+                "/staff remove TELEGRAM_ID"
+            )
+        )
+
+
+# --- Check-in on the test day -----------------------------------------------------------------
+
+
+@journey.command("checkin")
+async def check_in_by_code(ctx: Context) -> None:
+    """/checkin CODE: the registration, with the button that marks it attended."""
+    code = ctx.event.argument.strip()
+    registration = await find_by_code(ctx.db, code) if code else None
+    if registration is None:
+        ctx.say(
+            ctx._("No registration has the code {code}. Check the code and try again.").format(
+                code=escape(code[:16]) or "–"
+            )
+        )
+        return
+    await show_registration(ctx, registration)
+
+
+async def show_registration(ctx: Context, registration: Registration) -> None:
+    """Names, date of birth, ID number, session and status: what the door needs to see."""
+    await audit(ctx.db, ctx.actor, "open_registration", registration.code)
+    applicant = (
+        await ctx.db.get(Applicant, registration.applicant_id)
+        if registration.applicant_id
+        else None
+    )
+    session = await ctx.db.get(TestSession, registration.session_id)
+    exam = await ctx.db.get(Exam, registration.exam_id)
+    assert session is not None
+    assert exam is not None
+    if applicant is None:
+        person = ctx._("(the applicant erased their data)")
+    else:
+        person = ctx._(
+            "Name (passport): <b>{name}</b>\nName in Khmer: {khmer}\nDate of birth: {born}\n"
+            "Sex: {sex}\nID or passport no.: <b>{id_number}</b>"
+        ).format(
+            name=escape(applicant.name_latin or "–"),
+            khmer=escape(applicant.name_khmer or "–"),
+            born=ctx.texts.day(applicant.date_of_birth) if applicant.date_of_birth else "–",
+            sex=sex_name(applicant.sex, ctx.texts) if applicant.sex else "–",
+            id_number=escape(applicant.id_number or "–"),
+        )
+    text = ctx._(
+        "🎫 <b>Registration {code}</b>\n\n{person}\n\n{session}\nStatus: <b>{status}</b>"
+    ).format(
+        code=registration.code,
+        person=person,
+        session=session_details(ctx.texts, exam, session),
+        status=status_name(ctx.texts, registration),
+    )
+    if registration.status == RegistrationStatus.ATTENDED and registration.checked_in_at:
+        text += "\n" + _checked_in_line(ctx, registration)
+    keyboard = (
+        InlineKeyboard.of([Button(ctx._("✅ Checked in"), f"checkin:{registration.id}")])
+        if registration.status == RegistrationStatus.CONFIRMED
+        else None
+    )
+    ctx.show(text, keyboard)
+
+
+@journey.button("checkin")
+async def mark_checked_in(ctx: Context) -> None:
+    """Marks the registration attended, once; a second press says when and by whom."""
+    number = ctx.event.button_data.partition(":")[2]
+    registration = await ctx.db.get(Registration, int(number)) if number.isdigit() else None
+    if registration is None:
+        ctx.notify(ctx._("This button is out of date. Send /start to see the menu."))
+        return
+    if await check_in(ctx.db, registration, ctx.event.user_id, ctx.services.now()):
+        await audit(ctx.db, ctx.actor, "check_in", registration.code)
+        ctx.notify(ctx._("Checked in."))
+    elif registration.status == RegistrationStatus.ATTENDED:
+        ctx.notify(_checked_in_line(ctx, registration), alert=True)
+        return
+    else:
+        ctx.notify(ctx._("Only a confirmed registration can be checked in."), alert=True)
+        return
+    await show_registration(ctx, registration)
+
+
+def _checked_in_line(ctx: Context, registration: Registration) -> str:
+    assert registration.checked_in_at is not None
+    return ctx._("Already checked in at {time} by {staff}.").format(
+        time=ctx.texts.timestamp(registration.checked_in_at),
+        staff=registration.checked_in_by,
+    )
+
+
+@journey.command("absent")
+async def mark_the_rest_absent(ctx: Context) -> None:
+    """/absent SESSION: after the test, everyone confirmed but not checked in is absent."""
+    number = ctx.event.argument.strip()
+    session = await ctx.db.get(TestSession, int(number)) if number.isdigit() else None
+    if session is None:
+        ctx.say(ctx._("Use: /absent SESSION_NUMBER (see `applicant-bot sessions list`)."))
+        return
+    if session.starts_at > ctx.services.now():
+        ctx.say(ctx._("This session has not started yet; nobody can be absent from it."))
+        return
+    marked = await mark_absent(ctx.db, int(number), ctx.services.now())
+    await audit(ctx.db, ctx.actor, "mark_absent", f"session:{number}", marked=marked)
+    ctx.say(ctx._("{count} registration(s) marked absent.").format(count=marked))
+
+
+async def open_ticket_as_staff(ctx: Context, code: str) -> bool:
+    """A ticket's QR code scanned by staff opens the check-in screen; False if not staff."""
+    if ctx.event.kind is not Kind.COMMAND or not await is_staff(ctx):
+        return False
+    registration = await find_by_code(ctx.db, code)
+    if registration is None:
+        ctx.say(
+            ctx._("No registration has the code {code}. Check the code and try again.").format(
+                code=escape(code[:16])
+            )
+        )
+        return True
+    await show_registration(ctx, registration)
+    return True
+
+
+# --- Statistics and exports -------------------------------------------------------------------
+
+
+@journey.command("stats")
+async def show_statistics(ctx: Context) -> None:
+    """Seats per session, applicants, registrations per day (with a chart), sources, questions."""
+    now = ctx.services.now()
+    stats = await gather_statistics(ctx.db, now, ctx.texts.zone)
+    await audit(ctx.db, ctx.actor, "stats")
+    ctx.say(statistics_text(ctx.texts, stats))
+    chart = await asyncio.to_thread(registrations_chart, ctx.texts, stats)
+    ctx.send_files([SendFile("registrations.png", chart, photo=True)])
+
+
+@journey.command("export")
+async def export_sign_in_sheets(ctx: Context) -> None:
+    """/export [SESSION]: the sign-in sheet as CSV and XLSX, for one session or all (admins)."""
+    if not may(await ctx.staff_role(), Role.ADMIN):
+        ctx.say(ctx._("Only admins can export applicants' data."))
+        return
+    argument = ctx.event.argument.strip()
+    session_id = int(argument) if argument.isdigit() else None
+    if argument and (session_id is None or await ctx.db.get(TestSession, session_id) is None):
+        ctx.say(ctx._("Use: /export for every session, or /export SESSION_NUMBER for one."))
+        return
+    await audit(ctx.db, ctx.actor, "export", f"session:{session_id or 'all'}")
+    local_now = ctx.services.now().astimezone(ctx.texts.zone)
+    ctx.send_files(
+        [
+            SendFile(
+                export_filename(session_id, kind, local_now),
+                await sign_in_sheet(ctx.db, ctx.texts, session_id, kind),
+            )
+            for kind in ("csv", "xlsx")
+        ]
+    )

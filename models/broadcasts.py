@@ -1,0 +1,197 @@
+"""Broadcasts: who is in an audience, queuing one message each, progress, and stopping.
+
+Recipients are written to the outbox by INSERT ... SELECT in slices of applicant ids,
+so the database does the work and no list of recipients is ever held in memory. The
+dedupe key "broadcast:<id>:<applicant>" makes a second enqueue of the same broadcast
+harmless: nobody gets it twice.
+"""
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import JSON as SqlJSON
+from sqlalchemy import (
+    ColumnElement,
+    String,
+    and_,
+    cast,
+    exists,
+    false,
+    func,
+    literal,
+    true,
+    update,
+)
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from models.applicants import Applicant
+from models.columns import UtcDateTime, utcnow
+from models.outbox import Broadcast, OutboxMessage, OutboxStatus
+from models.registrations import LIVE, Registration, RegistrationStatus
+
+SLICE = 5_000
+
+
+def audience_filter(audience: str, default_locale: str) -> ColumnElement[bool]:
+    """Which reachable applicants an audience means; ValueError for an unknown one."""
+    kind, _, value = audience.partition(":")
+    reachable = col(Applicant.reachable).is_(True)
+    registered = col(Registration.applicant_id) == col(Applicant.id)
+    if kind == "all":
+        return reachable
+    if kind == "exam" and value:
+        live = exists().where(
+            registered, col(Registration.exam_id) == value, col(Registration.status).in_(LIVE)
+        )
+        return and_(reachable, live)
+    if kind == "session" and value.isdigit():
+        live = exists().where(
+            registered,
+            col(Registration.session_id) == int(value),
+            col(Registration.status).in_(LIVE),
+        )
+        return and_(reachable, live)
+    if kind == "waitlisted":
+        waiting = exists().where(
+            registered, col(Registration.status) == RegistrationStatus.WAITLISTED.value
+        )
+        return and_(reachable, waiting)
+    if kind == "lang" and value:
+        speaks = func.coalesce(col(Applicant.locale), default_locale) == value
+        return and_(reachable, speaks)
+    raise ValueError(f"unknown audience {audience!r}")
+
+
+async def count_audience(db: AsyncSession, audience: str, default_locale: str) -> int:
+    result = await db.exec(
+        select(func.count())
+        .select_from(Applicant)
+        .where(audience_filter(audience, default_locale))
+    )
+    return int(result.one())
+
+
+async def enqueue_broadcast(
+    db: AsyncSession,
+    broadcast: Broadcast,
+    contents: dict[str, list[dict[str, Any]]],
+    default_locale: str,
+) -> int:
+    """Queues the broadcast for its whole audience; `contents` per locale, or under "all"."""
+    assert broadcast.id is not None
+    chosen = audience_filter(broadcast.audience, default_locale)
+    highest = (await db.exec(select(func.max(Applicant.id)))).one() or 0
+    queued = 0
+    for start in range(0, highest + 1, SLICE):
+        in_slice = and_(col(Applicant.id) >= start, col(Applicant.id) < start + SLICE)
+        for locale, content in contents.items():
+            speaks = (
+                true()
+                if locale == "all"
+                else func.coalesce(col(Applicant.locale), default_locale) == locale
+            )
+            queued += await _insert_from_audience(
+                db, broadcast, content, and_(chosen, in_slice, speaks)
+            )
+    broadcast.total = queued
+    db.add(broadcast)
+    await db.flush()
+    return queued
+
+
+async def _insert_from_audience(
+    db: AsyncSession, broadcast: Broadcast, content: list[dict[str, Any]], where: Any
+) -> int:
+    now = utcnow()
+    key = literal(f"broadcast:{broadcast.id}:") + cast(col(Applicant.id), String)
+    rows = select(  # type: ignore[call-overload]
+        col(Applicant.chat_id),
+        col(Applicant.id),
+        literal(content, SqlJSON),
+        key,
+        literal(broadcast.send_at, UtcDateTime()),
+        literal(OutboxStatus.PENDING.value),
+        literal(0),
+        literal(now, UtcDateTime()),
+        false(),
+        literal(broadcast.id),
+    ).where(where)
+    dialect = db.bind.dialect.name if db.bind is not None else "sqlite"
+    if dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert  # type: ignore[assignment]
+    statement = (
+        insert(OutboxMessage)
+        .from_select(
+            [
+                "chat_id",
+                "applicant_id",
+                "content",
+                "dedupe_key",
+                "send_after",
+                "status",
+                "attempts",
+                "created_at",
+                "urgent",
+                "broadcast_id",
+            ],
+            rows,
+        )
+        .on_conflict_do_nothing(index_elements=["dedupe_key"])
+    )
+    result = await db.exec(statement)
+    return int(result.rowcount or 0)
+
+
+async def broadcast_counts(db: AsyncSession, broadcast_id: int) -> dict[str, int]:
+    """The broadcast's messages by status."""
+    rows = await db.exec(
+        select(OutboxMessage.status, func.count())
+        .where(col(OutboxMessage.broadcast_id) == broadcast_id)
+        .group_by(col(OutboxMessage.status))
+    )
+    return {str(status): int(count) for status, count in rows.all()}
+
+
+async def recent_rate(db: AsyncSession, broadcast_id: int, now: datetime) -> float:
+    """Messages per second sent over the last 30 seconds."""
+    since = now - timedelta(seconds=30)
+    result = await db.exec(
+        select(func.count()).where(
+            col(OutboxMessage.broadcast_id) == broadcast_id,
+            col(OutboxMessage.status) == OutboxStatus.SENT.value,
+            col(OutboxMessage.sent_at) >= since,
+        )
+    )
+    return int(result.one()) / 30
+
+
+async def stop_broadcast(db: AsyncSession, broadcast: Broadcast) -> int:
+    """Cancels what is not sent yet; returns how many messages were cancelled."""
+    result = await db.exec(
+        update(OutboxMessage)
+        .where(
+            col(OutboxMessage.broadcast_id) == broadcast.id,
+            col(OutboxMessage.status) == OutboxStatus.PENDING.value,
+        )
+        .values(status=OutboxStatus.SKIPPED.value, last_error="the broadcast was stopped")
+    )
+    # A progress edit queued a moment ago must not overwrite the "stopped" message.
+    await db.exec(
+        update(OutboxMessage)
+        .where(
+            col(OutboxMessage.dedupe_key).startswith(f"bcprogress:{broadcast.id}:"),
+            col(OutboxMessage.status) == OutboxStatus.PENDING.value,
+        )
+        .values(status=OutboxStatus.SKIPPED.value, last_error="the broadcast was stopped")
+    )
+    broadcast.status = "stopped"
+    db.add(broadcast)
+    return int(result.rowcount or 0)
+
+
+async def active_broadcasts(db: AsyncSession) -> list[Broadcast]:
+    result = await db.exec(select(Broadcast).where(col(Broadcast.status) == "sending"))
+    return list(result.all())

@@ -1,0 +1,148 @@
+"""Broadcasts: the wizard, one message per person in their language, progress, stop, time."""
+
+from collections.abc import AsyncIterator
+from datetime import UTC
+from pathlib import Path
+
+import pytest
+from sqlmodel import select
+
+from bot.app import App
+from handlers.broadcast import report_progress
+from models import Broadcast, OutboxMessage
+from tests.conftest import start_app
+from tests.driver import Applicant, deliver_outbox
+from tests.test_reminders import Clock, local
+
+OWNER = 900
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock(local(2027, 10, 1, 10).astimezone(UTC))  # daytime in Phnom Penh
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+async def app(request: pytest.FixtureRequest, tmp_path: Path, clock: Clock) -> AsyncIterator[App]:
+    app = await start_app(request, tmp_path, request.param, now=clock, admin_ids=[OWNER])
+    yield app
+    await app.close()
+
+
+async def people(app: App, count: int) -> list[Applicant]:
+    """Applicants who chose a language: a third each in Khmer, English and Japanese."""
+    crowd = []
+    for number in range(count):
+        person = Applicant(app.conversation, user_id=1000 + number, language="en")
+        await person.send("/language")
+        await person.press_data(f"lang:set:{['km', 'en', 'ja'][number % 3]}")
+        crowd.append(person)
+    return crowd
+
+
+async def write_per_language(admin: Applicant) -> None:
+    await admin.send("/broadcast")
+    await admin.press("One text per language")
+    await admin.send("សេចក្តីជូនដំណឹង: ការប្រឡងនៅថ្ងៃទី ១៧")
+    await admin.send("Notice: the test is on the 17th")
+    await admin.send("お知らせ：試験は17日です")
+
+
+async def test_a_broadcast_reaches_everyone_once_in_their_language(app: App, clock: Clock) -> None:
+    crowd = await people(app, 30)
+    admin = Applicant(app.conversation, user_id=OWNER, language="en")
+    await write_per_language(admin)
+    await admin.press("Everyone")
+    # Everyone who has written to the bot, the admin included.
+    assert "This goes to <b>31</b>" in admin.screens[max(admin.screens)].html
+    await admin.press("Send now")
+    await admin.press("Confirm and send")
+    assert "queued for 31 people" in admin.last.text
+    await admin.press_data("bc:confirm")  # pressed twice
+    assert admin.notices[-1] == "This button is out of date. Send /start to see the menu."
+
+    assert await deliver_outbox(app.conversation, admin, *crowd) == 32  # and the progress post
+    for number, person in enumerate(crowd):
+        expected = ["ការប្រឡង", "Notice", "お知らせ"][number % 3]
+        assert expected in person.last.text
+        assert sum(expected in s.text for s in person.screens.values()) == 1
+    [progress] = [s for s in admin.screens.values() if "Sent: " in s.text]
+    async with app.conversation.sessions() as db, db.begin():
+        assert await report_progress(db, app.conversation.services, clock.now) == 1
+    await deliver_outbox(app.conversation, admin, *crowd)
+    assert "Sent: 31/31" in admin.screens[progress.message_id].text
+    assert "100%" in admin.screens[progress.message_id].text
+    async with app.conversation.sessions() as db:
+        [broadcast] = (await db.exec(select(Broadcast))).all()
+    assert broadcast.status == "done"
+
+
+async def test_stopping_a_broadcast_cancels_what_is_not_sent(app: App, clock: Clock) -> None:
+    crowd = await people(app, 12)
+    admin = Applicant(app.conversation, user_id=OWNER, language="en")
+    await admin.send("/broadcast")
+    await admin.send("One <b>text</b> for all")
+    await admin.press("Everyone")
+    await admin.press("Send now")
+    await admin.press("Confirm and send")
+    await admin.press_data("bc:stop:1")  # the Stop button under the progress message
+    assert admin.notices[-1] == "Stopped: 13 messages will not be sent."
+    assert "Stopped" in admin.last.text
+    await deliver_outbox(app.conversation, admin, *crowd)
+    assert not any("for all" in s.text for person in crowd for s in person.screens.values())
+
+
+async def test_a_scheduled_broadcast_fires_at_its_time(app: App, clock: Clock) -> None:
+    crowd = await people(app, 3)
+    admin = Applicant(app.conversation, user_id=OWNER, language="en")
+    await admin.send("/broadcast")
+    await admin.send("Registration opens tomorrow")
+    await admin.press("Everyone")
+    await admin.press("At a time")
+    await admin.send("yesterday at noon")
+    assert "Please write the time as" in admin.last.text
+    await admin.send("2027-09-30 08:00")
+    assert "has passed" in admin.last.text
+    await admin.send("2027-10-02 08:00")
+    await admin.press("Confirm and send")
+    assert await deliver_outbox(app.conversation, admin, *crowd) == 1  # the progress post
+    admin_too = 1
+    clock.now = local(2027, 10, 2, 7, 59).astimezone(UTC)
+    assert await deliver_outbox(app.conversation, *crowd) == 0
+    clock.now = local(2027, 10, 2, 8, 0).astimezone(UTC)
+    assert await deliver_outbox(app.conversation, admin, *crowd) == 3 + admin_too
+    assert all("Registration opens tomorrow" in person.last.text for person in crowd)
+
+
+@pytest.mark.parametrize(
+    ("text", "reason"),
+    [("x" * 4097, "Telegram allows 4096"), ("<b>bold", "would refuse this formatting"),
+     ("<script>x</script>", "would refuse this formatting")],
+)  # fmt: skip
+async def test_a_text_telegram_would_refuse_is_refused_at_once(
+    app: App, text: str, reason: str
+) -> None:
+    from handlers.events import Incoming, Kind
+
+    admin = Applicant(app.conversation, user_id=OWNER, language="en")
+    await admin.send("/broadcast")
+    event = Incoming(user_id=OWNER, chat_id=OWNER, kind=Kind.TEXT, text=text, html=text,
+                     language_hint="en",
+                     update_id=99)  # fmt: skip
+    [reply] = await app.conversation.handle(event)
+    assert reason in reply.text  # type: ignore[union-attr]
+    async with app.conversation.sessions() as db:
+        assert (await db.exec(select(OutboxMessage))).all() == []
+
+
+async def test_only_admins_broadcast(app: App) -> None:
+    admin = Applicant(app.conversation, user_id=OWNER, language="en")
+    operator = Applicant(app.conversation, user_id=300, language="en")
+    applicant = Applicant(app.conversation, user_id=301, language="en")
+    await admin.send("/staff add 300 operator")
+    await operator.send("/broadcast")
+    assert "Only admins" in operator.last.text
+    await applicant.send("/broadcast")
+    assert "I don't know the command" in applicant.last.text
+    await applicant.press_data("bc:stop:1")
+    assert applicant.notices[-1] == "This button is out of date. Send /start to see the menu."

@@ -1,0 +1,292 @@
+"""The outbox sender through the real aiogram channel, over HTTP, against the fake Bot API."""
+
+import asyncio
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import pytest
+from sqlmodel import col, select
+
+from bot.app import App
+from bot.channels.telegram_aiogram import AiogramChannel
+from bot.delivery import Delivery, OutboxSender
+from bot.pacing import SendPacer
+from handlers.events import Incoming, Kind, Outgoing, SendText
+from handlers.letters import to_content
+from models import Applicant, OutboxMessage
+from models.outbox import OutboxStatus, enqueue
+from tests.fake_telegram import FakeTelegram
+
+FIRST_CHAT = 7000
+UNKNOWN_CHAT = 999_999  # never wrote to the bot: Telegram answers "chat not found"
+
+
+@pytest.fixture
+async def telegram(request: pytest.FixtureRequest) -> AsyncIterator[FakeTelegram]:
+    """The fake server, flood control on; a test may pass options with indirect parametrize."""
+    fake = FakeTelegram(**getattr(request, "param", {}))
+    await fake.start()
+    yield fake
+    await fake.stop()
+
+
+Connect = Callable[..., AiogramChannel]
+
+
+@pytest.fixture
+async def connect(telegram: FakeTelegram) -> AsyncIterator[Connect]:
+    """Makes the real channel for an app (not polling: the sender calls its `send_one`)."""
+    made: list[AiogramChannel] = []
+
+    def make(app: App, pacer: SendPacer | None = None) -> AiogramChannel:
+        services = app.conversation.services
+        channel = AiogramChannel(
+            app.conversation,
+            telegram.token,
+            telegram.base_url,
+            services.translators,
+            services.default_locale,
+            pacer=pacer or SendPacer(rate=30),
+        )
+        made.append(channel)
+        return channel
+
+    yield make
+    for channel in made:
+        await channel.close()
+
+
+def sender_for(app: App, channel: AiogramChannel, **options: Any) -> OutboxSender:
+    return OutboxSender(app.conversation.sessions, channel.send_one, channel.pacer, **options)
+
+
+async def queue(
+    app: App, telegram: FakeTelegram, chats: list[int], *, per_chat: int = 1, known: bool = True
+) -> dict[int, int]:
+    """One applicant per chat, `per_chat` rows each ("chat/n"); returns chat -> applicant id."""
+    if known:
+        telegram.add_chats(chats)
+    async with app.conversation.sessions() as db, db.begin():
+        applicants = [Applicant(telegram_id=chat, chat_id=chat) for chat in chats]
+        db.add_all(applicants)
+        await db.flush()
+        for number in range(per_chat):
+            for applicant in applicants:
+                await enqueue(
+                    db,
+                    chat_id=applicant.chat_id,
+                    applicant_id=applicant.id,
+                    content=to_content([SendText(f"{applicant.chat_id}/{number}")]),
+                    dedupe_key=f"test:{applicant.chat_id}:{number}",
+                )
+    return {a.chat_id: a.id for a in applicants if a.id is not None}
+
+
+async def rows(app: App, chat_id: int | None = None) -> list[OutboxMessage]:
+    async with app.conversation.sessions() as db:
+        query = select(OutboxMessage).order_by(col(OutboxMessage.id))
+        if chat_id is not None:
+            query = query.where(OutboxMessage.chat_id == chat_id)
+        return list((await db.exec(query)).all())
+
+
+async def settled(app: App, timeout: float) -> list[OutboxMessage]:
+    """Waits until no row is pending or being sent; returns them all."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        every = await rows(app)
+        if all(r.status not in (OutboxStatus.PENDING, OutboxStatus.SENDING) for r in every):
+            return every
+        if asyncio.get_running_loop().time() > deadline:
+            waiting = [(r.chat_id, r.status, r.attempts, r.last_error) for r in every]
+            raise AssertionError(f"not settled after {timeout}s: {waiting}")
+        await asyncio.sleep(0.05)
+
+
+async def drain(app: App, sender: OutboxSender, timeout: float) -> list[OutboxMessage]:
+    """Runs the sender as the bot does until every row has its outcome."""
+    running = asyncio.create_task(sender.run())
+    try:
+        return await settled(app, timeout)
+    finally:
+        running.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await running
+
+
+def sends(telegram: FakeTelegram) -> list:
+    return [r for r in telegram.requests if r.method == "sendMessage"]
+
+
+@pytest.mark.parametrize(
+    ("rate", "telegram"),
+    [
+        (30, {"global_rate": 30, "global_window": True}),
+        (100, {"global_rate": 100, "global_window": True}),
+    ],
+    indirect=["telegram"],
+    ids=["30/s", "100/s"],
+)
+async def test_at_the_configured_rate_no_429_and_one_message_each(
+    app: App, telegram: FakeTelegram, connect: Connect, rate: int
+) -> None:
+    channel = connect(app, SendPacer(rate=rate))
+    chats = list(range(FIRST_CHAT, FIRST_CHAT + 3 * rate))
+    await queue(app, telegram, chats)
+    handled = await sender_for(app, channel).send_due()
+    assert handled == len(chats)
+    assert telegram.too_many == 0
+    assert [len(telegram.messages(chat)) for chat in chats] == [1] * len(chats)
+    assert {r.status for r in await rows(app)} == {OutboxStatus.SENT}
+    # The server's strict window refused nothing; the budget was used, and never exceeded.
+    arrivals = [r.at for r in sends(telegram)]
+    busiest = max(sum(1 for b in arrivals if a <= b < a + 1) for a in arrivals)
+    assert 0.9 * rate <= busiest <= rate
+
+
+async def test_a_429_pauses_all_sending_for_retry_after(
+    app: App, telegram: FakeTelegram, connect: Connect
+) -> None:
+    channel = connect(app)
+    chats = list(range(FIRST_CHAT, FIRST_CHAT + 5))
+    await queue(app, telegram, chats)
+    telegram.force_retry_after(2)
+    sender = sender_for(app, channel, idle_interval=0.05)
+    running = asyncio.create_task(sender.run())
+    try:
+        await telegram.wait_for(lambda _: channel.pacer.paused_total > 0)
+        # A reply during the pause waits too: the budget is the bot's, not the outbox's.
+        reply_to = FIRST_CHAT + 100
+        telegram.add_chats([reply_to])
+        event = Incoming(user_id=reply_to, chat_id=reply_to, kind=Kind.TEXT, text="hi")
+        await channel.send(event, [SendText("a reply")], None)
+        every = await settled(app, timeout=10)
+    finally:
+        running.cancel()
+    [refused, *after] = sends(telegram)
+    assert refused.status == 429
+    assert all(r.at >= refused.at + 2 for r in after)
+    assert len(after) == 6
+    assert [r.status for r in every] == [OutboxStatus.SENT] * 5
+    assert [len(telegram.messages(chat)) for chat in chats] == [1] * 5
+    assert telegram.too_many == 1
+
+
+async def test_a_blocked_user_fails_once_and_the_rest_of_theirs_is_skipped(
+    app_on_each_engine: App, telegram: FakeTelegram, connect: Connect
+) -> None:
+    app = app_on_each_engine
+    channel = connect(app)
+    dara, sokha, vanna = FIRST_CHAT, FIRST_CHAT + 1, FIRST_CHAT + 2
+    applicant_ids = await queue(app, telegram, [dara, sokha, vanna], per_chat=3)
+    telegram.block(sokha)
+    await sender_for(app, channel).send_due()
+    assert [r.status for r in await rows(app, sokha)] == [
+        OutboxStatus.FAILED,
+        OutboxStatus.SKIPPED,
+        OutboxStatus.SKIPPED,
+    ]
+    assert [r.status for r in sends(telegram) if int(r.params["chat_id"]) == sokha] == [403]
+    async with app.conversation.sessions() as db:
+        reachable = {a.chat_id: a.reachable for a in (await db.exec(select(Applicant))).all()}
+    assert reachable == {dara: True, sokha: False, vanna: True}
+    for chat in (dara, vanna):
+        assert [m.text for m in telegram.messages(chat)] == [f"{chat}/{n}" for n in range(3)]
+    assert applicant_ids.keys() == {dara, sokha, vanna}
+
+
+@pytest.mark.parametrize(
+    "telegram", [{"failure_rate": 0.3, "seed": 20261125}], indirect=True, ids=["30% 500s"]
+)
+async def test_server_errors_are_retried_until_each_row_is_sent_exactly_once(
+    app: App, telegram: FakeTelegram, connect: Connect
+) -> None:
+    channel = connect(app)
+    chats = list(range(FIRST_CHAT, FIRST_CHAT + 40))
+    await queue(app, telegram, chats)
+    sender = sender_for(app, channel, backoff=0.02, max_attempts=15, idle_interval=0.02)
+    every = await drain(app, sender, timeout=20)
+    assert [r.status for r in every] == [OutboxStatus.SENT] * len(chats)
+    assert [len(telegram.messages(chat)) for chat in chats] == [1] * len(chats)
+    failures = [r for r in sends(telegram) if r.status == 500]
+    assert len(failures) >= 10
+    assert sum(r.attempts for r in every) == len(sends(telegram))
+    assert sender.counts == {"sent": len(chats), "transient": len(failures)}
+
+
+async def test_chat_not_found_fails_the_row_without_retrying(
+    app_on_each_engine: App, telegram: FakeTelegram, connect: Connect
+) -> None:
+    app = app_on_each_engine
+    channel = connect(app)
+    await queue(app, telegram, [FIRST_CHAT])
+    await queue(app, telegram, [UNKNOWN_CHAT], known=False)
+    sender = sender_for(app, channel, backoff=0.01)
+    await sender.send_due()
+    await asyncio.sleep(0.05)
+    await sender.send_due()
+    [gone] = await rows(app, UNKNOWN_CHAT)
+    assert (gone.status, gone.attempts) == (OutboxStatus.FAILED, 1)
+    assert gone.last_error is not None
+    assert "chat not found" in gone.last_error
+    assert [r.status for r in sends(telegram) if int(r.params["chat_id"]) == UNKNOWN_CHAT] == [400]
+    assert len(telegram.messages(FIRST_CHAT)) == 1
+    async with app.conversation.sessions() as db:
+        reachable = {a.chat_id: a.reachable for a in (await db.exec(select(Applicant))).all()}
+    assert reachable == {FIRST_CHAT: True, UNKNOWN_CHAT: True}
+
+
+# Telegram lets a chat have a few messages at once, then one a second: the sender's own
+# per-chat budget must hold the rest back without sending them out of order.
+async def test_a_chat_gets_its_messages_in_order_within_its_limit(
+    app: App, telegram: FakeTelegram, connect: Connect
+) -> None:
+    channel = connect(app)
+    busy = FIRST_CHAT
+    others = list(range(FIRST_CHAT + 1, FIRST_CHAT + 4))
+    await queue(app, telegram, [busy], per_chat=7)
+    await queue(app, telegram, others)
+    sender = sender_for(app, channel, idle_interval=0.02)
+    await drain(app, sender, timeout=15)
+    assert telegram.too_many == 0
+    assert [m.text for m in telegram.messages(busy)] == [f"{busy}/{n}" for n in range(7)]
+    for chat in others:
+        assert len(telegram.messages(chat)) == 1
+
+
+async def test_a_failed_first_part_is_not_overtaken_by_the_second(
+    app: App, telegram: FakeTelegram, connect: Connect
+) -> None:
+    channel = connect(app)
+    chat = FIRST_CHAT
+    await queue(app, telegram, [chat], per_chat=2)
+    telegram.fail_next(500)
+    sender = sender_for(app, channel, backoff=0.2, idle_interval=0.02)
+    await drain(app, sender, timeout=10)
+    assert [m.text for m in telegram.messages(chat)] == [f"{chat}/0", f"{chat}/1"]
+
+
+async def test_an_unforeseen_error_is_recorded_and_the_row_not_left_claimed(
+    app: App, telegram: FakeTelegram, connect: Connect
+) -> None:
+    channel = connect(app)
+    await queue(app, telegram, [FIRST_CHAT, FIRST_CHAT + 1])
+
+    async def send_one(chat_id: int, action: Outgoing) -> Delivery:
+        if chat_id == FIRST_CHAT:
+            raise RuntimeError("a bug")
+        return await channel.send_one(chat_id, action)
+
+    sender = OutboxSender(
+        app.conversation.sessions,
+        send_one,
+        channel.pacer,
+        backoff=0.01,
+        max_attempts=2,
+        idle_interval=0.02,
+    )
+    broken, fine = await drain(app, sender, timeout=10)
+    assert (broken.status, broken.attempts) == (OutboxStatus.FAILED, 2)
+    assert broken.last_error is not None
+    assert "a bug" in broken.last_error
+    assert fine.status == OutboxStatus.SENT

@@ -1,0 +1,68 @@
+"""Asking the office: the question goes to the staff group, a staff reply comes back."""
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from sqlmodel import select
+
+from bot.app import App
+from models import AuditEntry, UnansweredQuestion
+from tests.conftest import start_app
+from tests.driver import Applicant, StaffGroup, deliver_outbox
+
+OWNER, STAFF_GROUP = 900, -100123
+UNANSWERABLE = "where can I buy a cheap motorbike"
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+async def app(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[App]:
+    app = await start_app(
+        request, tmp_path, request.param, admin_ids=[OWNER], staff_chat_id=STAFF_GROUP
+    )
+    yield app
+    await app.close()
+
+
+async def test_a_question_goes_to_the_office_and_the_answer_comes_back(app: App) -> None:
+    dara = Applicant(app.conversation, user_id=1, language="en")
+    group = StaffGroup(app.conversation, chat_id=STAFF_GROUP)
+    await dara.send(UNANSWERABLE)
+    assert "don't know" in dara.last.text
+    await dara.press("Send my question to the office")
+    assert "sent to the test office" in dara.last.text
+    await dara.press_data("handoff:1")  # pressed again
+    assert dara.notices[-1] == "Your question is with the office already."
+    assert await deliver_outbox(app.conversation, dara, group) == 1
+    [(post_id, post)] = group.posts.items()
+    assert UNANSWERABLE in post
+    assert "Telegram 1" in post
+
+    outsider = 555  # in the group, but not staff
+    await group.reply(outsider, post_id, "yes of course")
+    await group.reply(OWNER, post_id, "No: you must sit the test yourself, with your own ID.")
+    assert await deliver_outbox(app.conversation, dara, group) == 2
+    assert "Answer from the test office" in dara.last.text
+    assert "you must sit the test yourself" in dara.last.text
+    assert "yes of course" not in dara.last.text
+    # The staff group reads the default language (Khmer): the post is marked ✅ with who answered.
+    assert "✅" in group.posts[post_id]
+    assert str(OWNER) in group.posts[post_id].split("✅")[1]
+    async with app.conversation.sessions() as db:
+        [question] = (await db.exec(select(UnansweredQuestion))).all()
+        actions = [(e.actor, e.action) for e in (await db.exec(select(AuditEntry))).all()]
+    assert question.answered_by == OWNER
+    assert ("telegram:555", "refused") in actions
+    assert (f"telegram:{OWNER}", "answer_question") in actions
+
+
+async def test_someone_elses_question_cannot_be_sent(app: App) -> None:
+    dara = Applicant(app.conversation, user_id=1, language="en")
+    mallory = Applicant(app.conversation, user_id=2, language="en")
+    await dara.send(UNANSWERABLE)
+    await mallory.send("/start")
+    await mallory.press_data("handoff:1")
+    assert mallory.notices[-1] == "This button is out of date. Send /start to see the menu."
+    async with app.conversation.sessions() as db:
+        [question] = (await db.exec(select(UnansweredQuestion))).all()
+    assert question.sent_to_office_at is None
