@@ -124,31 +124,33 @@ class OutboxSender:
     async def send_due(self, limit: int | None = None) -> int:
         """Sends what is due now, batch after batch; returns how many rows were handled."""
         handled = 0
-        try:
-            while (limit is None or handled < limit) and not self._stopping:
-                now = self.clock()
-                self._held = {c: held for c, held in self._held.items() if held[0] > now}
-                night = self.quiet is not None and self.quiet.contains(now)
-                async with self.sessions() as db:
-                    due = await due_batch(db, now, self.batch, night, self.only_chat)
-                if not due:
-                    break
-                for message in due:
-                    if self._stopping:
+        # One session for the whole drain, a short transaction per message in it.
+        async with self.sessions() as db:
+            try:
+                while (limit is None or handled < limit) and not self._stopping:
+                    now = self.clock()
+                    self._held = {c: held for c, held in self._held.items() if held[0] > now}
+                    night = self.quiet is not None and self.quiet.contains(now)
+                    async with db.begin():
+                        due = await due_batch(db, now, self.batch, night, self.only_chat)
+                    if not due:
                         break
-                    await self._deliver(message)
-                    handled += 1
-        finally:
-            if self._unrecorded is not None:
-                async with self.sessions() as db, db.begin():
-                    await self._record_last(db)
+                    for message in due:
+                        if self._stopping:
+                            break
+                        await self._deliver(db, message)
+                        handled += 1
+            finally:
+                if self._unrecorded is not None:
+                    async with db.begin():
+                        await self._record_last(db)
         return handled
 
     def request_stop(self) -> None:
         """Finishes the message in flight, records it, and sends nothing more."""
         self._stopping = True
 
-    async def _deliver(self, message: DueMessage) -> None:
+    async def _deliver(self, db: AsyncSession, message: DueMessage) -> None:
         """One row: wait its chat's turn, claim it, send it; the outcome is recorded with the
         next claim, in one transaction, so a crash can repeat at most one message."""
         now = self.clock()
@@ -156,7 +158,7 @@ class OutboxSender:
         held_until, held_id = self._held.get(message.chat_id, (now, message.id))
         if held_id < message.id:
             until = max(until, held_until)
-        async with self.sessions() as db, db.begin():
+        async with db.begin():
             await self._record_last(db)
             if until > now:  # this chat just had a message: its turn comes later
                 self._hold(message, until)

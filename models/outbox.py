@@ -218,7 +218,9 @@ async def due_batch(
 
 async def claim(db: AsyncSession, message_id: int, now: datetime) -> int | None:
     """Marks a pending message as being sent; its attempts so far, or None if not pending."""
-    result = await db.exec(
+    # Core statements on the session's connection: the sender runs these once a message.
+    connection = await db.connection()
+    result = await connection.execute(
         update(OutboxMessage)
         .where(
             col(OutboxMessage.id) == message_id,
@@ -252,7 +254,8 @@ async def settle(
         values["sent_at"] = now
     if retry_at is not None:
         values["send_after"] = retry_at
-    await db.exec(
+    connection = await db.connection()
+    await connection.execute(
         update(OutboxMessage).where(col(OutboxMessage.id) == message_id).values(**values)
     )
 

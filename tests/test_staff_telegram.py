@@ -145,6 +145,10 @@ async def test_a_broadcast_to_2000_applicants_in_three_languages(
     confirm = await telegram.wait_until_message(OWNER, "Send this broadcast")
     telegram.user_presses(OWNER, confirm.message_id, "bc:confirm")
     telegram.user_presses(OWNER, confirm.message_id, "bc:confirm")  # pressed twice
+    await telegram.wait_for(lambda f: sum(bool(f.messages(c)) for c in chats) >= 100)
+    telegram.user_sends(DARA, "/help", language_code="en")  # an applicant, mid-broadcast
+    await telegram.wait_until_message(DARA, "How I can help")
+    assert sum(bool(messages_to(telegram, chat)) for chat in chats) < CROWD  # no waiting
     await telegram.wait_for(lambda f: all(messages_to(f, chat) for chat in chats), timeout=60)
     for chat, language in chats.items():
         [message] = messages_to(telegram, chat)  # exactly one each
