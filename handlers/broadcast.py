@@ -249,7 +249,7 @@ async def wizard_button(ctx: Context) -> None:
         await ctx.finish()
         ctx.show(ctx._("The broadcast was cancelled. Nothing was sent."))
     elif not in_wizard:
-        ctx.notify(ctx._("This button is out of date. Send /start to see the menu."))
+        ctx.out_of_date()
     elif action == "perlang" and not ctx.data["texts"]:
         await ctx.go_to(TEXT_STEP, per_language=True)
         _ask_for_language(ctx, LOCALES[0])
@@ -260,7 +260,7 @@ async def wizard_button(ctx: Context) -> None:
         try:
             await preview(ctx, audience)
         except ValueError:
-            ctx.notify(ctx._("This button is out of date. Send /start to see the menu."))
+            ctx.out_of_date()
     elif action == "now" and "count" in ctx.data:
         await ask_to_confirm(ctx)
     elif action == "at" and "count" in ctx.data:
@@ -269,7 +269,7 @@ async def wizard_button(ctx: Context) -> None:
     elif action == "confirm" and "count" in ctx.data:
         await confirm(ctx)
     else:
-        ctx.notify(ctx._("This button is out of date. Send /start to see the menu."))
+        ctx.out_of_date()
 
 
 def _texts_done(ctx: Context) -> bool:

@@ -138,6 +138,10 @@ class Context:
         """Queues a message for someone else, in their language, in this transaction."""
         await tell(self.db, self.services, recipient, dedupe_key, compose, **options)
 
+    def out_of_date(self) -> None:
+        """A stale, forged or misplaced button: said politely, and nothing changes."""
+        self.notify(self._("This button is out of date. Send /start to see the menu."))
+
     def notify(self, text: str, alert: bool = False) -> None:
         """A short notice over the chat, for a button press."""
         self.actions.append(Notify(text, alert))

@@ -14,7 +14,7 @@ async def not_understood(ctx: Context) -> None:
     """Explains, in the applicant's language, what the bot can read instead."""
     event = ctx.event
     if event.kind is Kind.BUTTON:
-        ctx.notify(ctx._("This button is out of date. Send /start to see the menu."))
+        ctx.out_of_date()
     elif event.kind is Kind.COMMAND:
         ctx.say(
             ctx._("I don't know the command /{command}. Send /help to see what I can do.").format(

@@ -51,7 +51,7 @@ async def faq_button(ctx: Context) -> None:
         ctx.notify(ctx._("Thank you! Your answer helps us improve."))
         ctx.show(_answer_text(ctx, entry), _answer_buttons(ctx, entry, [], feedback=False))
     else:
-        ctx.notify(ctx._("This button is out of date. Send /start to see the menu."))
+        ctx.out_of_date()
 
 
 @journey.text()

@@ -39,7 +39,7 @@ async def send_to_office(ctx: Context) -> None:
     question = await ctx.db.get(UnansweredQuestion, int(number)) if number.isdigit() else None
     staff_chat = ctx.services.staff_chat_id
     if question is None or question.applicant_id != ctx.applicant.id or staff_chat is None:
-        ctx.notify(ctx._("This button is out of date. Send /start to see the menu."))
+        ctx.out_of_date()
         return
     if question.sent_to_office_at is not None:
         ctx.notify(ctx._("Your question is with the office already."))

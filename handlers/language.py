@@ -24,7 +24,7 @@ async def language_button(ctx: Context) -> None:
         return
     locale = rest[0] if action == "set" else ""
     if locale not in LOCALES:
-        ctx.notify(ctx._("This button is out of date. Send /start to see the menu."))
+        ctx.out_of_date()
         return
     ctx.applicant.locale = locale
     ctx.use_locale(locale)

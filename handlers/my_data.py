@@ -14,8 +14,11 @@ from models.applicants import erase_applicant, identity_of
 from models.conversations import end_conversation
 from models.outbox import skip_pending_for
 from models.questions import count_questions, forget_questions_of
-from models.registrations import cancel_live_registrations, registrations_of
-from models.sessions import Exam, TestSession
+from models.registrations import (
+    cancel_live_registrations,
+    registrations_of,
+    session_and_exam,
+)
 
 journey = Journey("my_data")
 
@@ -53,10 +56,7 @@ async def show_my_data(ctx: Context) -> None:
             )
     lines = []
     for registration in await registrations_of(ctx.db, applicant.id):
-        exam = await ctx.db.get(Exam, registration.exam_id)
-        session = await ctx.db.get(TestSession, registration.session_id)
-        assert exam is not None
-        assert session is not None
+        session, exam = await session_and_exam(ctx.db, registration)
         when = ctx.texts.timestamp(session.starts_at)
         status = status_name(ctx.texts, registration)
         lines.append(f"• {registration.code}: {exam_name(exam, ctx.locale)}, {when} ({status})")
@@ -90,7 +90,7 @@ async def erase(ctx: Context) -> None:
         ctx.show(ctx._("Nothing was erased."), InlineKeyboard.of([home_button(ctx.texts)]))
         return
     if answer != "yes":
-        ctx.notify(ctx._("This button is out of date. Send /start to see the menu."))
+        ctx.out_of_date()
         return
     assert ctx.applicant.id is not None
     # Seats first: a deleted applicant must not keep a seat someone in line could have.

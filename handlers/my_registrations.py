@@ -38,6 +38,7 @@ from models.registrations import (
     decline_offer,
     registrations_of,
     reschedule,
+    session_and_exam,
     waitlist_position,
 )
 from models.sessions import Exam, TestSession, bookable_sessions
@@ -86,7 +87,7 @@ async def list_registrations(ctx: Context) -> None:
         return
     cards, rows = [], []
     for registration in registrations[:10]:
-        session, exam = await _session_and_exam(ctx, registration)
+        session, exam = await session_and_exam(ctx.db, registration)
         cards.append(await _card(ctx, registration, session, exam))
         rows.extend(_buttons_for(ctx.texts, registration))
     ctx.show(
@@ -101,7 +102,7 @@ async def _registration_action(
     """mine:<action>:<registration id>[:<more>], for the presser's own registration only."""
     registration = await ctx.db.get(Registration, registration_id)
     if registration is None or registration.applicant_id != ctx.applicant.id:
-        _out_of_date(ctx)
+        ctx.out_of_date()
         return
     if registration.status not in LIVE:
         ctx.notify(ctx._("This registration is no longer active."))
@@ -115,7 +116,7 @@ async def _registration_action(
     elif action == "to" and rest[0].isdigit():
         await move(ctx, registration, int(rest[0]))
     else:
-        _out_of_date(ctx)
+        ctx.out_of_date()
 
 
 # --- Cancelling -------------------------------------------------------------------------------
@@ -123,7 +124,7 @@ async def _registration_action(
 
 async def ask_to_cancel(ctx: Context, registration: Registration) -> None:
     """Asks before cancelling: a seat given up may go to the next in line."""
-    session, exam = await _session_and_exam(ctx, registration)
+    session, exam = await session_and_exam(ctx.db, registration)
     ctx.show(
         ctx._("Cancel this registration?\n\n{session}\n\nCode: <b>{code}</b>").format(
             session=session_details(ctx.texts, exam, session), code=registration.code
@@ -154,7 +155,7 @@ async def cancel(ctx: Context, registration: Registration) -> None:
 
 async def choose_new_session(ctx: Context, registration: Registration) -> None:
     """Lists the other open sessions of the same test that still have a seat."""
-    _, exam = await _session_and_exam(ctx, registration)
+    _, exam = await session_and_exam(ctx.db, registration)
     sessions = [
         session
         for session in await bookable_sessions(ctx.db, registration.exam_id, utcnow())
@@ -199,7 +200,7 @@ async def move(ctx: Context, registration: Registration, session_id: int) -> Non
     if next_in_line is not None:
         await offer_freed_seat(ctx.db, ctx.services, next_in_line)
     await replan_reminders(ctx.db, ctx.services, registration)
-    session, exam = await _session_and_exam(ctx, registration)
+    session, exam = await session_and_exam(ctx.db, registration)
     ctx.show(
         ctx._("✅ <b>Moved.</b> Confirmation code: <b>{code}</b>\n{session}\n\n{bring}").format(
             code=registration.code,
@@ -224,7 +225,7 @@ async def answer_offer(ctx: Context) -> None:
         or registration.applicant_id != ctx.applicant.id
         or answer not in ("yes", "no")
     ):
-        _out_of_date(ctx)
+        ctx.out_of_date()
         return
     if registration.status != RegistrationStatus.WAITLISTED or registration.offered_at is None:
         ctx.notify(ctx._("This offer is no longer open."))
@@ -234,7 +235,7 @@ async def answer_offer(ctx: Context) -> None:
         await expire_offer(ctx.db, ctx.services, registration, now)  # the job had not run yet
         ctx.notify(ctx._("This offer is no longer open."))
         return
-    session, exam = await _session_and_exam(ctx, registration)
+    session, exam = await session_and_exam(ctx.db, registration)
     if answer == "yes":
         await accept_offer(ctx.db, registration)
         await plan_reminders(ctx.db, ctx.services, registration)
@@ -252,14 +253,6 @@ async def answer_offer(ctx: Context) -> None:
 
 
 # --- Shared pieces ----------------------------------------------------------------------------
-
-
-async def _session_and_exam(ctx: Context, registration: Registration) -> tuple[TestSession, Exam]:
-    session = await ctx.db.get(TestSession, registration.session_id)
-    exam = await ctx.db.get(Exam, registration.exam_id)
-    assert session is not None
-    assert exam is not None
-    return session, exam
 
 
 async def _card(ctx: Context, registration: Registration, session: TestSession, exam: Exam) -> str:
@@ -299,7 +292,3 @@ def _buttons_for(_: Texts, registration: Registration) -> list[list[Button]]:
         ]
     )
     return rows
-
-
-def _out_of_date(ctx: Context) -> None:
-    ctx.notify(ctx._("This button is out of date. Send /start to see the menu."))

@@ -25,6 +25,7 @@ from models.registrations import (
     RegistrationStatus,
     cancel_registration,
     decline_offer,
+    session_and_exam,
 )
 from models.schedule import offer_deadline
 from models.sessions import Exam, TestSession
@@ -301,10 +302,7 @@ async def _parties(
     applicant = (
         await db.get(Applicant, registration.applicant_id) if registration.applicant_id else None
     )
-    session = await db.get(TestSession, registration.session_id)
-    exam = await db.get(Exam, registration.exam_id)
-    assert session is not None
-    assert exam is not None
+    session, exam = await session_and_exam(db, registration)
     return applicant, session, exam
 
 

@@ -101,7 +101,7 @@ async def book_button(ctx: Context) -> None:
     elif action == "ses" and value.isdigit():
         await begin_details(ctx, int(value))
     else:
-        out_of_date(ctx)
+        ctx.out_of_date()
 
 
 # --- 2. Which session? ------------------------------------------------------------------------
@@ -111,7 +111,7 @@ async def choose_session(ctx: Context, exam_id: str) -> None:
     """Lists the exam's open sessions with their seats left; full ones join the waitlist."""
     exam = await find_exam(ctx.db, exam_id)
     if exam is None or not exam.active:
-        out_of_date(ctx)
+        ctx.out_of_date()
         return
     assert ctx.applicant.id is not None
     existing = await live_registration_for_exam(ctx.db, ctx.applicant.id, exam.id)
@@ -274,7 +274,7 @@ async def wizard_button(ctx: Context) -> None:
     elif action == "confirm" and ctx.step == SUMMARY:
         await confirm(ctx)
     else:
-        out_of_date(ctx)
+        ctx.out_of_date()
 
 
 async def _keep(ctx: Context, field: str, value: Any) -> None:
@@ -355,7 +355,7 @@ async def confirm(ctx: Context) -> None:
     """Books the seat (or a place in line), saves the details, and says what comes next."""
     fields = ctx.data.get("fields", {})
     if not ctx.data.get("consented") or not _complete(fields):
-        out_of_date(ctx)
+        ctx.out_of_date()
         return
     found = await _bookable_session(ctx, int(ctx.data["session_id"]))
     if found is None:
@@ -421,10 +421,6 @@ def stop_button(_: Texts) -> Button:
     return Button(_("✖ Stop registering"), "reg:stop")
 
 
-def out_of_date(ctx: Context) -> None:
-    ctx.notify(ctx._("This button is out of date. Send /start to see the menu."))
-
-
 async def session_gone(ctx: Context, exam: Exam) -> None:
     """The session closed, filled or was cancelled meanwhile: offers the others."""
     ctx.say(
@@ -438,7 +434,7 @@ async def _bookable_session(ctx: Context, session_id: int) -> tuple[TestSession,
     session = await ctx.db.get(TestSession, session_id)
     exam = await find_exam(ctx.db, session.exam_id) if session else None
     if session is None or exam is None:
-        out_of_date(ctx)
+        ctx.out_of_date()
         return None
     if not exam.active or not is_bookable(session, utcnow()):
         await session_gone(ctx, exam)

@@ -39,7 +39,7 @@ async def settings_button(ctx: Context) -> None:
     if parts[1:] in (["reminders", "on"], ["reminders", "off"]):
         await switch_reminders(ctx, parts[2] == "on")
     elif len(parts) != 1:
-        ctx.notify(ctx._("This button is out of date. Send /start to see the menu."))
+        ctx.out_of_date()
         return
     await show_settings(ctx)
 

@@ -22,8 +22,9 @@ from models.registrations import (
     check_in,
     find_by_code,
     mark_absent,
+    session_and_exam,
 )
-from models.sessions import Exam, TestSession
+from models.sessions import TestSession
 from models.staff import Role, add_staff, audit, list_staff, may, remove_staff
 
 
@@ -113,10 +114,7 @@ async def show_registration(ctx: Context, registration: Registration) -> None:
         if registration.applicant_id
         else None
     )
-    session = await ctx.db.get(TestSession, registration.session_id)
-    exam = await ctx.db.get(Exam, registration.exam_id)
-    assert session is not None
-    assert exam is not None
+    session, exam = await session_and_exam(ctx.db, registration)
     if applicant is None:
         person = ctx._("(the applicant erased their data)")
     else:
@@ -154,7 +152,7 @@ async def mark_checked_in(ctx: Context) -> None:
     number = ctx.event.button_data.partition(":")[2]
     registration = await ctx.db.get(Registration, int(number)) if number.isdigit() else None
     if registration is None:
-        ctx.notify(ctx._("This button is out of date. Send /start to see the menu."))
+        ctx.out_of_date()
         return
     if await check_in(ctx.db, registration, ctx.event.user_id, ctx.services.now()):
         await audit(ctx.db, ctx.actor, "check_in", registration.code)

@@ -20,7 +20,7 @@ from handlers.context import Context
 from handlers.events import SendFile
 from handlers.texts import Texts
 from models.applicants import Applicant
-from models.registrations import Registration, RegistrationStatus
+from models.registrations import Registration, RegistrationStatus, session_and_exam
 from models.sessions import Exam, TestSession
 
 # Long enough for the test itself and the check-in before it.
@@ -398,9 +398,6 @@ async def ticket_files(
 
 async def send_ticket(ctx: Context, registration: Registration) -> None:
     """Adds the ticket image (its QR code is for check-in) and the calendar file to the reply."""
-    session = await ctx.db.get(TestSession, registration.session_id)
-    exam = await ctx.db.get(Exam, registration.exam_id)
-    assert session is not None
-    assert exam is not None
+    session, exam = await session_and_exam(ctx.db, registration)
     link = ctx.services.account.deep_link(f"ticket_{registration.code}")
     ctx.send_files(await ticket_files(ctx.texts, ctx.applicant, registration, session, exam, link))

@@ -26,7 +26,7 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from models.applicants import Applicant
-from models.columns import UtcDateTime, utcnow
+from models.columns import UtcDateTime, upsert_insert, utcnow
 from models.outbox import Broadcast, OutboxMessage, OutboxStatus
 from models.registrations import LIVE, Registration, RegistrationStatus
 
@@ -117,11 +117,7 @@ async def _insert_from_audience(
         false(),
         literal(broadcast.id),
     ).where(where)
-    dialect = db.bind.dialect.name if db.bind is not None else "sqlite"
-    if dialect == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert  # type: ignore[assignment]
+    insert = upsert_insert(db)
     statement = (
         insert(OutboxMessage)
         .from_select(

@@ -4,7 +4,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import DateTime
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.types import TypeDecorator
+from sqlmodel.ext.asyncio.session import AsyncSession
 
 
 def utcnow() -> datetime:
@@ -34,3 +36,9 @@ class UtcDateTime(TypeDecorator[datetime]):
         if value.tzinfo is None:
             return value.replace(tzinfo=UTC)
         return value.astimezone(UTC)
+
+
+def upsert_insert(db: AsyncSession) -> Any:
+    """The engine's own INSERT, which knows ON CONFLICT (PostgreSQL's or SQLite's)."""
+    dialect = db.bind.dialect.name if db.bind is not None else "sqlite"
+    return postgresql.insert if dialect == "postgresql" else sqlite.insert

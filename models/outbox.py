@@ -22,12 +22,10 @@ from sqlalchemy import (
     func,
     update,
 )
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Field, SQLModel, col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from models.columns import UtcDateTime, utcnow
+from models.columns import UtcDateTime, upsert_insert, utcnow
 
 DEDUPE_KEY_MAX_LENGTH = 120
 ERROR_MAX_LENGTH = 500
@@ -105,8 +103,7 @@ async def enqueue(
     With `revive`, a skipped message of the same key is put back in line instead (a
     reminder switched off, then on again).
     """
-    dialect = db.bind.dialect.name if db.bind is not None else "sqlite"
-    insert = pg_insert if dialect == "postgresql" else sqlite_insert
+    insert = upsert_insert(db)
     statement = insert(OutboxMessage).values(
         chat_id=chat_id,
         applicant_id=applicant_id,

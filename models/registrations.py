@@ -23,7 +23,7 @@ from sqlmodel import Field, SQLModel, col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from models.columns import UtcDateTime, utcnow
-from models.sessions import SessionStatus, TestSession
+from models.sessions import Exam, SessionStatus, TestSession
 
 # Read aloud or typed on a cheap phone: no 0/O, 1/I/L, 5/S or 2/Z to mix up.
 CODE_ALPHABET = "346789ABCDEFGHJKMNPQRTUVWXY"
@@ -309,6 +309,17 @@ async def reschedule(
     db.add(registration)
     await db.flush()
     return await offer_freed_seat(db, old_session_id, now) if held else None
+
+
+async def session_and_exam(
+    db: AsyncSession, registration: Registration
+) -> tuple[TestSession, Exam]:
+    """The session and the exam a registration is for (both are kept by foreign keys)."""
+    session = await db.get(TestSession, registration.session_id)
+    exam = await db.get(Exam, registration.exam_id)
+    assert session is not None
+    assert exam is not None
+    return session, exam
 
 
 async def find_by_code(db: AsyncSession, code: str) -> Registration | None:

@@ -3,12 +3,10 @@
 from datetime import datetime, timedelta
 
 from sqlalchemy import BigInteger, Column, delete
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Field, SQLModel, col
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from models.columns import UtcDateTime, utcnow
+from models.columns import UtcDateTime, upsert_insert, utcnow
 
 
 class ProcessedUpdate(SQLModel, table=True):
@@ -24,8 +22,7 @@ class ProcessedUpdate(SQLModel, table=True):
 
 async def claim_update(db: AsyncSession, update_id: int) -> bool:
     """Records the update as handled; False when it was handled before."""
-    dialect = db.bind.dialect.name if db.bind is not None else "sqlite"
-    insert = pg_insert if dialect == "postgresql" else sqlite_insert
+    insert = upsert_insert(db)
     statement = (
         insert(ProcessedUpdate)
         .values(update_id=update_id, processed_at=utcnow())

@@ -17,9 +17,11 @@ GOOD = (
 )
 
 
-def cli(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
+def cli(tmp_path: Path, *args: str, typed: str | None = None) -> subprocess.CompletedProcess[str]:
+    """`applicant-bot ARGS` on this test's database, with `typed` as its standard input."""
     return subprocess.run(
         [sys.executable, "-m", "bot", *args],
+        input=typed,
         env={"PATH": "/usr/bin:/bin", "DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path}/s.db"},
         cwd=tmp_path,
         capture_output=True,
@@ -178,15 +180,7 @@ def test_faq_unanswered_lists_questions_by_count(tmp_path: Path) -> None:
     lines = (
         "where can I buy a cheap motorbike\nwhere can I buy a cheap motorbike\nbest noodle soup\n"
     )
-    shell = subprocess.run(
-        [sys.executable, "-m", "bot", "shell", "--script", "--language", "en"],
-        input=lines,
-        env={"PATH": "/usr/bin:/bin", "DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path}/s.db"},
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    shell = cli(tmp_path, "shell", "--script", "--language", "en", typed=lines)
     assert shell.returncode == 0, shell.stderr
     listed = cli(tmp_path, "faq", "unanswered").stdout
     rows = [line.split("│") for line in listed.splitlines() if "│" in line]
@@ -209,15 +203,7 @@ def test_export_writes_both_files(with_exam: Path) -> None:
 
 
 def test_broadcast_from_the_command_line(tmp_path: Path) -> None:
-    shell = subprocess.run(
-        [sys.executable, "-m", "bot", "shell", "--script", "--language", "en"],
-        input="/start\nEnglish\n",
-        env={"PATH": "/usr/bin:/bin", "DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path}/s.db"},
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    shell = cli(tmp_path, "shell", "--script", "--language", "en", typed="/start\nEnglish\n")
     assert shell.returncode == 0, shell.stderr
     broken = tmp_path / "broken.html"
     broken.write_text("<b>Test day moved", "utf-8")
