@@ -1,6 +1,6 @@
 """What a handler gets: the event, the applicant, their words, the database, and a reply."""
 
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -84,6 +84,7 @@ class Context:
         self.step = step
         self.data = data
         self.actions: list[Outgoing] = []
+        self.after_commit: list[Callable[[], Awaitable[list[SendFile]]]] = []
         self._role: Role | bool | None = False  # False: not looked up yet
 
     async def staff_role(self) -> Role | None:
@@ -125,8 +126,13 @@ class Context:
         self.actions.append(venue)
 
     def send_files(self, files: list[SendFile]) -> None:
-        """Sends files the bot made (a ticket image, a calendar file)."""
+        """Sends files the bot made (an export read from the database)."""
         self.actions.extend(files)
+
+    def send_files_made_after_commit(self, make: Callable[[], Awaitable[list[SendFile]]]) -> None:
+        """Sends files the bot makes once the transaction is over (drawing a ticket takes
+        tens of milliseconds, and SQLite's one writer must not wait for it)."""
+        self.after_commit.append(make)
 
     async def tell(
         self,

@@ -165,6 +165,8 @@ class Conversation:
             )
             handler = self.router.route(event, context.step)
             await handler(context)
+        for make in context.after_commit:
+            context.actions.extend(await make())
         return context.actions
 
     def _answers_in_staff_group(self, event: Incoming) -> bool:

@@ -216,8 +216,13 @@ async def show_statistics(ctx: Context) -> None:
     stats = await gather_statistics(ctx.db, now, ctx.texts.zone)
     await audit(ctx.db, ctx.actor, "stats")
     ctx.say(statistics_text(ctx.texts, stats))
-    chart = await asyncio.to_thread(registrations_chart, ctx.texts, stats)
-    ctx.send_files([SendFile("registrations.png", chart, photo=True)])
+    texts = ctx.texts
+
+    async def chart() -> list[SendFile]:
+        png = await asyncio.to_thread(registrations_chart, texts, stats)
+        return [SendFile("registrations.png", png, photo=True)]
+
+    ctx.send_files_made_after_commit(chart)
 
 
 @journey.command("export")

@@ -400,4 +400,7 @@ async def send_ticket(ctx: Context, registration: Registration) -> None:
     """Adds the ticket image (its QR code is for check-in) and the calendar file to the reply."""
     session, exam = await session_and_exam(ctx.db, registration)
     link = ctx.services.account.deep_link(f"ticket_{registration.code}")
-    ctx.send_files(await ticket_files(ctx.texts, ctx.applicant, registration, session, exam, link))
+    texts, applicant = ctx.texts, ctx.applicant
+    ctx.send_files_made_after_commit(
+        lambda: ticket_files(texts, applicant, registration, session, exam, link)
+    )
