@@ -13,8 +13,6 @@ from bot.app import App, build_app
 from bot.config import ConfigurationError, Settings, load_settings
 from bot.delivery import OutboxSender
 from bot.i18n import LOCALES_DIR
-from bot.pacing import SendPacer
-from bot.scheduler import SenderKick, build_scheduler
 from bot.staff_cli import (
     broadcast,
     exams_cli,
@@ -90,38 +88,18 @@ def _with_app(settings: Settings, work: Callable[[App], Awaitable[None]]) -> Non
 
 @cli.command()
 def run() -> None:
-    """Runs the bot on Telegram (long polling), using BOT_TOKEN and TELEGRAM_API_URL."""
-    from bot.channels.telegram_aiogram import AiogramChannel
+    """Runs the bot on Telegram: long polling, or webhook mode when WEBHOOK_URL is set."""
+    from bot.instance import run_instance
 
     settings = _settings()
     try:
-        token = settings.require_bot_token()
+        settings.require_bot_token()
     except ConfigurationError as error:
         _fail(f"Configuration error: {error}")
     _configure_logging(settings)
 
     async def work(app: App) -> None:
-        # Replies and the outbox share one budget: Telegram counts them together.
-        pacer = SendPacer(rate=settings.send_rate)
-        channel = AiogramChannel(
-            app.conversation,
-            token,
-            str(settings.telegram_api_url),
-            app.conversation.services.translators,
-            settings.default_locale,
-            pacer=pacer,
-        )
-        sender = OutboxSender(app.conversation.sessions, channel.send_one, pacer, settings.quiet)
-        await sender.recover()
-        kick = SenderKick(sender)
-        scheduler = build_scheduler(app.conversation.sessions, app.conversation.services, kick)
-        scheduler.start()
-        try:
-            await channel.run(handle_signals=True)
-        finally:
-            scheduler.shutdown(wait=False)
-            await kick.stop()
-            await channel.close()
+        await run_instance(settings, app)
 
     _with_app(settings, work)
 

@@ -1,16 +1,26 @@
 """Settings from the environment and an optional .env file."""
 
+import re
+import socket
 from datetime import time
 from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import AnyHttpUrl, Field, SecretStr, ValidationError, field_validator
+from pydantic import (
+    AnyHttpUrl,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from models.schedule import QuietHours, ReminderPlan
 
 Locale = Literal["km", "en", "ja"]
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./data/applicant-bot.sqlite3"
+SECRET_TOKEN = re.compile(r"[A-Za-z0-9_-]{1,256}")  # what Telegram accepts as secret_token
 
 
 class ConfigurationError(Exception):
@@ -36,6 +46,40 @@ class Settings(BaseSettings):
     reminder_days: Annotated[list[int], NoDecode] = Field(default_factory=lambda: [7, 1])
     reminder_time: time = time(9, 0)
     test_day_reminder_time: time = time(7, 0)
+    bot_framework: Literal["aiogram", "ptb"] = "aiogram"
+    webhook_url: AnyHttpUrl | None = None
+    webhook_secret: SecretStr | None = None
+    webhook_listen: str = "127.0.0.1:8080"
+    instance_name: str = Field(default="", max_length=64)
+
+    @field_validator("webhook_url", "webhook_secret", "staff_chat_id", mode="before")
+    @classmethod
+    def empty_is_unset(cls, value: object) -> object:
+        """`WEBHOOK_URL=` in .env means polling, not a malformed URL."""
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("webhook_secret")
+    @classmethod
+    def telegram_secret_token(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and not SECRET_TOKEN.fullmatch(value.get_secret_value()):
+            raise ValueError("use 1 to 256 characters of A-Z, a-z, 0-9, _ and -")
+        return value
+
+    @field_validator("webhook_listen")
+    @classmethod
+    def host_and_port(cls, value: str) -> str:
+        host, _, port = value.rpartition(":")
+        if not host or not port.isdigit() or not 0 < int(port) < 65536:
+            raise ValueError("write it as host:port, e.g. 0.0.0.0:8080")
+        return value
+
+    @model_validator(mode="after")
+    def webhook_needs_a_secret(self) -> "Settings":
+        if self.webhook_url is not None and self.webhook_secret is None:
+            raise ValueError(
+                "WEBHOOK_SECRET: must be set with WEBHOOK_URL, so that only Telegram can post"
+            )
+        return self
 
     @field_validator("admin_ids", mode="before")
     @classmethod
@@ -93,6 +137,22 @@ class Settings(BaseSettings):
         return value.upper() if isinstance(value, str) else value
 
     @property
+    def listen(self) -> tuple[str, int]:
+        """WEBHOOK_LISTEN as host and port."""
+        host, _, port = self.webhook_listen.rpartition(":")
+        return host.strip("[]"), int(port)
+
+    @property
+    def instance(self) -> str:
+        """INSTANCE_NAME, or the host name (and, in webhook mode, the port: one host may run
+        several)."""
+        if self.instance_name.strip():
+            return self.instance_name.strip()
+        if self.webhook_url is None:
+            return socket.gethostname()
+        return f"{socket.gethostname()}:{self.listen[1]}"
+
+    @property
     def zone(self) -> ZoneInfo:
         return ZoneInfo(self.timezone)
 
@@ -126,6 +186,9 @@ def load_settings(**overrides: object) -> Settings:
     except ValidationError as error:
         problems = []
         for item in error.errors():
-            name = str(item["loc"][0]).upper() if item["loc"] else "settings"
-            problems.append(f"{name}: {item['msg']}")
+            message = item["msg"].removeprefix("Value error, ")
+            # A rule across settings names them itself.
+            problems.append(
+                f"{str(item['loc'][0]).upper()}: {message}" if item["loc"] else message
+            )
         raise ConfigurationError("; ".join(problems)) from None

@@ -41,6 +41,9 @@ from models.schedule import QuietHours
 
 logger = logging.getLogger(__name__)
 
+# A claimed row still "sending" after this long was left by an instance that died.
+STALE_CLAIM = timedelta(minutes=5)
+
 
 class Outcome(StrEnum):
     SENT = "sent"
@@ -81,6 +84,7 @@ class OutboxSender:
         backoff: float = 2.0,
         idle_interval: float = 1.0,
         only_chat: int | None = None,
+        instance: str = "",
     ) -> None:
         self.sessions = sessions
         self.send_one = send_one
@@ -92,6 +96,7 @@ class OutboxSender:
         self.backoff = backoff
         self.idle_interval = idle_interval
         self.only_chat = only_chat  # the console sends only what is addressed to its user
+        self.instance = instance  # its name on the rows it claims, to find them after a crash
         self.counts: dict[str, int] = {}
         # chat -> (until, row id): that row waits until then, so the chat's later rows
         # (higher ids) wait at least as long and never overtake it.
@@ -101,9 +106,11 @@ class OutboxSender:
         self._stopping = False
 
     async def recover(self) -> int:
-        """At start: a row left "sending" by a crash goes back in line (it may repeat once)."""
+        """At start: a row this instance left "sending" at a crash goes back in line (it may
+        repeat once); so do rows left long ago by any instance that never came back."""
+        stale_before = self.clock() - STALE_CLAIM
         async with self.sessions() as db, db.begin():
-            released = await release_claims(db)
+            released = await release_claims(db, instance=self.instance, stale_before=stale_before)
         if released:
             logger.warning(
                 "%s outbox message(s) were in flight at a crash; sending again", released
@@ -164,7 +171,8 @@ class OutboxSender:
                 self._hold(message, until)
                 await postpone(db, message.id, until)
                 return
-            attempts = await claim(db, message.id, self.clock())
+            night = self.quiet is not None and self.quiet.contains(now)
+            attempts = await claim(db, message.id, self.clock(), self.instance, night)
             if attempts is None:
                 return  # skipped or taken meanwhile
         async with self.pacer.slot(message.chat_id, reply=False):

@@ -20,6 +20,10 @@ from collections import deque
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from models.send_budget import free_slot, pause_all, provide_slots, take_chat_token, take_slot
+
 # Our clock and Telegram's differ by the request's travel time; a hair of slack keeps
 # our per-chat view from running ahead of the server's.
 CHAT_SLACK = 0.05
@@ -112,3 +116,72 @@ class SendPacer:
         full = [c for c in self._chat_tokens if self._tokens(c, now)[0] >= self.chat_burst]
         for chat_id in full:
             del self._chat_tokens[chat_id]
+
+
+class SharedSendPacer(SendPacer):
+    """The same rules for several instances: the bot-wide budget and each chat's turn are
+    kept in PostgreSQL (models/send_budget.py), so all instances spend from one budget.
+
+    The local rules still apply first: they keep this instance's own requests in line and
+    its replies ahead of its outbox, so only requests about to start ask the database.
+    """
+
+    # While every slot is taken, ask again this often (a slot frees within a second).
+    POLL = 0.02
+
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        rate: float = 30,
+        chat_rate: float = 1.0,
+        chat_burst: float = 3,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        super().__init__(rate, chat_rate, chat_burst, clock)
+        # Each statement stands alone: nothing to roll back, and no connection held waiting.
+        self.engine = engine.execution_options(isolation_level="AUTOCOMMIT")
+        self._pauses: set[asyncio.Task[None]] = set()
+
+    async def prepare(self) -> None:
+        """Makes sure the database has a slot for every request a second allows."""
+        async with self.engine.connect() as connection:
+            await provide_slots(connection, self.rate)
+
+    @asynccontextmanager
+    async def slot(self, chat_id: int | None, reply: bool = True) -> AsyncIterator[None]:
+        async with super().slot(chat_id, reply):
+            if chat_id is not None:
+                await self._wait_for_chat_turn(chat_id)
+            taken = await self._take_shared_slot()
+            try:
+                yield
+            finally:
+                # Whether or not it was answered, the request may have reached Telegram.
+                async with self.engine.connect() as connection:
+                    await free_slot(connection, taken)
+
+    def pause(self, seconds: float) -> None:
+        super().pause(seconds)
+        task = asyncio.get_running_loop().create_task(self._pause_everyone(seconds))
+        self._pauses.add(task)
+        task.add_done_callback(self._pauses.discard)
+
+    async def _pause_everyone(self, seconds: float) -> None:
+        async with self.engine.connect() as connection:
+            await pause_all(connection, seconds)
+
+    async def _wait_for_chat_turn(self, chat_id: int) -> None:
+        while True:
+            async with self.engine.connect() as connection:
+                wait = await take_chat_token(connection, chat_id, self.chat_rate, self.chat_burst)
+            if wait <= 0:
+                return
+            await asyncio.sleep(wait)
+
+    async def _take_shared_slot(self) -> int:
+        while True:
+            async with self.engine.connect() as connection:
+                taken, wait = await take_slot(connection, self.rate)
+            if taken is not None:
+                return taken
+            await asyncio.sleep(min(max(wait, 0.001), self.POLL))

@@ -5,6 +5,13 @@ what is due, then rests); broadcast progress messages are edited every three sec
 reminders are reconciled every few minutes; offers past their deadline pass down the
 line and sessions past their registration window close, every minute. After a restart
 nothing is lost, because nothing lives in the scheduler.
+
+Several instances: every instance runs every job, and that is safe. Each instance's
+sender claims outbox rows one by one, skipping rows another instance holds. The jobs
+that change shared rows (reminders, offers, windows, progress) start by taking a
+PostgreSQL advisory lock named after the job, for their transaction: on each tick one
+instance does the work and the others skip it. No instance is special, so none needs
+electing, and when one dies the next tick of another does its share.
 """
 
 import asyncio
@@ -16,11 +23,13 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from bot.delivery import OutboxSender
+from bot.delivery import STALE_CLAIM, OutboxSender
 from handlers.broadcast import report_progress
 from handlers.context import Services
 from handlers.notices import expire_offers, reconcile_reminders
+from models.outbox import release_claims
 from models.sessions import close_ended_windows
+from models.turns import take_job_turn
 
 logger = logging.getLogger(__name__)
 
@@ -55,6 +64,8 @@ def in_transaction(
 
     async def run() -> None:
         async with sessions() as db, db.begin():
+            if not await take_job_turn(db, job.__name__):
+                return  # another instance runs it right now
             done = await job(db, services, services.now())
         if done:
             logger.info("%s: %s", job.__name__, done)
@@ -65,6 +76,11 @@ def in_transaction(
 
 async def close_windows(db: AsyncSession, services: Services, now: datetime) -> int:
     return await close_ended_windows(db, now)
+
+
+async def release_stale_claims(db: AsyncSession, services: Services, now: datetime) -> int:
+    """Outbox rows an instance claimed and never settled: it died; another sends them."""
+    return await release_claims(db, stale_before=now - STALE_CLAIM)
 
 
 def build_scheduler(
@@ -93,7 +109,7 @@ def build_scheduler(
         id="report-progress",
         **every,
     )
-    for job in (expire_offers, close_windows):
+    for job in (expire_offers, close_windows, release_stale_claims):
         scheduler.add_job(
             in_transaction(sessions, services, job),
             "interval",

@@ -1,9 +1,9 @@
 """The update runner: one event in, the replies out, with one transaction in between.
 
 Steps for each event: drop a flood, take the user's lock (one user's events run in
-order, different users concurrently), open the transaction, drop a duplicate
-update, load the applicant and their step, route, run the handler, commit, and
-only then hand the replies back to the channel.
+order, different users concurrently), open the transaction, wait for the user's turn
+across instances (PostgreSQL), drop a duplicate update, load the applicant and their
+step, route, run the handler, commit, and only then hand the replies back to the channel.
 """
 
 import asyncio
@@ -22,6 +22,7 @@ from handlers.routing import Router
 from handlers.texts import Texts, resolve_locale
 from models.applicants import mark_unreachable, meet_applicant
 from models.conversations import load_conversation
+from models.turns import wait_for_applicant_turn
 from models.updates import claim_update
 
 logger = logging.getLogger(__name__)
@@ -143,6 +144,9 @@ class Conversation:
 
     async def _handle_in_transaction(self, event: Incoming) -> list[Outgoing]:
         async with self.sessions() as db, db.begin():
+            # Another instance may be handling this user's previous update (or the same
+            # one, sent again): wait for it, so their state is read after its commit.
+            await wait_for_applicant_turn(db, event.user_id)
             if event.update_id is not None and not await claim_update(db, event.update_id):
                 logger.info("update %s delivered twice; handled once", event.update_id)
                 return []

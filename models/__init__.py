@@ -9,6 +9,7 @@ from models.conversations import ConversationState
 from models.outbox import Broadcast, OutboxMessage
 from models.questions import FaqFeedback, UnansweredQuestion
 from models.registrations import Registration
+from models.send_budget import ChatPace, SendSlot
 from models.sessions import Exam, TestSession
 from models.staff import AuditEntry, StaffMember
 from models.updates import ProcessedUpdate
@@ -17,12 +18,14 @@ __all__ = [
     "Applicant",
     "AuditEntry",
     "Broadcast",
+    "ChatPace",
     "ConversationState",
     "Exam",
     "FaqFeedback",
     "OutboxMessage",
     "ProcessedUpdate",
     "Registration",
+    "SendSlot",
     "StaffMember",
     "TestSession",
     "UnansweredQuestion",

@@ -19,7 +19,10 @@ from sqlalchemy import (
     Integer,
     String,
     Text,
+    and_,
     func,
+    or_,
+    true,
     update,
 )
 from sqlmodel import Field, SQLModel, col, select
@@ -29,6 +32,7 @@ from models.columns import UtcDateTime, upsert_insert, utcnow
 
 DEDUPE_KEY_MAX_LENGTH = 120
 ERROR_MAX_LENGTH = 500
+INSTANCE_MAX_LENGTH = 64
 
 
 class OutboxStatus(StrEnum):
@@ -46,6 +50,7 @@ class OutboxMessage(SQLModel, table=True):
     __table_args__ = (
         Index("ix_outbox_due", "status", "send_after"),
         Index("ix_outbox_sent_message", "chat_id", "telegram_message_id"),
+        Index("ix_outbox_chat_status", "chat_id", "status"),  # a chat's earlier messages
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -81,6 +86,8 @@ class OutboxMessage(SQLModel, table=True):
         default_factory=utcnow, sa_column=Column(UtcDateTime(), nullable=False)
     )
     claimed_at: datetime | None = Field(default=None, sa_column=Column(UtcDateTime()))
+    # The instance that claimed it: after a crash, that instance puts it back in line.
+    claimed_by: str | None = Field(default=None, sa_column=Column(String(INSTANCE_MAX_LENGTH)))
     # The message's number in its chat once sent, so a reply to it can be traced back.
     telegram_message_id: int | None = Field(default=None, sa_column=Column(BigInteger))
     sent_at: datetime | None = Field(default=None, sa_column=Column(UtcDateTime()))
@@ -213,22 +220,63 @@ async def due_batch(
     return [DueMessage(*row) for row in (await db.exec(query)).all()]
 
 
-async def claim(db: AsyncSession, message_id: int, now: datetime) -> int | None:
-    """Marks a pending message as being sent; its attempts so far, or None if not pending."""
+async def claim(
+    db: AsyncSession,
+    message_id: int,
+    now: datetime,
+    instance: str = "",
+    urgent_only: bool = False,
+) -> int | None:
+    """Marks a pending message as being sent; its attempts so far, or None if not now.
+
+    None also when another instance is claiming it this moment (its row is locked:
+    skipped, not waited for), or when an earlier message to the same chat is due or
+    being sent, wherever: a chat's messages keep their order across instances.
+    """
+    outbox = OutboxMessage.__table__
+    mine, earlier = outbox.alias("mine"), outbox.alias("earlier")
+    free_row = (
+        select(mine.c.id)
+        .where(mine.c.id == message_id, mine.c.status == OutboxStatus.PENDING.value)
+        .with_for_update(skip_locked=True)
+        .scalar_subquery()
+    )
+    earlier_due = (
+        select(earlier.c.id)
+        .where(
+            earlier.c.chat_id == outbox.c.chat_id,
+            earlier.c.id != outbox.c.id,
+            or_(
+                earlier.c.status == OutboxStatus.SENDING.value,
+                and_(
+                    earlier.c.status == OutboxStatus.PENDING.value,
+                    earlier.c.send_after <= now,
+                    # earlier in the order the sender reads them: by send_after, then id
+                    or_(
+                        earlier.c.send_after < outbox.c.send_after,
+                        and_(
+                            earlier.c.send_after == outbox.c.send_after,
+                            earlier.c.id < outbox.c.id,
+                        ),
+                    ),
+                    earlier.c.urgent.is_(True) if urgent_only else true(),
+                ),
+            ),
+        )
+        .exists()
+    )
     # Core statements on the session's connection: the sender runs these once a message.
     connection = await db.connection()
     result = await connection.execute(
-        update(OutboxMessage)
-        .where(
-            col(OutboxMessage.id) == message_id,
-            col(OutboxMessage.status) == OutboxStatus.PENDING.value,
-        )
+        update(outbox)
+        .where(outbox.c.id == free_row, ~earlier_due)
         .values(
             status=OutboxStatus.SENDING.value,
             claimed_at=now,
-            attempts=OutboxMessage.attempts + 1,  # type: ignore[operator]
+            claimed_by=instance[:INSTANCE_MAX_LENGTH] or None,
+            attempts=outbox.c.attempts + 1,
         )
-        .returning(col(OutboxMessage.attempts))
+        .returning(outbox.c.attempts)
     )
     attempts = result.first()
     return None if attempts is None else int(attempts[0])
@@ -264,11 +312,26 @@ async def postpone(db: AsyncSession, message_id: int, until: datetime) -> None:
     )
 
 
-async def release_claims(db: AsyncSession) -> int:
-    """Puts messages left "sending" by a crash back in line: each may have gone out once."""
+async def release_claims(
+    db: AsyncSession, *, instance: str | None = None, stale_before: datetime | None = None
+) -> int:
+    """Puts messages left "sending" by a crash back in line: each may have gone out once.
+
+    Those `instance` claimed ("" for a sender without a name), at its restart; and those
+    claimed before `stale_before` by any instance, which never came back to them.
+    """
+    left: list[Any] = []
+    if instance is not None:
+        name = instance[:INSTANCE_MAX_LENGTH] or None
+        claimed_by = col(OutboxMessage.claimed_by)
+        left.append(claimed_by.is_(None) if name is None else claimed_by == name)
+    if stale_before is not None:
+        left.append(col(OutboxMessage.claimed_at) < stale_before)
+    if not left:
+        return 0
     result = await db.exec(
         update(OutboxMessage)
-        .where(col(OutboxMessage.status) == OutboxStatus.SENDING.value)
+        .where(col(OutboxMessage.status) == OutboxStatus.SENDING.value, or_(*left))
         .values(status=OutboxStatus.PENDING.value)
     )
     return int(result.rowcount or 0)

@@ -32,6 +32,10 @@ def test_admin_ids_are_read_comma_separated(monkeypatch: pytest.MonkeyPatch) -> 
         ("STAFF_CHAT_ID", "group"),
         ("TELEGRAM_API_URL", "not a url"),
         ("LOG_LEVEL", "LOUD"),
+        ("BOT_FRAMEWORK", "telethon"),
+        ("WEBHOOK_URL", "not a url"),
+        ("WEBHOOK_LISTEN", "8080"),
+        ("WEBHOOK_LISTEN", "0.0.0.0:99999"),
     ],
 )
 def test_a_malformed_setting_is_named(
@@ -40,6 +44,28 @@ def test_a_malformed_setting_is_named(
     monkeypatch.setenv(name, value)
     with pytest.raises(ConfigurationError, match=name):
         load_settings(_env_file=None)
+
+
+def test_a_webhook_needs_a_well_formed_secret(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("WEBHOOK_URL", "https://bot.example.org/telegram")
+    with pytest.raises(ConfigurationError, match=r"^WEBHOOK_SECRET: must be set"):
+        load_settings(_env_file=None)
+    monkeypatch.setenv("WEBHOOK_SECRET", "has spaces in it")
+    with pytest.raises(ConfigurationError, match=r"^WEBHOOK_SECRET: use 1 to 256"):
+        load_settings(_env_file=None)
+    monkeypatch.setenv("WEBHOOK_SECRET", "s3cret_-OK")
+    monkeypatch.setenv("WEBHOOK_LISTEN", "0.0.0.0:8443")
+    settings = load_settings(_env_file=None)
+    assert settings.listen == ("0.0.0.0", 8443)
+    assert settings.instance.endswith(":8443")  # two instances on one host differ
+
+
+def test_empty_webhook_settings_mean_polling(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("WEBHOOK_URL", "WEBHOOK_SECRET", "STAFF_CHAT_ID", "INSTANCE_NAME"):
+        monkeypatch.setenv(name, "")
+    settings = load_settings(_env_file=None)
+    assert settings.webhook_url is None
+    assert settings.instance  # the host name
 
 
 def test_run_without_token_stops_with_one_line(tmp_path: Path) -> None:

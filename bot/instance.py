@@ -1,0 +1,133 @@
+"""One running instance of the bot on Telegram: channel, outbox sender, scheduler, webhook.
+
+Polling (the default) suits one instance: Telegram hands updates to one poller only.
+Webhook mode suits one or many: identical instances behind a load balancer share one
+PostgreSQL database. Each instance answers the updates it is given, sends outbox rows
+(claimed one by one, skipping rows another instance holds), spends from the one
+sending budget in the database, and runs every scheduled job, which takes its turn
+through a database lock. Nothing distinguishes one instance from another but its name,
+which marks the outbox rows it claims so that it re-sends its own after a crash.
+"""
+
+import asyncio
+import logging
+import signal
+from typing import Any
+
+from sqlalchemy import text
+
+from bot.app import App
+from bot.config import Settings
+from bot.delivery import OutboxSender
+from bot.pacing import SendPacer, SharedSendPacer
+from bot.scheduler import SenderKick, build_scheduler
+
+logger = logging.getLogger(__name__)
+
+HEALTH_TIMEOUT = 2.0  # a database that takes longer to answer SELECT 1 is not healthy
+
+
+def telegram_channel(settings: Settings, app: App, pacer: SendPacer) -> Any:
+    """The channel of BOT_FRAMEWORK: aiogram or python-telegram-bot, the same bot on either."""
+    if settings.bot_framework == "ptb":
+        from bot.channels.telegram_ptb import PtbChannel as Channel
+    else:
+        from bot.channels.telegram_aiogram import AiogramChannel as Channel  # type: ignore[assignment]
+    return Channel(
+        app.conversation,
+        settings.require_bot_token(),
+        str(settings.telegram_api_url),
+        app.conversation.services.translators,
+        settings.default_locale,
+        pacer=pacer,
+    )
+
+
+async def sending_budget(settings: Settings, app: App) -> SendPacer:
+    """Replies and the outbox share one budget, as Telegram counts them together; on
+    PostgreSQL, where several instances may run, it is kept in the database."""
+    if app.engine.dialect.name != "postgresql":
+        return SendPacer(rate=settings.send_rate)
+    pacer = SharedSendPacer(app.engine, rate=settings.send_rate)
+    await pacer.prepare()
+    return pacer
+
+
+async def run_instance(settings: Settings, app: App, stop: asyncio.Event | None = None) -> None:
+    """Runs until SIGINT or SIGTERM (or `stop`): polling, or a webhook when WEBHOOK_URL is set."""
+    pacer = await sending_budget(settings, app)
+    channel = telegram_channel(settings, app, pacer)
+    sessions, services = app.conversation.sessions, app.conversation.services
+    sender = OutboxSender(
+        sessions, channel.send_one, pacer, settings.quiet, instance=settings.instance
+    )
+    await sender.recover()
+    kick = SenderKick(sender)
+    scheduler = build_scheduler(sessions, services, kick)
+    scheduler.start()
+    try:
+        if settings.webhook_url is None:
+            await channel.run(handle_signals=True)
+        else:
+            await _serve_webhook(settings, app, channel, scheduler, stop or asyncio.Event())
+    finally:
+        scheduler.shutdown(wait=False)
+        await kick.stop()
+        await channel.close()
+
+
+async def _serve_webhook(
+    settings: Settings, app: App, channel: Any, scheduler: Any, stop: asyncio.Event
+) -> None:
+    from bot.channels.telegram import ALLOWED_UPDATES, WebhookSpec
+    from bot.webhook import WebhookServer, ensure_webhook, registered_url
+
+    assert settings.webhook_url is not None
+    assert settings.webhook_secret is not None
+    secret = settings.webhook_secret.get_secret_value()
+
+    async def health() -> dict[str, bool]:
+        return {"database": await database_answers(app), "scheduler": bool(scheduler.running)}
+
+    host, port = settings.listen
+    server = WebhookServer(
+        host=host,
+        port=port,
+        path=settings.webhook_url.path or "/",
+        secret=secret,
+        feed=channel.feed,
+        health=health,
+    )
+    await channel.start()
+    await server.start()
+    spec = WebhookSpec(
+        url=registered_url(str(settings.webhook_url), secret),
+        allowed_updates=tuple(ALLOWED_UPDATES),
+        max_connections=WEBHOOK_CONNECTIONS,
+    )
+    if await ensure_webhook(channel, spec, secret):
+        logger.info("webhook set")
+    loop = asyncio.get_running_loop()
+    for signal_number in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signal_number, stop.set)
+    logger.info("instance %s answers webhooks on %s:%s", settings.instance, host, port)
+    try:
+        await stop.wait()
+    finally:
+        for signal_number in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(signal_number)
+        await server.stop()
+
+
+# Telegram's own default; each connection carries one chat's update at a time.
+WEBHOOK_CONNECTIONS = 40
+
+
+async def database_answers(app: App) -> bool:
+    """Whether the database answers SELECT 1 within HEALTH_TIMEOUT."""
+    try:
+        async with asyncio.timeout(HEALTH_TIMEOUT), app.engine.connect() as connection:
+            await connection.execute(text("SELECT 1"))
+    except Exception:  # any failure means unhealthy, which is what the check reports
+        return False
+    return True

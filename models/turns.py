@@ -1,0 +1,39 @@
+"""Whose turn it is when several instances of the bot share one PostgreSQL database.
+
+PostgreSQL's advisory locks do the coordinating, so the bot adds no cluster logic of
+its own. Both locks are transaction-scoped: they end with the transaction, also when
+an instance dies in the middle of one. SQLite serves one process with one writer, so
+there they are not needed and nothing is done.
+"""
+
+import zlib
+
+from sqlalchemy import BigInteger, Integer, func, literal, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+# Jobs lock in PostgreSQL's two-key space, which never meets the one-key space where
+# applicants lock by their Telegram id.
+JOB_LOCK_SPACE = 0x4A0B
+
+
+def _on_postgresql(db: AsyncSession) -> bool:
+    return db.bind is not None and db.bind.dialect.name == "postgresql"
+
+
+async def wait_for_applicant_turn(db: AsyncSession, user_id: int) -> None:
+    """Waits until no other instance is handling an update of this user, for this transaction."""
+    if _on_postgresql(db):
+        connection = await db.connection()
+        await connection.execute(select(func.pg_advisory_xact_lock(literal(user_id, BigInteger))))
+
+
+async def take_job_turn(db: AsyncSession, job: str) -> bool:
+    """True when this transaction may run `job`; False when another instance runs it now."""
+    if not _on_postgresql(db):
+        return True
+    key = zlib.crc32(job.encode()) - 2**31  # a stable int4 for the job's name
+    taken = select(
+        func.pg_try_advisory_xact_lock(literal(JOB_LOCK_SPACE, Integer), literal(key, Integer))
+    )
+    connection = await db.connection()
+    return bool((await connection.execute(taken)).scalar())

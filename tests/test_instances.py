@@ -1,0 +1,226 @@
+"""Several instances on one PostgreSQL: one sending budget, each outbox row sent once, turns.
+
+Each "instance" here is what `applicant-bot run` builds in its process: its own engine,
+pacer and outbox sender on the same database. The end-to-end run of two real
+processes behind a load balancer is in tests/test_scale.py.
+"""
+
+import asyncio
+import time
+from collections import Counter, defaultdict
+from collections.abc import AsyncIterator
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from sqlmodel import select
+
+from bot.app import App, build_app
+from bot.delivery import STALE_CLAIM, Delivery, OutboxSender, Outcome
+from bot.pacing import SharedSendPacer
+from bot.scheduler import in_transaction
+from handlers.events import Outgoing, SendText
+from handlers.letters import to_content
+from models import OutboxMessage
+from models.columns import utcnow
+from models.outbox import OutboxStatus, claim, enqueue
+from models.turns import take_job_turn, wait_for_applicant_turn
+from tests.conftest import settings_for_test, start_app
+
+
+@pytest.fixture
+async def instances(
+    request: pytest.FixtureRequest, tmp_path: Path
+) -> AsyncIterator[tuple[App, App]]:
+    """Two apps, each with its own engine, on one fresh PostgreSQL database."""
+    first = await start_app(request, tmp_path, "postgresql")
+    second = build_app(settings_for_test(tmp_path, database_url=first.settings.database_url))
+    await second.prepare_database()
+    yield first, second
+    await first.close()
+    await second.close()
+
+
+def crowded_seconds(starts_and_ends: list[tuple[float, float]], rate: int) -> list[float]:
+    """Moments a request started while `rate` others were in flight or answered < 1 s ago.
+
+    A request reaches the server somewhere between its start and its answer, so when
+    this list is empty the server cannot have seen more than `rate` in any second.
+    """
+    crowded = []
+    for start, _ in starts_and_ends:
+        busy = sum(1 for s, e in starts_and_ends if s < start and e > start - 1.0)
+        if busy >= rate:
+            crowded.append(start)
+    return crowded
+
+
+async def test_two_instances_spend_one_sending_budget(instances: tuple[App, App]) -> None:
+    rate = 20
+    pacers = [SharedSendPacer(app.engine, rate=rate, chat_burst=100) for app in instances]
+    for pacer in pacers:
+        await pacer.prepare()
+    requests: list[tuple[float, float]] = []
+
+    async def send(pacer: SharedSendPacer, chat: int) -> None:
+        async with pacer.slot(chat, reply=False):
+            start = time.monotonic()
+            await asyncio.sleep(0.01)  # the round trip
+            requests.append((start, time.monotonic()))
+
+    began = time.monotonic()
+    await asyncio.gather(*(send(pacers[n % 2], 1000 + n) for n in range(3 * rate)))
+    took = time.monotonic() - began
+
+    assert crowded_seconds(requests, rate) == []
+    # Each pacer alone would allow `rate` a second: together they took the time of one.
+    assert took >= 2.0, took
+
+
+async def test_a_chats_turns_are_shared_by_the_instances(instances: tuple[App, App]) -> None:
+    pacers = [
+        SharedSendPacer(app.engine, rate=100, chat_rate=5, chat_burst=2) for app in instances
+    ]
+    for pacer in pacers:
+        await pacer.prepare()
+    starts: list[float] = []
+
+    async def send(pacer: SharedSendPacer) -> None:
+        async with pacer.slot(42, reply=True):
+            starts.append(time.monotonic())
+
+    await asyncio.gather(*(send(pacers[n % 2]) for n in range(6)))
+    # A burst of 2, then 5 a second: the 6th message waits for 4 more tokens.
+    assert max(starts) - min(starts) >= 0.75
+
+
+async def test_a_429_seen_by_one_instance_pauses_the_other(instances: tuple[App, App]) -> None:
+    first, second = (SharedSendPacer(app.engine, rate=30) for app in instances)
+    await first.prepare()
+    first.pause(1.0)
+    await asyncio.sleep(0.1)  # the pause reaches the database
+    began = time.monotonic()
+    async with second.slot(7, reply=True):
+        waited = time.monotonic() - began
+    assert waited >= 0.8
+
+
+async def test_each_outbox_row_is_sent_once_across_instances(instances: tuple[App, App]) -> None:
+    chats = range(9000, 9100)
+    async with instances[0].conversation.sessions() as db, db.begin():
+        for chat in chats:
+            for number in range(5):
+                await enqueue(
+                    db,
+                    chat_id=chat,
+                    applicant_id=None,
+                    content=to_content([SendText(f"{chat}:{number}")]),
+                    dedupe_key=f"test:{chat}:{number}",
+                )
+    received: dict[int, list[str]] = defaultdict(list)
+    by_instance: Counter[str] = Counter()
+
+    def sender(app: App, name: str) -> OutboxSender:
+        async def send_one(chat_id: int, action: Outgoing) -> Delivery:
+            assert isinstance(action, SendText)
+            received[chat_id].append(action.text)
+            by_instance[name] += 1
+            await asyncio.sleep(0.001)
+            return Delivery(Outcome.SENT, message_id=len(received[chat_id]))
+
+        return OutboxSender(
+            app.conversation.sessions,
+            send_one,
+            SharedSendPacer(app.engine, rate=1000, chat_burst=1000),
+            instance=name,
+        )
+
+    senders = [sender(app, f"instance-{n}") for n, app in enumerate(instances)]
+    for each in senders:
+        await each.pacer.prepare()  # type: ignore[attr-defined]
+    await asyncio.gather(*(each.send_due() for each in senders))
+
+    assert sum(len(texts) for texts in received.values()) == 500
+    for chat in chats:
+        assert received[chat] == [f"{chat}:{n}" for n in range(5)]  # once each, in order
+    assert min(by_instance.values()) > 50  # both did a fair share
+    async with instances[0].conversation.sessions() as db:
+        statuses = Counter((await db.exec(select(OutboxMessage.status))).all())
+    assert statuses == {OutboxStatus.SENT: 500}
+
+
+async def test_after_a_crash_an_instance_takes_back_only_its_own_claims(
+    instances: tuple[App, App],
+) -> None:
+    first, second = instances
+    async with first.conversation.sessions() as db, db.begin():
+        for chat in (1, 2, 3):
+            await enqueue(
+                db,
+                chat_id=chat,
+                applicant_id=None,
+                content=to_content([SendText("hello")]),
+                dedupe_key=f"test:{chat}",
+            )
+        rows = (await db.exec(select(OutboxMessage).order_by(OutboxMessage.id))).all()
+        now = utcnow()
+        assert await claim(db, rows[0].id, now, "a")
+        assert await claim(db, rows[1].id, now, "b")  # b is sending this one right now
+        assert await claim(db, rows[2].id, now - STALE_CLAIM - timedelta(minutes=1), "c")
+
+    async def nothing(chat_id: int, action: Outgoing) -> Delivery:
+        raise AssertionError("recover sends nothing")
+
+    released = await OutboxSender(first.conversation.sessions, nothing, instance="a").recover()
+    assert released == 2  # a's own, and c's, left long ago by an instance that never returned
+    async with second.conversation.sessions() as db:
+        by_chat = {row.chat_id: row.status for row in (await db.exec(select(OutboxMessage)))}
+    assert by_chat == {1: "pending", 2: "sending", 3: "pending"}
+
+
+async def test_one_instance_at_a_time_runs_a_job(instances: tuple[App, App]) -> None:
+    first, second = instances
+    entered = asyncio.Event()
+    release = asyncio.Event()
+    runs: list[str] = []
+
+    async def slow_job(db: object, services: object, now: object) -> int:
+        runs.append("ran")
+        entered.set()
+        await release.wait()
+        return 0
+
+    job = in_transaction(first.conversation.sessions, first.conversation.services, slow_job)
+    other = in_transaction(second.conversation.sessions, second.conversation.services, slow_job)
+    running = asyncio.create_task(job())
+    await entered.wait()
+    await other()  # the other instance's tick skips it: the first is running it
+    release.set()
+    await running
+    assert runs == ["ran"]
+    async with second.conversation.sessions() as db, db.begin():
+        assert await take_job_turn(db, "slow_job")  # free again after the first committed
+
+
+async def test_an_applicants_updates_wait_for_each_other_across_instances(
+    instances: tuple[App, App],
+) -> None:
+    first, second = instances
+    order: list[str] = []
+    holding = asyncio.Event()
+
+    async def first_update() -> None:
+        async with first.conversation.sessions() as db, db.begin():
+            await wait_for_applicant_turn(db, 5_000_000_001)  # beyond 32 bits, as ids are
+            holding.set()
+            await asyncio.sleep(0.3)
+            order.append("first")
+
+    async def second_update() -> None:
+        await holding.wait()
+        async with second.conversation.sessions() as db, db.begin():
+            await wait_for_applicant_turn(db, 5_000_000_001)
+            order.append("second")
+
+    await asyncio.gather(first_update(), second_update())
+    assert order == ["first", "second"]
