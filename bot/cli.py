@@ -63,6 +63,8 @@ def _configure_logging(settings: Settings, quiet: bool = False) -> None:
     )
     # The scheduler ticks every second; its own "job ran" lines would drown everything else.
     logging.getLogger("apscheduler").setLevel(max(level, logging.WARNING))
+    # httpx (under python-telegram-bot) logs each request's URL, and the URL holds the token.
+    logging.getLogger("httpx").setLevel(max(level, logging.WARNING))
 
 
 def _with_app(settings: Settings, work: Callable[[App], Awaitable[None]]) -> None:

@@ -139,6 +139,9 @@ class OutboxSender:
                     self._held = {c: held for c, held in self._held.items() if held[0] > now}
                     night = self.quiet is not None and self.quiet.contains(now)
                     async with db.begin():
+                        # The last message's outcome first: while it reads "sending", its
+                        # chat's next message would wait for a later batch.
+                        await self._record_last(db)
                         due = await due_batch(db, now, self.batch, night, self.only_chat)
                     if not due:
                         break

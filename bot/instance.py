@@ -14,17 +14,17 @@ import logging
 import signal
 from typing import Any
 
-from sqlalchemy import text
-
 from bot.app import App
 from bot.config import Settings
 from bot.delivery import OutboxSender
 from bot.pacing import SendPacer, SharedSendPacer
 from bot.scheduler import SenderKick, build_scheduler
+from models.turns import wait_for_job_turn
 
 logger = logging.getLogger(__name__)
 
-HEALTH_TIMEOUT = 2.0  # a database that takes longer to answer SELECT 1 is not healthy
+# Telegram's own default; each connection carries one chat's update at a time.
+WEBHOOK_CONNECTIONS = 40
 
 
 def telegram_channel(settings: Settings, app: App, pacer: SendPacer) -> Any:
@@ -53,9 +53,17 @@ async def sending_budget(settings: Settings, app: App) -> SendPacer:
     return pacer
 
 
-async def run_instance(settings: Settings, app: App, stop: asyncio.Event | None = None) -> None:
-    """Runs until SIGINT or SIGTERM (or `stop`): polling, or a webhook when WEBHOOK_URL is set."""
-    pacer = await sending_budget(settings, app)
+async def run_instance(
+    settings: Settings,
+    app: App,
+    stop: asyncio.Event | None = None,
+    pacer: SendPacer | None = None,
+) -> None:
+    """Runs until SIGINT or SIGTERM (or `stop`): polling, or a webhook when WEBHOOK_URL is set.
+
+    `pacer` replaces the budget the settings give (benchmarks lift the per-chat limit).
+    """
+    pacer = pacer or await sending_budget(settings, app)
     channel = telegram_channel(settings, app, pacer)
     sessions, services = app.conversation.sessions, app.conversation.services
     sender = OutboxSender(
@@ -80,15 +88,11 @@ async def _serve_webhook(
     settings: Settings, app: App, channel: Any, scheduler: Any, stop: asyncio.Event
 ) -> None:
     from bot.channels.telegram import ALLOWED_UPDATES, WebhookSpec
-    from bot.webhook import WebhookServer, ensure_webhook, registered_url
+    from bot.webhook import WebhookServer, app_health, ensure_webhook
 
     assert settings.webhook_url is not None
     assert settings.webhook_secret is not None
     secret = settings.webhook_secret.get_secret_value()
-
-    async def health() -> dict[str, bool]:
-        return {"database": await database_answers(app), "scheduler": bool(scheduler.running)}
-
     host, port = settings.listen
     server = WebhookServer(
         host=host,
@@ -96,17 +100,19 @@ async def _serve_webhook(
         path=settings.webhook_url.path or "/",
         secret=secret,
         feed=channel.feed,
-        health=health,
+        health=app_health(app.engine, lambda: bool(scheduler.running)),
     )
     await channel.start()
     await server.start()
     spec = WebhookSpec(
-        url=registered_url(str(settings.webhook_url), secret),
+        url=str(settings.webhook_url),
         allowed_updates=tuple(ALLOWED_UPDATES),
         max_connections=WEBHOOK_CONNECTIONS,
     )
-    if await ensure_webhook(channel, spec, secret):
-        logger.info("webhook set")
+    # Instances starting together take turns: the first sets the webhook, the rest find it.
+    async with app.conversation.sessions() as db, db.begin():
+        await wait_for_job_turn(db, "set-webhook")
+        await ensure_webhook(channel, spec, secret)
     loop = asyncio.get_running_loop()
     for signal_number in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signal_number, stop.set)
@@ -117,17 +123,3 @@ async def _serve_webhook(
         for signal_number in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(signal_number)
         await server.stop()
-
-
-# Telegram's own default; each connection carries one chat's update at a time.
-WEBHOOK_CONNECTIONS = 40
-
-
-async def database_answers(app: App) -> bool:
-    """Whether the database answers SELECT 1 within HEALTH_TIMEOUT."""
-    try:
-        async with asyncio.timeout(HEALTH_TIMEOUT), app.engine.connect() as connection:
-            await connection.execute(text("SELECT 1"))
-    except Exception:  # any failure means unhealthy, which is what the check reports
-        return False
-    return True

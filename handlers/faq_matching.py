@@ -6,11 +6,14 @@ and phrasings are first normalised, then compared as character n-grams, which
 need no word segmentation and forgive typos.
 """
 
+import math
 import re
 import unicodedata
+from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+import numpy as np
 from sklearn.feature_extraction.text import TfidfVectorizer
 
 # Invisible characters: zero-width spaces and joiners, BOM, and bidi controls.
@@ -101,18 +104,28 @@ class FaqMatcher:
                 if document:
                     self._entry_ids.append(entry_id)
                     documents.append(document)
-        self._vectorizer = TfidfVectorizer(
+        vectorizer = TfidfVectorizer(
             analyzer="char_wb", ngram_range=(2, 4), sublinear_tf=True, lowercase=False
         )
-        self._matrix = self._vectorizer.fit_transform(documents)
+        matrix = vectorizer.fit_transform(documents).tocsc()
+        # The query side of TF-IDF, done by hand: scikit-learn's transform() costs a
+        # millisecond or more per question in checks and conversions, and a question is
+        # matched inside its update's transaction. Each n-gram keeps its idf and the
+        # phrasings that contain it (an inverted index); the maths is the vectorizer's.
+        self._analyze = vectorizer.build_analyzer()
+        self._vocabulary: dict[str, int] = vectorizer.vocabulary_
+        self._idf = vectorizer.idf_
+        self._postings = [
+            (matrix.indices[start:end], matrix.data[start:end])
+            for start, end in zip(matrix.indptr[:-1], matrix.indptr[1:], strict=True)
+        ]
 
     def search(self, question: str, limit: int = 3) -> list[Match]:
         """The best-matching entries, best first."""
         plain = normalize(question)[:300]
         if not plain:
             return []
-        queries = self._vectorizer.transform([plain, fold_roman(plain)])
-        similarity = (self._matrix @ queries.T).max(axis=1).toarray().ravel()
+        similarity = np.maximum(self._similarity(plain), self._similarity(fold_roman(plain)))
         best: dict[str, float] = {}
         for index in similarity.argsort()[::-1]:
             entry_id = self._entry_ids[index]
@@ -121,6 +134,23 @@ class FaqMatcher:
                 if len(best) == limit:
                     break
         return [Match(entry_id, score) for entry_id, score in best.items()]
+
+    def _similarity(self, document: str) -> np.ndarray:
+        """Cosine similarity of `document` to every phrasing (sublinear tf, idf, l2 norm)."""
+        counts = Counter(
+            column
+            for ngram in self._analyze(document)
+            if (column := self._vocabulary.get(ngram)) is not None
+        )
+        weights = {
+            column: (1.0 + math.log(count)) * self._idf[column] for column, count in counts.items()
+        }
+        similarity = np.zeros(len(self._entry_ids))
+        norm = math.sqrt(sum(weight * weight for weight in weights.values()))
+        for column, weight in weights.items():
+            rows, values = self._postings[column]
+            similarity[rows] += values * (weight / norm)
+        return similarity
 
     def answer(self, question: str) -> Answer:
         """The entry to answer with, if one is close enough, and up to two related entries."""

@@ -1,6 +1,6 @@
 """Applicants: the people who talk to the bot."""
 
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 
 from sqlalchemy import BigInteger, Column, Date, update
 from sqlmodel import Field, SQLModel, col, select
@@ -42,6 +42,10 @@ class Applicant(SQLModel, table=True):
     )
 
 
+# How exactly "last seen" is kept: finer would cost a write on every update.
+LAST_SEEN_RESOLUTION = timedelta(minutes=1)
+
+
 async def find_applicant(db: AsyncSession, telegram_id: int) -> Applicant | None:
     """The applicant with this Telegram id, if they have written before."""
     result = await db.exec(select(Applicant).where(Applicant.telegram_id == telegram_id))
@@ -68,6 +72,8 @@ async def meet_applicant(db: AsyncSession, telegram_id: int, chat_id: int) -> Ap
             )
             .values(reminders_for=None)
         )
+    elif applicant.chat_id == chat_id and now - applicant.last_seen_at < LAST_SEEN_RESOLUTION:
+        return applicant  # seen a moment ago: nothing to write, a write less per update
     applicant.chat_id = chat_id
     applicant.last_seen_at = now
     applicant.reachable = True

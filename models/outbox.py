@@ -18,6 +18,7 @@ from sqlalchemy import (
     Index,
     Integer,
     String,
+    Table,
     Text,
     and_,
     func,
@@ -191,6 +192,35 @@ class DueMessage(NamedTuple):
     content: list[dict[str, Any]]
 
 
+# The table, and two more names for it, for the statements the sender runs per message
+# (made once: an alias of a wide table costs more to build than its statement to run).
+OUTBOX: Table = OutboxMessage.__table__  # type: ignore[attr-defined]
+_OTHER, _MINE = OUTBOX.alias("other"), OUTBOX.alias("mine")
+
+
+def _waits_behind(row: Any, now: datetime, urgent_only: bool) -> Any:
+    """True for a row whose chat has a message in flight, or an earlier one due: a chat's
+    messages go one at a time and in the order they were written, across instances."""
+    other = _OTHER
+    return (
+        select(other.c.id)
+        .where(
+            other.c.chat_id == row.c.chat_id,
+            other.c.id != row.c.id,
+            or_(
+                other.c.status == OutboxStatus.SENDING.value,
+                and_(
+                    other.c.status == OutboxStatus.PENDING.value,
+                    other.c.id < row.c.id,
+                    other.c.send_after <= now,
+                    other.c.urgent.is_(True) if urgent_only else true(),
+                ),
+            ),
+        )
+        .exists()
+    )
+
+
 async def due_batch(
     db: AsyncSession,
     now: datetime,
@@ -198,26 +228,24 @@ async def due_batch(
     urgent_only: bool = False,
     chat_id: int | None = None,
 ) -> list[DueMessage]:
-    """The next pending messages whose time has come, in order."""
+    """The next pending messages whose time has come and whose chat is free, in order."""
+    outbox = OUTBOX
     query = (
-        select(
-            OutboxMessage.id,
-            OutboxMessage.chat_id,
-            OutboxMessage.applicant_id,
-            OutboxMessage.content,
-        )
+        select(outbox.c.id, outbox.c.chat_id, outbox.c.applicant_id, outbox.c.content)
         .where(
-            col(OutboxMessage.status) == OutboxStatus.PENDING.value,
-            col(OutboxMessage.send_after) <= now,
+            outbox.c.status == OutboxStatus.PENDING.value,
+            outbox.c.send_after <= now,
+            ~_waits_behind(outbox, now, urgent_only),
         )
-        .order_by(col(OutboxMessage.send_after), col(OutboxMessage.id))
+        .order_by(outbox.c.send_after, outbox.c.id)
         .limit(limit)
     )
     if urgent_only:
-        query = query.where(col(OutboxMessage.urgent).is_(True))
+        query = query.where(outbox.c.urgent.is_(True))
     if chat_id is not None:
-        query = query.where(col(OutboxMessage.chat_id) == chat_id)
-    return [DueMessage(*row) for row in (await db.exec(query)).all()]
+        query = query.where(outbox.c.chat_id == chat_id)
+    connection = await db.connection()
+    return [DueMessage(*row) for row in (await connection.execute(query)).all()]
 
 
 async def claim(
@@ -230,46 +258,28 @@ async def claim(
     """Marks a pending message as being sent; its attempts so far, or None if not now.
 
     None also when another instance is claiming it this moment (its row is locked:
-    skipped, not waited for), or when an earlier message to the same chat is due or
-    being sent, wherever: a chat's messages keep their order across instances.
+    skipped, not waited for), or when its chat got busy since it was read.
     """
-    outbox = OutboxMessage.__table__
-    mine, earlier = outbox.alias("mine"), outbox.alias("earlier")
-    free_row = (
-        select(mine.c.id)
-        .where(mine.c.id == message_id, mine.c.status == OutboxStatus.PENDING.value)
-        .with_for_update(skip_locked=True)
-        .scalar_subquery()
-    )
-    earlier_due = (
-        select(earlier.c.id)
-        .where(
-            earlier.c.chat_id == outbox.c.chat_id,
-            earlier.c.id != outbox.c.id,
-            or_(
-                earlier.c.status == OutboxStatus.SENDING.value,
-                and_(
-                    earlier.c.status == OutboxStatus.PENDING.value,
-                    earlier.c.send_after <= now,
-                    # earlier in the order the sender reads them: by send_after, then id
-                    or_(
-                        earlier.c.send_after < outbox.c.send_after,
-                        and_(
-                            earlier.c.send_after == outbox.c.send_after,
-                            earlier.c.id < outbox.c.id,
-                        ),
-                    ),
-                    earlier.c.urgent.is_(True) if urgent_only else true(),
-                ),
-            ),
+    outbox, mine = OUTBOX, _MINE
+    claimable: list[Any] = [
+        outbox.c.id == message_id,
+        outbox.c.status == OutboxStatus.PENDING.value,
+    ]
+    if db.bind is not None and db.bind.dialect.name == "postgresql":
+        # Only instances sharing PostgreSQL race for a row, or for a chat, between reading
+        # and claiming; one SQLite sender read its batch with the chats free already.
+        free_row = (
+            select(mine.c.id)
+            .where(mine.c.id == message_id, mine.c.status == OutboxStatus.PENDING.value)
+            .with_for_update(skip_locked=True)
+            .scalar_subquery()
         )
-        .exists()
-    )
+        claimable = [outbox.c.id == free_row, ~_waits_behind(outbox, now, urgent_only)]
     # Core statements on the session's connection: the sender runs these once a message.
     connection = await db.connection()
     result = await connection.execute(
         update(outbox)
-        .where(outbox.c.id == free_row, ~earlier_due)
+        .where(*claimable)
         .values(
             status=OutboxStatus.SENDING.value,
             claimed_at=now,

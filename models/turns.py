@@ -7,6 +7,7 @@ there they are not needed and nothing is done.
 """
 
 import zlib
+from typing import Any
 
 from sqlalchemy import BigInteger, Integer, func, literal, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -31,9 +32,18 @@ async def take_job_turn(db: AsyncSession, job: str) -> bool:
     """True when this transaction may run `job`; False when another instance runs it now."""
     if not _on_postgresql(db):
         return True
-    key = zlib.crc32(job.encode()) - 2**31  # a stable int4 for the job's name
-    taken = select(
-        func.pg_try_advisory_xact_lock(literal(JOB_LOCK_SPACE, Integer), literal(key, Integer))
-    )
+    taken = select(func.pg_try_advisory_xact_lock(*_job_key(job)))
     connection = await db.connection()
     return bool((await connection.execute(taken)).scalar())
+
+
+async def wait_for_job_turn(db: AsyncSession, job: str) -> None:
+    """Waits until no other instance runs `job`, then holds it for this transaction."""
+    if _on_postgresql(db):
+        connection = await db.connection()
+        await connection.execute(select(func.pg_advisory_xact_lock(*_job_key(job))))
+
+
+def _job_key(job: str) -> tuple[Any, Any]:
+    key = zlib.crc32(job.encode()) - 2**31  # a stable int4 for the job's name
+    return literal(JOB_LOCK_SPACE, Integer), literal(key, Integer)

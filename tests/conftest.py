@@ -26,6 +26,13 @@ def settings_for_test(tmp_path: Path, **overrides: object) -> Settings:
     return load_settings(**values)
 
 
+@pytest.fixture(autouse=True)
+def ptb_timedelta_periods(monkeypatch: pytest.MonkeyPatch) -> None:
+    """PTB 22 warns (an error under our filterwarnings) each time it makes a RetryAfter,
+    unless told to give timedeltas already, as PTB 23 will; the PTB channel reads either."""
+    monkeypatch.setenv("PTB_TIMEDELTA", "true")
+
+
 @pytest.fixture(scope="session")
 def postgres_socket() -> Iterator[str]:
     """One throwaway PostgreSQL cluster for the whole run."""

@@ -15,6 +15,16 @@ request take that round trip (half on the way in, half on the way back); with
 `history=False` it keeps neither the requests nor the chats' messages, only counts,
 so a long benchmark measures the bot's memory and not the fake's. `too_many` counts
 the 429s returned, `delivered` the messages accepted.
+
+Webhook delivery, as Telegram does it: after `setWebhook` the users' updates are POSTed
+to the webhook as JSON with the `X-Telegram-Bot-Api-Secret-Token` header, and
+`getUpdates` answers 409. One chat's updates go one at a time, the next only after the
+previous got a 2xx; different chats go concurrently, at most `max_connections` requests
+in flight. A refusal, a connection error or no answer within `webhook_timeout` sends
+the same update again after `webhook_retry_delay`. `webhook_requests`,
+`webhook_failures` and `webhook_deliveries` ((update_id, status), status 0 when there was
+no HTTP answer) record it; `redeliver(update_id)` sends an update once more.
+`deleteWebhook` stops delivery and gives the pending updates back to getUpdates.
 """
 
 import asyncio
@@ -31,6 +41,7 @@ from dataclasses import dataclass, field, replace
 from html import unescape
 from typing import Any
 
+import aiohttp
 from aiohttp import web
 
 TEXT_LIMIT = 4096
@@ -45,6 +56,12 @@ TAG = re.compile(
     r"<(/?)([a-zA-Z][a-zA-Z0-9-]*)((?:\s+[a-zA-Z-]+(?:=(?:\"[^\"]*\"|'[^']*'|[^\s>]+))?)*)\s*>"
 )
 ENTITY = re.compile(r"&(?:lt|gt|amp|quot|#[0-9]+|#x[0-9a-fA-F]+);")
+SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
+SECRET_TOKEN = re.compile(r"[A-Za-z0-9_-]{1,256}")
+WEBHOOK_CONFLICT = (
+    "Conflict: can't use getUpdates method while webhook is active; "
+    "use deleteWebhook to delete the webhook first"
+)
 NEW_MESSAGE_METHODS = {"sendMessage", "sendDocument", "sendPhoto", "sendVenue"}
 SEND_METHODS = NEW_MESSAGE_METHODS | {"editMessageText", "editMessageReplyMarkup"}
 JSON_FIELDS = {
@@ -55,6 +72,11 @@ JSON_FIELDS = {
     "allowed_updates",
     "caption_entities",
 }
+
+
+def _flag(value: Any) -> bool:
+    """A boolean parameter as JSON or a form sends it."""
+    return value is True or str(value).lower() in ("true", "1")
 
 
 class BadRequest(Exception):
@@ -186,6 +208,8 @@ class FakeTelegram:
         latency: float = 0.0,
         history: bool = True,
         clock: Callable[[], float] = time.monotonic,
+        webhook_timeout: float = 60.0,
+        webhook_retry_delay: float = 0.1,
     ) -> None:
         self.token = token
         self.bot_id = int(token.split(":")[0])
@@ -205,6 +229,20 @@ class FakeTelegram:
         self.requests: list[Request] = []
         self.commands: dict[tuple[str, str | None], list[tuple[str, str]]] = {}
         self.webhook: dict[str, Any] = {"url": ""}
+        self.webhook_timeout = webhook_timeout
+        self.webhook_retry_delay = webhook_retry_delay
+        self.webhook_requests = 0  # POSTs made to the webhook, successful or not
+        self.webhook_failures = 0  # of which got no 2xx
+        self.webhook_deliveries: list[tuple[int, int]] = []  # (update_id, status or 0)
+        self.webhook_in_flight = 0
+        self.webhook_peak_in_flight = 0
+        self._webhook_allowed: list[str] | None = None  # kept when setWebhook omits it
+        self._webhook_queues: dict[int, deque[dict]] = {}  # chat -> updates not yet acknowledged
+        self._webhook_workers: dict[int, asyncio.Task[None]] = {}
+        self._webhook_slots = asyncio.Semaphore(40)
+        self._webhook_last_error: tuple[int, str] | None = None
+        self._http: aiohttp.ClientSession | None = None
+        self._sent_updates: dict[int, dict] = {}  # update_id -> update, for redeliver
         self._updates: list[dict] = []
         self._new_update = asyncio.Event()
         self._update_ids = itertools.count(1)
@@ -235,6 +273,10 @@ class FakeTelegram:
 
     async def stop(self) -> None:
         self._new_update.set()
+        await self._stop_delivery()
+        if self._http is not None:
+            await self._http.close()
+            self._http = None
         if self._runner is not None:
             await self._runner.cleanup()
 
@@ -340,12 +382,25 @@ class FakeTelegram:
         return next(self._message_ids.setdefault(chat_id, itertools.count(1)))
 
     def push_update(self, update: dict) -> int:
-        """Queues any update; gives it the next update_id unless it has one."""
+        """Queues any update for getUpdates or the webhook; gives it the next update_id."""
         if "update_id" not in update:
             update = {"update_id": next(self._update_ids), **update}
-        self._updates.append(update)
-        self._new_update.set()
+        if self.history:
+            self._sent_updates[int(update["update_id"])] = update
+        if self.webhook.get("url"):
+            self._enqueue_for_webhook(update)
+        else:
+            self._updates.append(update)
+            self._new_update.set()
         return int(update["update_id"])
+
+    def sent_update(self, update_id: int) -> dict:
+        """An update as it was queued (for a test that posts it by hand)."""
+        return self._sent_updates[update_id]
+
+    def redeliver(self, update_id: int) -> int:
+        """Sends an update that was sent before once more, as Telegram sometimes does."""
+        return self.push_update(self._sent_updates[update_id])
 
     def user_sends(
         self,
@@ -504,6 +559,8 @@ class FakeTelegram:
         }  # fmt: skip
 
     async def _api_getUpdates(self, params: dict) -> list[dict]:
+        if self.webhook.get("url"):
+            raise BadRequest(WEBHOOK_CONFLICT, 409)
         offset = int(params.get("offset") or 0)
         limit = int(params.get("limit") or 100)
         timeout = float(params.get("timeout") or 0)
@@ -518,16 +575,150 @@ class FakeTelegram:
         return updates[:limit]
 
     async def _api_deleteWebhook(self, params: dict) -> bool:
-        self.webhook = {"url": ""}
+        await self._stop_delivery()
+        if _flag(params.get("drop_pending_updates")):
+            self._updates.clear()
         return True
 
     async def _api_getWebhookInfo(self, params: dict) -> dict:
-        return {"url": self.webhook.get("url", ""), "has_custom_certificate": False,
-                "pending_update_count": len(self._updates)}  # fmt: skip
+        info: dict[str, Any] = {
+            "url": self.webhook.get("url", ""),
+            "has_custom_certificate": False,
+            "pending_update_count": self.pending_update_count,
+        }
+        if info["url"]:
+            info["max_connections"] = self.webhook["max_connections"]
+            if self._webhook_allowed:
+                info["allowed_updates"] = list(self._webhook_allowed)
+            if self._webhook_last_error is not None:
+                info["last_error_date"], info["last_error_message"] = self._webhook_last_error
+        return info
 
     async def _api_setWebhook(self, params: dict) -> bool:
-        self.webhook = {"url": params.get("url", ""), "secret_token": params.get("secret_token")}
+        url = str(params.get("url") or "")
+        if not url:  # Telegram: an empty url removes the webhook
+            return await self._api_deleteWebhook(params)
+        secret = params.get("secret_token")
+        if secret is not None and not SECRET_TOKEN.fullmatch(str(secret)):
+            raise BadRequest("Bad Request: secret token contains unallowed characters")
+        try:
+            max_connections = int(params.get("max_connections") or 40)
+        except (TypeError, ValueError):
+            raise BadRequest("Bad Request: invalid max_connections") from None
+        if not 1 <= max_connections <= 100:
+            raise BadRequest("Bad Request: invalid max_connections")
+        if params.get("allowed_updates") is not None:
+            self._webhook_allowed = list(params["allowed_updates"])
+        if max_connections != self.webhook.get("max_connections"):
+            self._webhook_slots = asyncio.Semaphore(max_connections)
+        was_set = bool(self.webhook.get("url"))
+        self.webhook = {"url": url, "secret_token": secret, "max_connections": max_connections}
+        if _flag(params.get("drop_pending_updates")):
+            self._updates.clear()
+            for queue in self._webhook_queues.values():
+                while len(queue) > 1:  # the update in flight is on its way already
+                    queue.pop()
+        if self._http is None:
+            self._http = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0))
+        if not was_set:
+            pending, self._updates = self._updates, []
+            for update in pending:
+                self._enqueue_for_webhook(update)
         return True
+
+    # --- webhook delivery ---------------------------------------------------------------------
+
+    @property
+    def pending_update_count(self) -> int:
+        """Updates not yet taken by getUpdates or acknowledged by the webhook."""
+        return len(self._updates) + sum(len(q) for q in self._webhook_queues.values())
+
+    @staticmethod
+    def chat_of(update: dict) -> int:
+        """The chat an update belongs to: its message's chat, else the user who caused it."""
+        for kind, body in update.items():
+            if kind == "update_id" or not isinstance(body, dict):
+                continue
+            message = body.get("message") if kind == "callback_query" else body
+            if isinstance(message, dict) and isinstance(message.get("chat"), dict):
+                return int(message["chat"]["id"])
+            if isinstance(body.get("from"), dict):
+                return int(body["from"]["id"])
+        return 0
+
+    def _enqueue_for_webhook(self, update: dict) -> None:
+        allowed = self._webhook_allowed
+        if allowed and not any(kind in update for kind in allowed):
+            return  # Telegram does not send kinds the bot did not ask for
+        chat = self.chat_of(update)
+        self._webhook_queues.setdefault(chat, deque()).append(update)
+        if chat not in self._webhook_workers:
+            self._webhook_workers[chat] = asyncio.create_task(self._deliver_chat(chat))
+
+    async def _deliver_chat(self, chat: int) -> None:
+        """One chat's updates, one at a time: the next after the webhook accepted this one."""
+        queue = self._webhook_queues[chat]
+        try:
+            while queue:
+                update = queue[0]
+                if await self._post_update(update):
+                    if queue and queue[0] is update:
+                        queue.popleft()
+                else:
+                    await asyncio.sleep(self.webhook_retry_delay)
+        finally:
+            if self._webhook_workers.get(chat) is asyncio.current_task():
+                del self._webhook_workers[chat]
+            if not queue and self._webhook_queues.get(chat) is queue:
+                del self._webhook_queues[chat]
+
+    async def _post_update(self, update: dict) -> bool:
+        """One POST of one update; True when the webhook answered 2xx."""
+        assert self._http is not None
+        headers = {"Content-Type": "application/json"}
+        if self.webhook.get("secret_token"):
+            headers[SECRET_HEADER] = str(self.webhook["secret_token"])
+        error = ""
+        async with self._webhook_slots:
+            self.webhook_requests += 1
+            self.webhook_in_flight += 1
+            self.webhook_peak_in_flight = max(self.webhook_peak_in_flight, self.webhook_in_flight)
+            try:
+                async with self._http.post(
+                    self.webhook["url"],
+                    data=json.dumps(update),
+                    headers=headers,
+                    timeout=aiohttp.ClientTimeout(total=self.webhook_timeout),
+                ) as response:
+                    status = response.status
+                    await response.read()
+                    error = f"Wrong response from the webhook: {status} {response.reason}"
+            except TimeoutError:
+                status, error = 0, "Read timeout expired"
+            except aiohttp.ClientError as failure:
+                status, error = 0, f"Connection failed: {type(failure).__name__}"
+            finally:
+                self.webhook_in_flight -= 1
+        self.webhook_deliveries.append((int(update["update_id"]), status))
+        if 200 <= status < 300:
+            return True
+        self.webhook_failures += 1
+        self._webhook_last_error = (int(time.time()), error)
+        return False
+
+    async def _stop_delivery(self) -> None:
+        """Stops the webhook; what it had not delivered goes back to getUpdates."""
+        self.webhook = {"url": ""}
+        workers = list(self._webhook_workers.values())
+        for worker in workers:
+            worker.cancel()
+        await asyncio.gather(*workers, return_exceptions=True)
+        self._webhook_workers.clear()
+        pending = [u for queue in self._webhook_queues.values() for u in queue]
+        self._webhook_queues.clear()
+        if pending:
+            self._updates = sorted(self._updates + pending, key=lambda u: u["update_id"])
+            self._new_update.set()
 
     async def _api_logOut(self, params: dict) -> bool:
         return True

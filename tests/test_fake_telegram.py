@@ -1,5 +1,6 @@
 """The fake Bot API server refuses what Telegram refuses, so bot mistakes fail in tests."""
 
+import asyncio
 import time
 from collections.abc import AsyncIterator
 
@@ -11,6 +12,7 @@ from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.telegram import TelegramAPIServer
 from aiogram.exceptions import TelegramRetryAfter
 from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
+from aiohttp import web
 
 from tests.fake_telegram import FakeTelegram
 
@@ -206,3 +208,216 @@ async def test_latency_and_no_history() -> None:
         assert (fake.delivered, fake.requests, fake.messages(USER)) == (1, [], [])
     finally:
         await fake.stop()
+
+
+# --- webhook delivery -----------------------------------------------------------------------
+
+
+class Receiver:
+    """A bare webhook endpoint: records what arrives, answers what the test tells it."""
+
+    def __init__(self) -> None:
+        self.received: list[tuple[int, dict, dict]] = []  # (update_id, update, headers)
+        self.statuses: list[int] = []  # answers to give first, then 200
+        self.delay: dict[int, float] = {}  # chat -> seconds to take before answering
+        self.in_flight: set[int] = set()  # chats being answered now
+        self.overlaps = 0  # a chat's update arriving while its previous was unanswered
+        self._runner: web.AppRunner | None = None
+        self.url = ""
+
+    async def start(self) -> None:
+        app = web.Application()
+        app.router.add_post("/hook", self._hook)
+        self._runner = web.AppRunner(app, access_log=None)
+        await self._runner.setup()
+        await web.TCPSite(self._runner, "127.0.0.1", 0).start()
+        self.url = f"http://127.0.0.1:{self._runner.addresses[0][1]}/hook"
+
+    async def stop(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+
+    async def _hook(self, request: web.Request) -> web.Response:
+        update = await request.json()
+        chat = FakeTelegram.chat_of(update)
+        if chat in self.in_flight:
+            self.overlaps += 1
+        self.in_flight.add(chat)
+        try:
+            self.received.append((update["update_id"], update, dict(request.headers)))
+            await asyncio.sleep(self.delay.get(chat, 0))
+            status = self.statuses.pop(0) if self.statuses else 200
+            return web.Response(status=status)
+        finally:
+            self.in_flight.discard(chat)
+
+    def texts(self, chat: int) -> list[str]:
+        return [u["message"]["text"] for _, u, _ in self.received if "message" in u and
+                FakeTelegram.chat_of(u) == chat]  # fmt: skip
+
+
+@pytest.fixture
+async def receiver() -> AsyncIterator[Receiver]:
+    endpoint = Receiver()
+    await endpoint.start()
+    yield endpoint
+    await endpoint.stop()
+
+
+@pytest.fixture
+async def hooked() -> AsyncIterator[FakeTelegram]:
+    server = FakeTelegram(webhook_retry_delay=0.02)
+    await server.start()
+    yield server
+    await server.stop()
+
+
+async def test_set_webhook_delivers_with_the_secret_and_get_updates_conflicts(
+    hooked: FakeTelegram, receiver: Receiver
+) -> None:
+    early = hooked.user_sends(USER, "before the webhook")  # pending: delivered once it is set
+    status, _ = await call(
+        hooked, "setWebhook", url=receiver.url, secret_token="s3cret_-X", max_connections=5
+    )
+    assert status == 200
+    later = hooked.user_sends(USER, "after")
+    await hooked.wait_for(lambda f: len(f.webhook_deliveries) == 2)
+    assert [r[0] for r in receiver.received] == [early, later]
+    assert receiver.received[0][2]["X-Telegram-Bot-Api-Secret-Token"] == "s3cret_-X"
+    assert hooked.webhook_deliveries == [(early, 200), (later, 200)]
+    assert (hooked.webhook_requests, hooked.webhook_failures) == (2, 0)
+
+    status, body = await call(hooked, "getUpdates")
+    assert status == 409
+    assert body["description"] == (
+        "Conflict: can't use getUpdates method while webhook is active; "
+        "use deleteWebhook to delete the webhook first"
+    )
+    _, info = await call(hooked, "getWebhookInfo")
+    assert info["result"] == {
+        "url": receiver.url,
+        "has_custom_certificate": False,
+        "pending_update_count": 0,
+        "max_connections": 5,
+    }
+
+
+async def test_webhook_info_defaults_and_allowed_updates(
+    hooked: FakeTelegram, receiver: Receiver
+) -> None:
+    _, info = await call(hooked, "getWebhookInfo")
+    assert info["result"] == {
+        "url": "",
+        "has_custom_certificate": False,
+        "pending_update_count": 0,
+    }
+    await call(hooked, "setWebhook", url=receiver.url, allowed_updates=["callback_query"])
+    _, info = await call(hooked, "getWebhookInfo")
+    assert (info["result"]["max_connections"], info["result"]["allowed_updates"]) == (
+        40,
+        ["callback_query"],
+    )
+    hooked.user_sends(USER, "a message the bot did not ask for")
+    await asyncio.sleep(0.1)
+    assert receiver.received == []
+    status, body = await call(hooked, "setWebhook", url=receiver.url, secret_token="no spaces")
+    assert (status, body["description"]) == (
+        400,
+        "Bad Request: secret token contains unallowed characters",
+    )
+
+
+async def test_one_chat_in_order_and_chats_concurrently(
+    hooked: FakeTelegram, receiver: Receiver
+) -> None:
+    receiver.delay = {USER: 0.05, 43: 0.05, 44: 0.05}
+    await call(hooked, "setWebhook", url=receiver.url, max_connections=2)
+    for i in range(5):
+        for chat in (USER, 43, 44):
+            hooked.user_sends(chat, f"{chat}:{i}")
+    await hooked.wait_for(lambda f: len(f.webhook_deliveries) == 15)
+    for chat in (USER, 43, 44):
+        assert receiver.texts(chat) == [f"{chat}:{i}" for i in range(5)]
+    assert receiver.overlaps == 0  # never two updates of one chat at once
+    assert hooked.webhook_peak_in_flight == 2  # concurrent across chats, up to max_connections
+
+
+async def test_a_callback_query_belongs_to_its_message_s_chat(hooked: FakeTelegram) -> None:
+    hooked.add_chats([USER])
+    _, sent = await send(hooked, "pick", reply_markup={
+        "inline_keyboard": [[{"text": "A", "callback_data": "a"}]]
+    })  # fmt: skip
+    update_id = hooked.user_presses(USER, sent["result"]["message_id"], "a")
+    assert FakeTelegram.chat_of(hooked.sent_update(update_id)) == USER
+
+
+async def test_refused_and_unreachable_deliveries_are_sent_again(
+    hooked: FakeTelegram, receiver: Receiver
+) -> None:
+    receiver.statuses = [500, 401]
+    await call(hooked, "setWebhook", url=receiver.url)
+    first = hooked.user_sends(USER, "one")
+    second = hooked.user_sends(USER, "two")
+    await hooked.wait_for(lambda f: len(f.webhook_deliveries) == 4)
+    assert hooked.webhook_deliveries == [(first, 500), (first, 401), (first, 200), (second, 200)]
+    assert hooked.webhook_failures == 2
+    _, info = await call(hooked, "getWebhookInfo")
+    assert info["result"]["last_error_message"] == (
+        "Wrong response from the webhook: 401 Unauthorized"
+    )
+
+    await receiver.stop()
+    third = hooked.user_sends(USER, "three")
+    await hooked.wait_for(lambda f: f.webhook_failures >= 4)
+    assert {d for d in hooked.webhook_deliveries[4:]} == {(third, 0)}
+    _, info = await call(hooked, "getWebhookInfo")
+    assert info["result"]["pending_update_count"] == 1
+    assert info["result"]["last_error_message"].startswith("Connection failed")
+
+
+async def test_a_webhook_that_does_not_answer_in_time_gets_the_update_again(
+    receiver: Receiver,
+) -> None:
+    fake = FakeTelegram(webhook_timeout=0.1, webhook_retry_delay=0.01)
+    await fake.start()
+    try:
+        receiver.delay = {USER: 0.3}
+        await call(fake, "setWebhook", url=receiver.url)
+        update_id = fake.user_sends(USER, "slow")
+        await fake.wait_for(lambda f: len(f.webhook_deliveries) >= 2)
+        assert fake.webhook_deliveries[:2] == [(update_id, 0), (update_id, 0)]
+        receiver.delay = {}
+        await fake.wait_for(lambda f: (update_id, 200) in f.webhook_deliveries)
+    finally:
+        await fake.stop()
+
+
+async def test_redeliver_sends_the_same_update_twice(
+    hooked: FakeTelegram, receiver: Receiver
+) -> None:
+    await call(hooked, "setWebhook", url=receiver.url)
+    update_id = hooked.user_sends(USER, "twice")
+    hooked.redeliver(update_id)
+    await hooked.wait_for(lambda f: len(f.webhook_deliveries) == 2)
+    assert [r[1] for r in receiver.received] == [hooked.sent_update(update_id)] * 2
+
+
+async def test_delete_webhook_gives_pending_updates_back_to_get_updates(
+    hooked: FakeTelegram, receiver: Receiver
+) -> None:
+    await receiver.stop()  # nothing answers: the update stays pending
+    await call(hooked, "setWebhook", url=receiver.url)
+    update_id = hooked.user_sends(USER, "kept")
+    await hooked.wait_for(lambda f: f.webhook_failures >= 1)
+    status, _ = await call(hooked, "deleteWebhook")
+    assert status == 200
+    status, body = await call(hooked, "getUpdates")
+    assert status == 200
+    assert [u["update_id"] for u in body["result"]] == [update_id]
+    hooked.user_sends(USER, "polled")
+    _, body = await call(hooked, "getUpdates")
+    assert [u["message"]["text"] for u in body["result"]] == ["kept", "polled"]
+
+    await call(hooked, "setWebhook", url=receiver.url, drop_pending_updates=True)
+    _, info = await call(hooked, "getWebhookInfo")
+    assert info["result"]["pending_update_count"] == 0

@@ -11,6 +11,7 @@ import pytest
 from sqlmodel import select
 
 from bot.app import App
+from bot.channels.telegram import ALLOWED_UPDATES, WebhookSpec
 from bot.channels.telegram_aiogram import AiogramChannel
 from models import Applicant, TestSession
 from tests.fake_telegram import FakeTelegram
@@ -46,6 +47,39 @@ async def bot(app: App, telegram: FakeTelegram) -> AsyncIterator[AiogramChannel]
     await channel.stop()
     await asyncio.wait_for(polling, 10)
     await channel.close()
+
+
+@pytest.fixture
+async def webhook_bot(app: App, telegram: FakeTelegram) -> AsyncIterator[AiogramChannel]:
+    """The channel in webhook mode: started, not polling; updates come through `feed`."""
+    services = app.conversation.services
+    channel = AiogramChannel(
+        app.conversation,
+        telegram.token,
+        telegram.base_url,
+        services.translators,
+        services.default_locale,
+        retry_delay=0.05,
+    )
+    await channel.start()
+    yield channel
+    await channel.close()
+
+
+def posted_message(update_id: int, user_id: int, text: str, language_code: str = "en") -> dict:
+    """An update as Telegram would POST it to the webhook: a user's text message."""
+    message = {
+        "message_id": update_id,
+        "date": 1790000000,
+        "chat": {"id": user_id, "type": "private", "first_name": "Dara"},
+        "from": {
+            "id": user_id, "is_bot": False, "first_name": "Dara", "language_code": language_code,
+        },
+        "text": text,
+    }  # fmt: skip
+    if text.startswith("/"):
+        message["entities"] = [{"type": "bot_command", "offset": 0, "length": len(text)}]
+    return {"update_id": update_id, "message": message}
 
 
 def rejected_except_not_modified(telegram: FakeTelegram) -> list:
@@ -248,6 +282,33 @@ async def test_a_flooding_user_is_slowed_down_and_others_still_served(
     slow_downs = [m for m in telegram.messages(DARA) if "very fast" in m.text]
     assert len(slow_downs) == 1
     assert len(telegram.messages(DARA)) == 21
+
+
+async def test_a_posted_update_is_answered_before_feed_returns(
+    app: App, webhook_bot: AiogramChannel, telegram: FakeTelegram, caplog: pytest.LogCaptureFixture
+) -> None:
+    assert app.conversation.services.account.username == "applicant_test_bot"
+    assert telegram.commands[("default", None)][0] == ("start", "ម៉ឺនុយមេ")
+    telegram.add_chats([DARA])
+    await webhook_bot.feed(posted_message(7001, DARA, "/help"))
+    [reply] = telegram.messages(DARA)  # already sent: the webhook answers Telegram after this
+    assert "How I can help" in reply.text
+    with caplog.at_level(logging.WARNING):
+        await webhook_bot.feed({"update_id": "seven", "message": []})
+    assert "no update" in caplog.text
+    assert len(telegram.messages(DARA)) == 1
+    assert rejected_except_not_modified(telegram) == []
+
+
+async def test_the_webhook_is_registered_read_back_and_deleted(
+    webhook_bot: AiogramChannel, telegram: FakeTelegram
+) -> None:
+    spec = WebhookSpec("https://bot.example.org/telegram", ALLOWED_UPDATES, 80)
+    await webhook_bot.set_webhook(spec, "s3cret")
+    assert (telegram.webhook["url"], telegram.webhook["secret_token"]) == (spec.url, "s3cret")
+    assert await webhook_bot.webhook_spec() == spec
+    await webhook_bot.delete_webhook()
+    assert (await webhook_bot.webhook_spec()).url == ""
 
 
 async def test_applicant_bot_run_answers_on_telegram_and_stops_cleanly(

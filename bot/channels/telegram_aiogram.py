@@ -1,16 +1,17 @@
 """The aiogram channel: Telegram updates in, the conversation's actions out.
 
-Long polling against TELEGRAM_API_URL. Each update runs as its own task; the
-conversation keeps one user's updates in order. Telegram's errors are handled
-here, in one place: 429 waits, 403 marks the applicant unreachable, network and
-server errors are retried with backoff, a bad request is logged and skipped.
+Long polling against TELEGRAM_API_URL, or updates fed one by one by the webhook
+server. Each polled update runs as its own task; the conversation keeps one user's
+updates in order. aiogram's errors are mapped to delivery outcomes in `outcome`; the
+policy that acts on them (429 waits, 403 marks the applicant unreachable, network and
+server errors are retried with backoff, a bad request is logged and skipped) is shared
+with the other Telegram channel in `bot.channels.telegram`.
 """
 
-import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Mapping
 from functools import partial
-from typing import Any, TypeVar
+from typing import Any
 
 from aiogram import Bot, Dispatcher
 from aiogram.client.default import DefaultBotProperties
@@ -18,7 +19,9 @@ from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.telegram import TelegramAPIServer
 from aiogram.enums import ParseMode
 from aiogram.exceptions import (
+    TelegramAPIError,
     TelegramBadRequest,
+    TelegramEntityTooLarge,
     TelegramForbiddenError,
     TelegramNetworkError,
     TelegramRetryAfter,
@@ -36,7 +39,18 @@ from aiogram.types import (
     ReplyKeyboardRemove,
     Update,
 )
+from pydantic import ValidationError
 
+from bot.channels.telegram import (
+    ALLOWED_UPDATES,
+    DEFAULT_MAX_CONNECTIONS,
+    Request,
+    TelegramCalls,
+    TelegramUnavailable,
+    WebhookSpec,
+    command_menus,
+    unsupported_content,
+)
 from bot.delivery import Delivery, Outcome
 from bot.pacing import SendPacer
 from handlers.conversation import Conversation
@@ -55,27 +69,9 @@ from handlers.events import (
     SendVenue,
     split_command,
 )
-from handlers.texts import LOCALES, Translator
+from handlers.texts import Translator
 
 logger = logging.getLogger(__name__)
-
-T = TypeVar("T")
-UNSUPPORTED_CONTENT = (
-    "sticker",
-    "photo",
-    "voice",
-    "video",
-    "video_note",
-    "audio",
-    "document",
-    "animation",
-    "location",
-    "venue",
-    "poll",
-    "dice",
-)
-ALLOWED_UPDATES = ["message", "edited_message", "callback_query"]
-MAX_ATTEMPTS = 5
 
 
 def to_incoming(update: Update) -> Incoming | None:
@@ -136,8 +132,7 @@ def _from_message(update_id: int, message: Message, edited: bool) -> Incoming | 
             html=message.html_text if message.caption else "",
             **base,
         )
-    content = next((name for name in UNSUPPORTED_CONTENT if getattr(message, name, None)), "other")
-    return Incoming(kind=Kind.UNSUPPORTED, content=content, **base)
+    return Incoming(kind=Kind.UNSUPPORTED, content=unsupported_content(message), **base)
 
 
 def _from_button(update_id: int, query: CallbackQuery) -> Incoming | None:
@@ -195,6 +190,7 @@ class AiogramChannel:
         self.translators = translators
         self.default_locale = default_locale
         self.retry_delay = retry_delay
+        self.calls = TelegramCalls(self, conversation, self.pacer, retry_delay)
         session = AiohttpSession(api=TelegramAPIServer.from_base(api_url.rstrip("/")))
         self.bot = Bot(
             token,
@@ -208,17 +204,21 @@ class AiogramChannel:
 
     async def run(self, handle_signals: bool = False) -> None:
         """Sets the command menus, then polls until stopped (or SIGINT/SIGTERM, if asked)."""
-        await self._call(self.bot.delete_webhook, user_id=None)
-        me = await self._call(self.bot.get_me, user_id=None)
-        if me is not None and me.username:
-            self.conversation.services.account.username = me.username  # for deep links
-        await self.set_commands()
+        await self.calls.call(self.bot.delete_webhook, user_id=None)
+        await self.start()
         await self.dispatcher.start_polling(
             self.bot,
             handle_as_tasks=True,
-            allowed_updates=ALLOWED_UPDATES,
+            allowed_updates=list(ALLOWED_UPDATES),
             handle_signals=handle_signals,
         )
+
+    async def start(self) -> None:
+        """Learns the bot's username (for deep links) and sets the command menus."""
+        me = await self.calls.call(self.bot.get_me, user_id=None)
+        if me is not None and me.username:
+            self.conversation.services.account.username = me.username
+        await self.set_commands()
 
     async def stop(self) -> None:
         await self.dispatcher.stop_polling()
@@ -228,158 +228,123 @@ class AiogramChannel:
 
     async def set_commands(self) -> None:
         """The command menu in each language, and the default language's for everyone else."""
-        for locale in (*LOCALES, None):
-            _ = self.translators[locale or self.default_locale].gettext
-            commands = [
-                BotCommand(command="start", description=_("Main menu")),
-                BotCommand(command="book", description=_("Book a test seat")),
-                BotCommand(command="mybookings", description=_("My registrations")),
-                BotCommand(command="faq", description=_("Questions and answers")),
-                BotCommand(command="language", description=_("Change the language")),
-                BotCommand(command="help", description=_("What this bot can do")),
-            ]
-            await self._call(
-                partial(self.bot.set_my_commands, commands, language_code=locale), user_id=None
+        for language, menu in command_menus(self.translators, self.default_locale):
+            commands = [BotCommand(command=name, description=text) for name, text in menu]
+            await self.calls.call(
+                partial(self.bot.set_my_commands, commands, language_code=language), None
             )
 
-    async def _on_update(self, _: Message | CallbackQuery, event_update: Update) -> None:
-        query_id = event_update.callback_query.id if event_update.callback_query else None
-        event = to_incoming(event_update)
-        if event is None:
-            if query_id is not None:  # not ours, but the button must stop spinning
-                await self._call(lambda: self.bot.answer_callback_query(query_id), None)
+    # --- webhook mode: the webhook server (bot/webhook.py) feeds updates one by one --------
+
+    async def feed(self, payload: dict[str, Any]) -> None:
+        """Handles one update as Telegram posted it; returns when its replies are sent."""
+        try:
+            update = Update.model_validate(payload, context={"bot": self.bot})
+        except ValidationError as error:
+            logger.warning("ignored a webhook payload that is no update (%s)", error.error_count())
             return
+        await self._handle(update)
 
-        async def deliver(actions: list[Outgoing]) -> None:
-            await self.send(event, actions, query_id)
+    async def webhook_spec(self) -> WebhookSpec:
+        """The webhook Telegram has now (url "" when none)."""
+        info = await self.calls.call(self.bot.get_webhook_info, user_id=None)
+        if info is None:
+            raise TelegramUnavailable("getWebhookInfo failed")
+        return WebhookSpec(
+            url=info.url,
+            allowed_updates=tuple(info.allowed_updates or ()),
+            max_connections=info.max_connections or DEFAULT_MAX_CONNECTIONS,
+        )
 
-        actions = await self.conversation.handle(event, deliver)
-        if query_id is not None and not actions:
-            await self._call(lambda: self.bot.answer_callback_query(query_id), event.user_id)
+    async def set_webhook(self, spec: WebhookSpec, secret: str) -> None:
+        """Has Telegram post updates to `spec.url`, signed with `secret`."""
+        done = await self.calls.call(
+            partial(
+                self.bot.set_webhook,
+                spec.url,
+                secret_token=secret,
+                allowed_updates=list(spec.allowed_updates),
+                max_connections=spec.max_connections,
+            ),
+            user_id=None,
+        )
+        if not done:
+            raise TelegramUnavailable("setWebhook failed")
+
+    async def delete_webhook(self) -> None:
+        """Stops webhook delivery (updates wait for getUpdates again)."""
+        if not await self.calls.call(self.bot.delete_webhook, user_id=None):
+            raise TelegramUnavailable("deleteWebhook failed")
+
+    # --- updates in ------------------------------------------------------------------------
+
+    async def _on_update(self, _: Message | CallbackQuery, event_update: Update) -> None:
+        await self._handle(event_update)
+
+    async def _handle(self, update: Update) -> None:
+        query_id = update.callback_query.id if update.callback_query else None
+        await self.calls.handle(to_incoming(update), query_id)
+
+    # --- replies out -----------------------------------------------------------------------
 
     async def send(self, event: Incoming, actions: list[Outgoing], query_id: str | None) -> None:
         """Renders the actions in order; a button press is always answered, first."""
-        if query_id is not None:
-            notice = next((a for a in actions if isinstance(a, Notify)), None)
-            await self._call(
-                lambda: self.bot.answer_callback_query(
-                    query_id,
-                    text=notice.text[:200] if notice else None,
-                    show_alert=notice.alert if notice else False,
-                ),
-                event.user_id,
-            )
-        for action in actions:
-            if isinstance(action, EditText):
-                await self._edit_text(event.chat_id, action, event.user_id)
-            elif not isinstance(action, Notify) or query_id is None:
-                await self._render(event.chat_id, action, event.user_id)
+        await self.calls.send(event, actions, query_id)
 
     async def send_one(self, chat_id: int, action: Outgoing) -> Delivery:
         """One request for a queued message, without retrying: the outbox sender decides."""
-        try:
-            sent = await self._request(chat_id, action)()
-        except TelegramRetryAfter as error:
+        return await self.calls.send_one(chat_id, action)
+
+    def outcome(self, error: Exception) -> Delivery | None:
+        """What an aiogram error comes to; None when it is not one of Telegram's."""
+        if not isinstance(error, TelegramAPIError):
+            return None
+        if isinstance(error, TelegramRetryAfter):
             return Delivery(Outcome.RETRY_AFTER, retry_after=float(error.retry_after))
-        except TelegramForbiddenError as error:
+        if isinstance(error, TelegramForbiddenError):
             return Delivery(Outcome.BLOCKED, error=error.message)
-        except TelegramBadRequest as error:
+        if isinstance(error, TelegramBadRequest):
             gone = "chat not found" in error.message.lower()
             return Delivery(Outcome.CHAT_GONE if gone else Outcome.REFUSED, error=error.message)
-        except (TelegramNetworkError, TelegramServerError) as error:
+        if isinstance(error, TelegramEntityTooLarge):
+            return Delivery(Outcome.REFUSED, error=error.message)
+        if isinstance(error, TelegramNetworkError | TelegramServerError):
             return Delivery(Outcome.TRANSIENT, error=type(error).__name__)
-        return Delivery(Outcome.SENT, message_id=getattr(sent, "message_id", None))
+        return Delivery(Outcome.REFUSED, error=f"{type(error).__name__}: {error.message}")
 
-    async def _render(self, chat_id: int, action: Outgoing, user_id: int) -> bool:
-        """Sends one new message as a reply, under the error policy."""
-        sent = await self._call(self._request(chat_id, action), user_id, paced_chat=chat_id)
-        return sent is not None
+    def answer(self, query_id: str, text: str | None = None, alert: bool = False) -> Request:
+        """The answer to a button press, with a notice over the chat when there is one."""
+        return partial(self.bot.answer_callback_query, query_id, text=text, show_alert=alert)
 
-    def _request(self, chat_id: int, action: Outgoing) -> Callable[[], Awaitable[Any]]:
+    def request(self, chat_id: int, action: Outgoing) -> Request:
         """The Bot API call for one action: a text, a notice as text, a venue, a file, an edit."""
         if isinstance(action, EditText):
-            return lambda: self.bot.edit_message_text(
+            return partial(
+                self.bot.edit_message_text,
                 text=action.text,
                 chat_id=chat_id,
                 message_id=action.message_id,
                 reply_markup=to_markup(action.keyboard),
             )
         if isinstance(action, SendMedia):
-            caption = action.caption or None
-            if action.kind == "photo":
-                return lambda: self.bot.send_photo(chat_id, action.file_id, caption=caption)
-            return lambda: self.bot.send_document(chat_id, action.file_id, caption=caption)
+            send = self.bot.send_photo if action.kind == "photo" else self.bot.send_document
+            return partial(send, chat_id, action.file_id, caption=action.caption or None)
         if isinstance(action, SendFile):
             upload = BufferedInputFile(action.data, filename=action.filename)
-            if action.photo:
-                return lambda: self.bot.send_photo(chat_id, upload, caption=action.caption or None)
-            return lambda: self.bot.send_document(chat_id, upload, caption=action.caption or None)
+            send = self.bot.send_photo if action.photo else self.bot.send_document
+            return partial(send, chat_id, upload, caption=action.caption or None)
         if isinstance(action, SendVenue):
-            return lambda: self.bot.send_venue(
-                chat_id, action.latitude, action.longitude, action.title, action.address
+            return partial(
+                self.bot.send_venue,
+                chat_id,
+                action.latitude,
+                action.longitude,
+                action.title,
+                action.address,
             )
         if isinstance(action, SendText | Notify):
             keyboard = action.keyboard if isinstance(action, SendText) else None
-            return lambda: self.bot.send_message(
-                chat_id, action.text, reply_markup=to_markup(keyboard)
+            return partial(
+                self.bot.send_message, chat_id, action.text, reply_markup=to_markup(keyboard)
             )
         raise ValueError(f"{type(action).__name__} is not a new message")
-
-    async def _edit_text(self, chat_id: int, action: EditText, user_id: int) -> None:
-        try:
-            await self._call(
-                lambda: self.bot.edit_message_text(
-                    text=action.text,
-                    chat_id=chat_id,
-                    message_id=action.message_id,
-                    reply_markup=to_markup(action.keyboard),
-                ),
-                user_id,
-                raise_bad_request=True,
-                paced_chat=chat_id,
-            )
-        except TelegramBadRequest as error:
-            if "not modified" in error.message:
-                return  # the user pressed the same button twice: the screen is already right
-            # Too old to edit, or deleted: show the screen as a new message instead.
-            await self._render(chat_id, SendText(action.text, action.keyboard), user_id)
-
-    async def _call(
-        self,
-        request: Callable[[], Awaitable[T]],
-        user_id: int | None,
-        raise_bad_request: bool = False,
-        paced_chat: int | None = None,
-    ) -> T | None:
-        """One Bot API call under the error policy; None when it could not be made.
-
-        A call that shows a message to `paced_chat` waits for its slot in the bot-wide
-        budget first (replies go before the outbox).
-        """
-        for attempt in range(1, MAX_ATTEMPTS + 1):
-            try:
-                if paced_chat is None:
-                    return await request()
-                async with self.pacer.slot(paced_chat, reply=True):
-                    return await request()
-            except TelegramRetryAfter as error:
-                logger.warning("Telegram asks to wait %s s (flood control)", error.retry_after)
-                self.pacer.pause(error.retry_after)
-                await asyncio.sleep(error.retry_after)
-            except TelegramForbiddenError:
-                if user_id is not None:
-                    logger.info("user %s blocked the bot; marked unreachable", user_id)
-                    await self.conversation.mark_unreachable(user_id)
-                return None
-            except (TelegramNetworkError, TelegramServerError) as error:
-                logger.warning(
-                    "Telegram call failed (attempt %s): %s", attempt, type(error).__name__
-                )
-                await asyncio.sleep(self.retry_delay * 2 ** (attempt - 1))
-            except TelegramBadRequest as error:
-                if raise_bad_request:
-                    raise
-                logger.warning("Telegram refused a request: %s", error.message)
-                return None
-        logger.error("Telegram call abandoned after %s attempts", MAX_ATTEMPTS)
-        return None

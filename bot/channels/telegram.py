@@ -1,0 +1,234 @@
+"""What both Telegram channels share: the updates asked for, the command menus, and the
+error policy under which every reply is sent.
+
+Each channel maps its framework's errors to a `Delivery` outcome in one function
+(`BotApi.outcome`) and builds the Bot API request for each action; everything else
+about talking to Telegram lives here, once: 429 waits `retry_after` (and pauses the
+bot-wide budget), 403 marks the applicant unreachable, network errors and 5xx are
+retried with exponential backoff, a bad request is logged and given up; an edit that
+changes nothing is fine, an edit Telegram refuses otherwise is sent as a new message.
+"""
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, Protocol, TypeVar
+
+from bot.delivery import Delivery, Outcome
+from bot.pacing import SendPacer
+from handlers.conversation import Conversation
+from handlers.events import EditText, Incoming, Notify, Outgoing, SendText
+from handlers.texts import LOCALES, Translator
+
+logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
+Request = Callable[[], Awaitable[Any]]
+
+ALLOWED_UPDATES = ("message", "edited_message", "callback_query")
+MAX_ATTEMPTS = 5
+# Telegram's own default when setWebhook is given no max_connections.
+DEFAULT_MAX_CONNECTIONS = 40
+# What a user may send that the bot cannot read, by the name of the message's field;
+# the first present one names it (a venue also carries a location: it reads "location").
+UNSUPPORTED_CONTENT = (
+    "sticker",
+    "photo",
+    "voice",
+    "video",
+    "video_note",
+    "audio",
+    "document",
+    "animation",
+    "location",
+    "venue",
+    "poll",
+    "dice",
+)
+
+
+@dataclass(frozen=True)
+class WebhookSpec:
+    """What is registered with Telegram for webhook delivery."""
+
+    url: str
+    allowed_updates: tuple[str, ...]
+    max_connections: int
+
+
+class TelegramUnavailable(RuntimeError):
+    """A call the bot cannot do without (setting the webhook) failed under the error policy."""
+
+
+def unsupported_content(message: object) -> str:
+    """The name of what a message carries that the bot cannot read ("other" when unknown)."""
+    return next((name for name in UNSUPPORTED_CONTENT if getattr(message, name, None)), "other")
+
+
+def command_menus(
+    translators: Mapping[str, Translator], default_locale: str
+) -> list[tuple[str | None, list[tuple[str, str]]]]:
+    """(language, [(command, description)]) for each language, and None for everyone else."""
+    menus: list[tuple[str | None, list[tuple[str, str]]]] = []
+    for locale in (*LOCALES, None):
+        _ = translators[locale or default_locale].gettext
+        commands = [
+            ("start", _("Main menu")),
+            ("book", _("Book a test seat")),
+            ("mybookings", _("My registrations")),
+            ("faq", _("Questions and answers")),
+            ("language", _("Change the language")),
+            ("help", _("What this bot can do")),
+        ]
+        menus.append((locale, commands))
+    return menus
+
+
+class BotApi(Protocol):
+    """What a Telegram channel gives the shared policy: its requests and its error mapping."""
+
+    def outcome(self, error: Exception) -> Delivery | None:
+        """The Delivery a framework error comes to; None when it is no Telegram error."""
+        ...
+
+    def request(self, chat_id: int, action: Outgoing) -> Request:
+        """The Bot API call that shows one action in a chat."""
+        ...
+
+    def answer(self, query_id: str, text: str | None = None, alert: bool = False) -> Request:
+        """The Bot API call that answers a button press (stops its spinner)."""
+        ...
+
+
+class TelegramCalls:
+    """Bot API calls under the error policy, and the order in which replies go out."""
+
+    def __init__(
+        self,
+        api: BotApi,
+        conversation: Conversation,
+        pacer: SendPacer,
+        retry_delay: float,
+    ) -> None:
+        self.api = api
+        self.conversation = conversation
+        self.pacer = pacer
+        self.retry_delay = retry_delay
+
+    async def handle(self, event: Incoming | None, query_id: str | None) -> None:
+        """Runs one event through the conversation and sends its replies.
+
+        Must be awaited without an await before it in the caller, so that the user's
+        lock is taken in the order the updates came.
+        """
+        if event is None:
+            if query_id is not None:  # not ours, but the button must stop spinning
+                await self.call(self.api.answer(query_id), None)
+            return
+
+        async def deliver(actions: list[Outgoing]) -> None:
+            await self.send(event, actions, query_id)
+
+        actions = await self.conversation.handle(event, deliver)
+        if query_id is not None and not actions:
+            await self.call(self.api.answer(query_id), event.user_id)
+
+    async def send(self, event: Incoming, actions: list[Outgoing], query_id: str | None) -> None:
+        """Renders the actions in order; a button press is always answered, first."""
+        if query_id is not None:
+            notice = next((a for a in actions if isinstance(a, Notify)), None)
+            answer = (
+                self.api.answer(query_id, notice.text[:200], notice.alert)
+                if notice
+                else self.api.answer(query_id)
+            )
+            await self.call(answer, event.user_id)
+        for action in actions:
+            if isinstance(action, EditText):
+                await self._edit(event.chat_id, action, event.user_id)
+            elif not isinstance(action, Notify) or query_id is None:
+                await self.render(event.chat_id, action, event.user_id)
+
+    async def send_one(self, chat_id: int, action: Outgoing) -> Delivery:
+        """One request for a queued message, without retrying: the outbox sender decides."""
+        _, delivery = await self.attempt(self.api.request(chat_id, action))
+        return delivery
+
+    async def render(self, chat_id: int, action: Outgoing, user_id: int) -> bool:
+        """Sends one new message as a reply, under the error policy."""
+        sent = await self.call(self.api.request(chat_id, action), user_id, paced_chat=chat_id)
+        return sent is not None
+
+    async def call(
+        self,
+        request: Callable[[], Awaitable[T]],
+        user_id: int | None,
+        paced_chat: int | None = None,
+    ) -> T | None:
+        """One Bot API call under the error policy; None when it could not be made."""
+        result, delivery = await self._with_policy(request, user_id, paced_chat)
+        if delivery.outcome in (Outcome.REFUSED, Outcome.CHAT_GONE):
+            logger.warning("Telegram refused a request: %s", delivery.error)
+        return result if delivery.outcome is Outcome.SENT else None
+
+    async def attempt(
+        self, request: Callable[[], Awaitable[T]], paced_chat: int | None = None
+    ) -> tuple[T | None, Delivery]:
+        """One try: the result and how it went. A call that shows a message to
+        `paced_chat` waits for its slot in the bot-wide budget first (replies go before
+        the outbox)."""
+        try:
+            if paced_chat is None:
+                result = await request()
+            else:
+                async with self.pacer.slot(paced_chat, reply=True):
+                    result = await request()
+        except Exception as error:
+            delivery = self.api.outcome(error)
+            if delivery is None:
+                raise
+            return None, delivery
+        return result, Delivery(Outcome.SENT, message_id=getattr(result, "message_id", None))
+
+    async def _edit(self, chat_id: int, action: EditText, user_id: int) -> None:
+        request = self.api.request(chat_id, action)
+        _, delivery = await self._with_policy(request, user_id, paced_chat=chat_id)
+        if delivery.outcome not in (Outcome.REFUSED, Outcome.CHAT_GONE):
+            return
+        if "not modified" in delivery.error:
+            return  # the user pressed the same button twice: the screen is already right
+        # Too old to edit, or deleted: show the screen as a new message instead.
+        await self.render(chat_id, SendText(action.text, action.keyboard), user_id)
+
+    async def _with_policy(
+        self,
+        request: Callable[[], Awaitable[T]],
+        user_id: int | None,
+        paced_chat: int | None,
+    ) -> tuple[T | None, Delivery]:
+        """Tries until the call goes through, is refused, or MAX_ATTEMPTS are spent."""
+        delivery = Delivery(Outcome.TRANSIENT)
+        for attempt in range(1, MAX_ATTEMPTS + 1):
+            result, delivery = await self.attempt(request, paced_chat)
+            match delivery.outcome:
+                case Outcome.SENT | Outcome.REFUSED | Outcome.CHAT_GONE:
+                    return result, delivery
+                case Outcome.RETRY_AFTER:
+                    logger.warning(
+                        "Telegram asks to wait %s s (flood control)", delivery.retry_after
+                    )
+                    self.pacer.pause(delivery.retry_after)
+                    await asyncio.sleep(delivery.retry_after)
+                case Outcome.BLOCKED:
+                    if user_id is not None:
+                        logger.info("user %s blocked the bot; marked unreachable", user_id)
+                        await self.conversation.mark_unreachable(user_id)
+                    return None, delivery
+                case Outcome.TRANSIENT:
+                    logger.warning(
+                        "Telegram call failed (attempt %s): %s", attempt, delivery.error
+                    )
+                    await asyncio.sleep(self.retry_delay * 2 ** (attempt - 1))
+        logger.error("Telegram call abandoned after %s attempts", MAX_ATTEMPTS)
+        return None, delivery

@@ -1,0 +1,526 @@
+"""One chat driver for every channel: the behaviour suite is written once against it.
+
+`Chats` plays users (and, on Telegram, the staff group) on one channel:
+
+- `ConsoleChats`: one ConsoleChannel per user, in script mode, reading one line per action
+  through its own `run()`; what the user sees is parsed back from the JSON lines it prints.
+- `TelegramChats`: the real channel (aiogram or python-telegram-bot) polling the fake Bot
+  API server over HTTP; what the user sees is what the fake server holds for the chat.
+
+Each action returns once the bot has handled it and sent its replies: on Telegram the
+conversation's `handle` is wrapped to record the update ids it finished, and the action
+waits for its own update id (and, for a button press, for the press to be answered).
+Messages that are not replies (reminders, broadcasts, staff answers) arrive only when
+the test calls `deliver_outbox()`, which sends what is due with the channel's `send_one`.
+"""
+
+import asyncio
+import io
+import itertools
+import json
+import time
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import asynccontextmanager, contextmanager, suppress
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from bot.app import App
+from bot.channels.console import ConsoleChannel
+from bot.delivery import OutboxSender
+from bot.pacing import SendPacer
+from handlers.events import Incoming
+from tests.fake_telegram import ChatMessage, FakeTelegram
+
+CHANNELS = ("console", "aiogram", "ptb")
+TIMEOUT = 10.0
+SEND_METHODS = {
+    "sendMessage", "sendDocument", "sendPhoto", "sendVenue", "editMessageText",
+    "editMessageReplyMarkup",
+}  # fmt: skip
+
+
+@dataclass
+class Button:
+    """A button under a message: inline (with its data, on Telegram) or on the reply keyboard."""
+
+    label: str
+    data: str | None = None  # callback data; None on the console and for reply-keyboard buttons
+    inline: bool = True
+    contact: bool = False
+
+
+@dataclass
+class Message:
+    """A bot message as the user sees it now."""
+
+    message_id: int
+    kind: str  # text, photo, document, venue
+    text: str  # the plain text; a file's caption; a venue's title
+    buttons: list[Button] = field(default_factory=list)
+    filename: str = ""  # photo, document
+    address: str = ""  # venue
+
+    @property
+    def labels(self) -> list[str]:
+        return [button.label for button in self.buttons]
+
+
+class Chat:
+    """One user's private chat with the bot: what they do, and what they see."""
+
+    def __init__(self, user_id: int, language: str | None) -> None:
+        self.user_id = user_id
+        self.language = language
+        self.screens: dict[int, Message] = {}  # message id -> the message as it reads now
+        self.changes: list[Message] = []  # every message sent or edited, in order
+        self.notices: list[str] = []  # the texts of button presses' answers (toasts, alerts)
+        self.last: Message | None = None  # the text message sent or edited last
+
+    # --- what the user does (each channel implements these) ----------------------------------
+
+    async def send(self, text: str) -> None:
+        """Types a message (a /command when it starts with "/")."""
+        raise NotImplementedError
+
+    async def share_contact(self, phone: str) -> None:
+        """Shares their own phone number with the contact button."""
+        raise NotImplementedError
+
+    async def _press(self, message: Message, button: Button) -> None:
+        raise NotImplementedError
+
+    async def press(self, label: str) -> None:
+        """Presses the button labelled `label` (or containing it) on the newest message with it."""
+        message, button = self.find_button(label)
+        if button.contact:
+            raise AssertionError("the contact button shares a number: use share_contact()")
+        await self._press(message, button)
+
+    # --- what the user sees --------------------------------------------------------------------
+
+    @property
+    def messages(self) -> list[Message]:
+        return [self.screens[key] for key in sorted(self.screens)]
+
+    @property
+    def texts(self) -> list[str]:
+        """The text of every text message in the chat, as it reads now, oldest first."""
+        return [m.text for m in self.messages if m.kind == "text"]
+
+    @property
+    def files(self) -> list[Message]:
+        return [m for m in self.messages if m.kind in ("photo", "document")]
+
+    @property
+    def venues(self) -> list[Message]:
+        return [m for m in self.messages if m.kind == "venue"]
+
+    def find_button(self, label: str) -> tuple[Message, Button]:
+        """The button labelled `label` (else containing it), on the newest message having one."""
+        for message in reversed(self.messages):
+            for exact in (True, False):
+                for button in message.buttons:
+                    if button.label == label if exact else label in button.label:
+                        return message, button
+        shown = self.last.labels if self.last else None
+        raise AssertionError(f"no button {label!r}; the last message has {shown}")
+
+    def _see(self, message: Message) -> None:
+        self.screens[message.message_id] = message
+        self.changes.append(message)
+        if message.kind == "text":
+            self.last = message
+
+
+class StaffGroup(Protocol):
+    """The staff group chat: the bot's posts there, and staff replying to them."""
+
+    chat_id: int
+
+    @property
+    def posts(self) -> list[Message]: ...
+
+    async def reply(self, staff_id: int, message_id: int, text: str) -> None: ...
+
+
+class Chats(Protocol):
+    """Users of one channel, and the outbox that reaches them."""
+
+    name: str
+
+    def user(self, user_id: int, language: str | None = "en") -> Chat: ...
+
+    async def staff_group(self, chat_id: int, member: int) -> StaffGroup: ...
+
+    async def deliver_outbox(self) -> int: ...
+
+
+# --- The console ---------------------------------------------------------------------------------
+
+
+class ConsoleChat(Chat):
+    """A terminal of `applicant-bot shell --script`: one line in per action, JSON lines out."""
+
+    def __init__(self, app: App, user_id: int, language: str | None) -> None:
+        super().__init__(user_id, language)
+        services = app.conversation.services
+        self.stdout = io.StringIO()
+        self.channel = ConsoleChannel(
+            app.conversation,
+            user_id=user_id,
+            language_hint=language,
+            script=True,
+            stdout=self.stdout,
+        )
+        # As `applicant-bot shell` wires it, on the app's clock (a test may move it).
+        self.channel.outbox = OutboxSender(
+            app.conversation.sessions, self.channel.send_one, clock=services.now, only_chat=user_id
+        )
+        self._read = 0
+
+    async def send(self, text: str) -> None:
+        if not text.startswith("/"):
+            text = "\\" + text  # typed text, never read as a button's number or label
+        await self._line(text)
+
+    async def share_contact(self, phone: str) -> None:
+        await self._line(f"contact:{phone}")
+
+    async def _press(self, message: Message, button: Button) -> None:
+        for number, choice in enumerate(self.channel.chat.choices, start=1):
+            if choice.label == button.label and choice.message_id in (message.message_id, None):
+                if choice.contact:
+                    raise AssertionError("the contact button shares a number: use share_contact()")
+                await self._line(str(number))
+                return
+        raise AssertionError(
+            f"the console shows only the latest keyboard's buttons; {button.label!r} is on "
+            f"an older message"
+        )
+
+    async def _line(self, line: str) -> None:
+        """The channel reads the line, answers it, then shows what the outbox has for the user."""
+        self.channel.stdin = io.StringIO(line + "\n")
+        await self.channel.run()
+        self._read_output()
+
+    async def deliver_outbox(self) -> int:
+        assert self.channel.outbox is not None
+        sent = await self.channel.outbox.send_due()
+        self._read_output()
+        return sent
+
+    def _read_output(self) -> None:
+        output = self.stdout.getvalue()
+        new, self._read = output[self._read :], len(output)
+        for line in new.splitlines():
+            self._show(json.loads(line))
+
+    def _show(self, record: dict[str, Any]) -> None:
+        kind, text = record["kind"], record["text"]
+        if kind == "notice":
+            self.notices.append(text)
+            return
+        buttons = [Button(label) for row in record["buttons"] for label in row]
+        message_id = record["message_id"]
+        if kind in ("message", "edit"):
+            self._see(Message(message_id, "text", text, buttons))
+        elif kind == "venue":
+            title, _, address = text.removeprefix("📍 ").partition("\n")
+            self._see(Message(message_id, "venue", title, buttons, address=address))
+        else:  # photo, document: "📎 filename\ncaption"
+            filename, _, caption = text.removeprefix("📎 ").partition("\n")
+            self._see(Message(message_id, kind, caption, buttons, filename=filename))
+
+
+class ConsoleChats:
+    """Each user at a terminal of their own, on one database; the console has no group chat."""
+
+    name = "console"
+
+    def __init__(self, app: App) -> None:
+        self.app = app
+        self.chats: dict[int, ConsoleChat] = {}
+
+    def user(self, user_id: int, language: str | None = "en") -> Chat:
+        chat = self.chats[user_id] = ConsoleChat(self.app, user_id, language)
+        return chat
+
+    async def staff_group(self, chat_id: int, member: int) -> StaffGroup:
+        raise AssertionError("the console has no group chat: mark the journey applies_to")
+
+    async def deliver_outbox(self) -> int:
+        return sum([await chat.deliver_outbox() for chat in self.chats.values()])
+
+
+# --- Telegram, over HTTP against the fake Bot API server -----------------------------------------
+
+
+class TelegramChannel(Protocol):
+    """What AiogramChannel and PtbChannel both offer."""
+
+    pacer: SendPacer
+
+    async def run(self) -> None: ...
+
+    async def stop(self) -> None: ...
+
+    async def close(self) -> None: ...
+
+    async def send_one(self, chat_id: int, action: Any) -> Any: ...
+
+
+class Finished:
+    """The update ids the conversation has finished handling (replies sent)."""
+
+    def __init__(self) -> None:
+        self.ids: set[int] = set()
+        self._changed = asyncio.Event()
+
+    @contextmanager
+    def recording(self, app: App) -> Iterator[None]:
+        """Wraps the conversation's `handle`, on this instance only, to record each update id.
+
+        Both Telegram channels hand their replies to `handle` (its `deliver`), which sends
+        them under the user's lock: when `handle` returns, the replies are out.
+        """
+        conversation = app.conversation
+        handle = conversation.handle
+
+        async def recording(event: Incoming, *args: Any, **kwargs: Any) -> Any:
+            try:
+                return await handle(event, *args, **kwargs)
+            finally:
+                if event.update_id is not None:
+                    self.ids.add(event.update_id)
+                    self._changed.set()
+
+        conversation.handle = recording  # type: ignore[method-assign]
+        try:
+            yield
+        finally:
+            del conversation.handle  # the class's own method again
+
+    async def wait(self, done: Callable[[], bool], what: str) -> None:
+        deadline = time.monotonic() + TIMEOUT
+        while not done():
+            self._changed.clear()
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise AssertionError(f"the bot did not finish {what} in {TIMEOUT} s")
+            with suppress(TimeoutError):
+                await asyncio.wait_for(self._changed.wait(), remaining)
+
+
+class TelegramChat(Chat):
+    """A private chat on Telegram: the user's updates pushed to the fake server."""
+
+    def __init__(self, chats: "TelegramChats", user_id: int, language: str | None) -> None:
+        super().__init__(user_id, language)
+        self.chats = chats
+        self.telegram = chats.telegram
+
+    async def send(self, text: str) -> None:
+        await self.chats.act(
+            lambda: self.telegram.user_sends(self.user_id, text, language_code=self.language)
+        )
+
+    async def share_contact(self, phone: str) -> None:
+        # FakeTelegram.user_shares_contact always says "en"; a real client sends the user's own.
+        await self.chats.act(lambda: self.telegram.push_update(self._contact(phone)))
+
+    async def _press(self, message: Message, button: Button) -> None:
+        if not button.inline:  # a reply-keyboard button sends its label as a message
+            await self.send(button.label)
+            return
+        assert button.data is not None
+        await self.chats.act(
+            lambda: self.telegram.user_presses(
+                self.user_id, message.message_id, str(button.data), language_code=self.language
+            ),
+            press=self,
+        )
+
+    def _contact(self, phone: str) -> dict[str, Any]:
+        user: dict[str, Any] = {"id": self.user_id, "is_bot": False, "first_name": "Dara"}
+        if self.language:
+            user["language_code"] = self.language
+        return {
+            "message": {
+                "message_id": next(self.chats.user_message_ids),
+                "date": int(time.time()),
+                "chat": {"id": self.user_id, "type": "private", "first_name": "Dara"},
+                "from": user,
+                "contact": {"phone_number": phone, "first_name": "Dara", "user_id": self.user_id},
+            }
+        }
+
+
+class TelegramGroup:
+    """The staff group on Telegram."""
+
+    def __init__(self, chats: "TelegramChats", chat_id: int) -> None:
+        self.chats = chats
+        self.chat_id = chat_id
+        self.chat = Chat(chat_id, None)
+
+    @property
+    def posts(self) -> list[Message]:
+        return self.chat.messages
+
+    async def reply(self, staff_id: int, message_id: int, text: str) -> None:
+        await self.chats.act(
+            lambda: self.chats.telegram.user_sends(
+                staff_id, text, chat_type="group", chat_id=self.chat_id, reply_to=message_id
+            )
+        )
+
+
+class TelegramChats:
+    """Users of the real channel polling the fake Bot API server."""
+
+    def __init__(
+        self,
+        name: str,
+        app: App,
+        telegram: FakeTelegram,
+        channel: TelegramChannel,
+        finished: Finished,
+    ) -> None:
+        self.name = name
+        self.app = app
+        self.telegram = telegram
+        self.channel = channel
+        self.finished = finished
+        self.chats: dict[int, Chat] = {}
+        self.user_message_ids = itertools.count(1_000_000)
+        self._read: dict[int, int] = {}  # chat -> changes read from the fake server
+        self._presses = 0
+        services = app.conversation.services
+        # The outbox sender as `applicant-bot run` wires it: the channel's send_one and pacer.
+        self.sender = OutboxSender(
+            app.conversation.sessions,
+            channel.send_one,
+            channel.pacer,
+            services.quiet,
+            clock=services.now,
+        )
+
+    def user(self, user_id: int, language: str | None = "en") -> Chat:
+        chat = self.chats[user_id] = TelegramChat(self, user_id, language)
+        return chat
+
+    async def staff_group(self, chat_id: int, member: int) -> StaffGroup:
+        group = TelegramGroup(self, chat_id)
+        self.chats[chat_id] = group.chat
+        # The group exists for Telegram once someone wrote in it; the bot does not answer that.
+        await self.act(
+            lambda: self.telegram.user_sends(member, "hello", chat_type="group", chat_id=chat_id)
+        )
+        return group
+
+    async def deliver_outbox(self) -> int:
+        sent = await self.sender.send_due()
+        await self._sync()
+        return sent
+
+    async def act(self, push: Callable[[], int], press: Chat | None = None) -> None:
+        """Pushes one update and returns when the bot has handled it and sent its replies."""
+        asked = len(self.telegram.requests)
+        update_id = push()
+        await self.finished.wait(lambda: update_id in self.finished.ids, f"update {update_id}")
+        if press is not None:
+            # Every press is answered, with a notice or without, perhaps just after the update.
+            self._presses += 1
+            await self.telegram.wait_for(
+                lambda f: (
+                    sum(r.method == "answerCallbackQuery" for r in f.requests) >= self._presses
+                ),
+                TIMEOUT,
+            )
+            for request in self.telegram.requests[asked:]:
+                if request.method == "answerCallbackQuery" and request.params.get("text"):
+                    press.notices.append(str(request.params["text"]))
+        await self._sync()
+
+    async def _sync(self) -> None:
+        """Reads every message the bot sent or edited in the played chats, in order."""
+        done = [r for r in self.telegram.requests if r.method in SEND_METHODS and r.status == 200]
+        for chat_id, chat in self.chats.items():
+            changes = sum(_chat_of(r.params) == chat_id for r in done)
+            for _ in range(self._read.get(chat_id, 0), changes):
+                chat._see(_as_message(await self.telegram.next_message(chat_id, timeout=1)))
+                self._read[chat_id] = self._read.get(chat_id, 0) + 1
+
+
+def _chat_of(params: dict[str, Any]) -> int | None:
+    try:
+        return int(params.get("chat_id", ""))
+    except (TypeError, ValueError):
+        return None
+
+
+def _as_message(change: ChatMessage) -> Message:
+    buttons: list[Button] = []
+    markup = change.reply_markup or {}
+    for row in markup.get("inline_keyboard", []):
+        buttons += [Button(b["text"], b.get("callback_data")) for b in row]
+    for row in markup.get("keyboard", []):
+        for b in row:
+            label = b if isinstance(b, str) else b["text"]
+            contact = isinstance(b, dict) and bool(b.get("request_contact"))
+            buttons.append(Button(label, inline=False, contact=contact))
+    if change.kind == "venue":
+        payload = change.payload
+        return Message(
+            change.message_id, "venue", payload["title"], buttons, address=payload["address"]
+        )
+    if change.kind in ("photo", "document"):
+        upload = change.payload.get(change.kind)
+        filename = upload.get("file", "") if isinstance(upload, dict) else ""
+        return Message(change.message_id, change.kind, change.text, buttons, filename=filename)
+    return Message(change.message_id, change.kind, change.text, buttons)
+
+
+def telegram_channel_class(name: str) -> type:
+    """AiogramChannel or PtbChannel."""
+    if name == "aiogram":
+        from bot.channels.telegram_aiogram import AiogramChannel
+
+        return AiogramChannel
+    from bot.channels.telegram_ptb import PtbChannel
+
+    return PtbChannel
+
+
+@asynccontextmanager
+async def open_chats(name: str, app: App) -> AsyncIterator[Chats]:
+    """The chats of one channel on the app, started; stopped and closed afterwards."""
+    if name == "console":
+        yield ConsoleChats(app)
+        return
+    # A person types far slower than a test: the per-chat burst is raised so a whole wizard
+    # runs in a second without flood waits a real user would never meet.
+    telegram = FakeTelegram(global_rate=1000, chat_burst=100)
+    await telegram.start()
+    finished = Finished()
+    services = app.conversation.services
+    with finished.recording(app):  # before the channel exists, whatever it keeps of the core
+        channel = telegram_channel_class(name)(
+            app.conversation,
+            telegram.token,
+            telegram.base_url,
+            services.translators,
+            services.default_locale,
+            retry_delay=0.05,
+            pacer=SendPacer(rate=900, chat_burst=100),
+        )
+        polling = asyncio.create_task(channel.run())
+        try:
+            await telegram.wait_for(lambda f: any(r.method == "getUpdates" for r in f.requests))
+            yield TelegramChats(name, app, telegram, channel, finished)
+        finally:
+            await channel.stop()
+            await asyncio.wait_for(polling, TIMEOUT)
+            await channel.close()
+            await telegram.stop()
