@@ -18,7 +18,7 @@ from typing import Any, Protocol, TypeVar
 from bot.delivery import Delivery, Outcome
 from bot.pacing import SendPacer
 from handlers.conversation import Conversation
-from handlers.events import EditText, Incoming, Notify, Outgoing, SendText
+from handlers.events import EditText, Incoming, Kind, Notify, Outgoing, SendText, split_command
 from handlers.texts import LOCALES, Translator
 
 logger = logging.getLogger(__name__)
@@ -64,6 +64,88 @@ class TelegramUnavailable(RuntimeError):
 def unsupported_content(message: object) -> str:
     """The name of what a message carries that the bot cannot read ("other" when unknown)."""
     return next((name for name in UNSUPPORTED_CONTENT if getattr(message, name, None)), "other")
+
+
+# How a library gives a message's text (or caption) as Telegram HTML, e.g. aiogram's
+# `message.html_text`; the rest of an update reads the same in both libraries.
+HtmlOf = Callable[[Any], str]
+
+
+def to_incoming(update: Any, html_of: HtmlOf) -> Incoming | None:
+    """The conversation's event for a Telegram update (aiogram's or PTB's, which mirror the
+    Bot API alike), or None when there is none."""
+    if update.callback_query is not None:
+        return _from_button(update.update_id, update.callback_query)
+    if update.message is not None:
+        return _from_message(update.update_id, update.message, html_of, edited=False)
+    if update.edited_message is not None:
+        return _from_message(update.update_id, update.edited_message, html_of, edited=True)
+    return None
+
+
+def _from_message(update_id: int, message: Any, html_of: HtmlOf, edited: bool) -> Incoming | None:
+    user = message.from_user
+    if user is None or user.is_bot:
+        return None
+    base: dict[str, Any] = {
+        "user_id": user.id,
+        "chat_id": message.chat.id,
+        "language_hint": user.language_code,
+        "private": message.chat.type == "private",
+        "update_id": update_id,
+    }
+    if edited:
+        return Incoming(kind=Kind.UNSUPPORTED, content="edit", **base)
+    if message.contact is not None:
+        return Incoming(
+            kind=Kind.CONTACT,
+            contact_phone=message.contact.phone_number,
+            contact_is_own=message.contact.user_id == user.id,
+            **base,
+        )
+    if message.text is not None:
+        if command := split_command(message.text):
+            return Incoming(
+                kind=Kind.COMMAND,
+                text=message.text,
+                command=command[0],
+                argument=command[1],
+                **base,
+            )
+        reply_to = message.reply_to_message.message_id if message.reply_to_message else None
+        return Incoming(
+            kind=Kind.TEXT,
+            text=message.text,
+            html=html_of(message),
+            reply_to_message_id=reply_to,
+            **base,
+        )
+    if message.photo or message.document:
+        file_id = message.photo[-1].file_id if message.photo else message.document.file_id
+        return Incoming(
+            kind=Kind.MEDIA,
+            content="photo" if message.photo else "document",
+            file_id=file_id,
+            text=message.caption or "",
+            html=html_of(message) if message.caption else "",
+            **base,
+        )
+    return Incoming(kind=Kind.UNSUPPORTED, content=unsupported_content(message), **base)
+
+
+def _from_button(update_id: int, query: Any) -> Incoming | None:
+    if query.message is None:
+        return None  # a button under an inline-mode message: not ours
+    return Incoming(
+        kind=Kind.BUTTON,
+        user_id=query.from_user.id,
+        chat_id=query.message.chat.id,
+        button_data=query.data or "",
+        button_message_id=query.message.message_id,
+        language_hint=query.from_user.language_code,
+        private=query.message.chat.type == "private",
+        update_id=update_id,
+    )
 
 
 def command_menus(

@@ -19,7 +19,6 @@ from typing import Any
 
 from telegram import (
     BotCommand,
-    CallbackQuery,
     InlineKeyboardButton,
     InlineKeyboardMarkup,
     InputFile,
@@ -45,8 +44,8 @@ from bot.channels.telegram import (
     TelegramUnavailable,
     WebhookSpec,
     command_menus,
-    unsupported_content,
 )
+from bot.channels.telegram import to_incoming as shared_to_incoming
 from bot.delivery import Delivery, Outcome
 from bot.pacing import SendPacer
 from handlers.conversation import Conversation
@@ -55,7 +54,6 @@ from handlers.events import (
     Incoming,
     InlineKeyboard,
     Keyboard,
-    Kind,
     Notify,
     Outgoing,
     ReplyKeyboard,
@@ -63,7 +61,6 @@ from handlers.events import (
     SendMedia,
     SendText,
     SendVenue,
-    split_command,
 )
 from handlers.texts import Translator
 
@@ -79,80 +76,13 @@ CONNECTION_POOL_SIZE = 32
 POLL_TIMEOUT = 10
 
 
+def _html_of(message: Message) -> str:
+    return message.text_html if message.text is not None else message.caption_html
+
+
 def to_incoming(update: Update) -> Incoming | None:
-    """The conversation's event for a Telegram update, or None when there is none."""
-    if update.callback_query is not None:
-        return _from_button(update.update_id, update.callback_query)
-    if update.message is not None:
-        return _from_message(update.update_id, update.message, edited=False)
-    if update.edited_message is not None:
-        return _from_message(update.update_id, update.edited_message, edited=True)
-    return None
-
-
-def _from_message(update_id: int, message: Message, edited: bool) -> Incoming | None:
-    user = message.from_user
-    if user is None or user.is_bot:
-        return None
-    base: dict[str, Any] = {
-        "user_id": user.id,
-        "chat_id": message.chat.id,
-        "language_hint": user.language_code,
-        "private": message.chat.type == "private",
-        "update_id": update_id,
-    }
-    if edited:
-        return Incoming(kind=Kind.UNSUPPORTED, content="edit", **base)
-    if message.contact is not None:
-        return Incoming(
-            kind=Kind.CONTACT,
-            contact_phone=message.contact.phone_number,
-            contact_is_own=message.contact.user_id == user.id,
-            **base,
-        )
-    if message.text is not None:
-        if command := split_command(message.text):
-            return Incoming(
-                kind=Kind.COMMAND,
-                text=message.text,
-                command=command[0],
-                argument=command[1],
-                **base,
-            )
-        reply_to = message.reply_to_message.message_id if message.reply_to_message else None
-        return Incoming(
-            kind=Kind.TEXT,
-            text=message.text,
-            html=message.text_html,
-            reply_to_message_id=reply_to,
-            **base,
-        )
-    if message.photo or message.document:
-        file_id = message.photo[-1].file_id if message.photo else message.document.file_id  # type: ignore[union-attr]
-        return Incoming(
-            kind=Kind.MEDIA,
-            content="photo" if message.photo else "document",
-            file_id=file_id,
-            text=message.caption or "",
-            html=message.caption_html if message.caption else "",
-            **base,
-        )
-    return Incoming(kind=Kind.UNSUPPORTED, content=unsupported_content(message), **base)
-
-
-def _from_button(update_id: int, query: CallbackQuery) -> Incoming | None:
-    if query.message is None:
-        return None  # a button under an inline-mode message: not ours
-    return Incoming(
-        kind=Kind.BUTTON,
-        user_id=query.from_user.id,
-        chat_id=query.message.chat.id,
-        button_data=query.data or "",
-        button_message_id=query.message.message_id,
-        language_hint=query.from_user.language_code,
-        private=query.message.chat.type == "private",
-        update_id=update_id,
-    )
+    """The conversation's event for a PTB update, or None when there is none."""
+    return shared_to_incoming(update, _html_of)
 
 
 def to_markup(keyboard: Keyboard | None) -> Any:
