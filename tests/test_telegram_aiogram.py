@@ -3,6 +3,7 @@
 import asyncio
 import logging
 import signal
+import socket
 import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -311,20 +312,34 @@ async def test_the_webhook_is_registered_read_back_and_deleted(
     assert (await webhook_bot.webhook_spec()).url == ""
 
 
+@pytest.mark.parametrize("framework", ["aiogram", "ptb"])
+@pytest.mark.parametrize("mode", ["polling", "webhook"])
 async def test_applicant_bot_run_answers_on_telegram_and_stops_cleanly(
-    tmp_path: Path, telegram: FakeTelegram
+    tmp_path: Path, telegram: FakeTelegram, framework: str, mode: str
 ) -> None:
     environment = {
         "PATH": "/usr/bin:/bin",
         "BOT_TOKEN": telegram.token,
         "TELEGRAM_API_URL": telegram.base_url,
         "DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path}/run.db",
+        "BOT_FRAMEWORK": framework,
     }
+    if mode == "webhook":
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            port = probe.getsockname()[1]
+        environment |= {
+            "WEBHOOK_URL": f"http://127.0.0.1:{port}/telegram",
+            "WEBHOOK_SECRET": "run-test-secret",
+            "WEBHOOK_LISTEN": f"127.0.0.1:{port}",
+        }
     process = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "bot", "run",
         env=environment, cwd=tmp_path, stderr=asyncio.subprocess.PIPE,
     )  # fmt: skip
     try:
+        if mode == "webhook":
+            await telegram.wait_for(lambda f: bool(f.webhook["url"]), timeout=30)
         telegram.user_sends(DARA, "/start", language_code="ja")
         welcome = await telegram.next_message(DARA, timeout=30)
         assert "ようこそ" in welcome.text
