@@ -13,6 +13,7 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
+from functools import partial
 from typing import Any, Protocol, TypeVar
 
 from bot.delivery import Delivery, Outcome
@@ -314,3 +315,36 @@ class TelegramCalls:
                     await asyncio.sleep(self.retry_delay * 2 ** (attempt - 1))
         logger.error("Telegram call abandoned after %s attempts", MAX_ATTEMPTS)
         return None, delivery
+
+    # --- the webhook registration, the same Bot API calls in both libraries ----------------
+
+    async def webhook_spec(self, bot: Any) -> WebhookSpec:
+        """The webhook Telegram has now (url "" when none)."""
+        info = await self.call(bot.get_webhook_info, user_id=None)
+        if info is None:
+            raise TelegramUnavailable("getWebhookInfo failed")
+        return WebhookSpec(
+            url=info.url,
+            allowed_updates=tuple(info.allowed_updates or ()),
+            max_connections=info.max_connections or DEFAULT_MAX_CONNECTIONS,
+        )
+
+    async def set_webhook(self, bot: Any, spec: WebhookSpec, secret: str) -> None:
+        """Has Telegram post updates to `spec.url`, signed with `secret`."""
+        done = await self.call(
+            partial(
+                bot.set_webhook,
+                spec.url,
+                secret_token=secret,
+                allowed_updates=list(spec.allowed_updates),
+                max_connections=spec.max_connections,
+            ),
+            user_id=None,
+        )
+        if not done:
+            raise TelegramUnavailable("setWebhook failed")
+
+    async def delete_webhook(self, bot: Any) -> None:
+        """Stops webhook delivery (updates wait for getUpdates again)."""
+        if not await self.call(bot.delete_webhook, user_id=None):
+            raise TelegramUnavailable("deleteWebhook failed")

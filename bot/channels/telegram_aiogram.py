@@ -43,10 +43,8 @@ from pydantic import ValidationError
 
 from bot.channels.telegram import (
     ALLOWED_UPDATES,
-    DEFAULT_MAX_CONNECTIONS,
     Request,
     TelegramCalls,
-    TelegramUnavailable,
     WebhookSpec,
     command_menus,
 )
@@ -178,34 +176,15 @@ class AiogramChannel:
 
     async def webhook_spec(self) -> WebhookSpec:
         """The webhook Telegram has now (url "" when none)."""
-        info = await self.calls.call(self.bot.get_webhook_info, user_id=None)
-        if info is None:
-            raise TelegramUnavailable("getWebhookInfo failed")
-        return WebhookSpec(
-            url=info.url,
-            allowed_updates=tuple(info.allowed_updates or ()),
-            max_connections=info.max_connections or DEFAULT_MAX_CONNECTIONS,
-        )
+        return await self.calls.webhook_spec(self.bot)
 
     async def set_webhook(self, spec: WebhookSpec, secret: str) -> None:
         """Has Telegram post updates to `spec.url`, signed with `secret`."""
-        done = await self.calls.call(
-            partial(
-                self.bot.set_webhook,
-                spec.url,
-                secret_token=secret,
-                allowed_updates=list(spec.allowed_updates),
-                max_connections=spec.max_connections,
-            ),
-            user_id=None,
-        )
-        if not done:
-            raise TelegramUnavailable("setWebhook failed")
+        await self.calls.set_webhook(self.bot, spec, secret)
 
     async def delete_webhook(self) -> None:
         """Stops webhook delivery (updates wait for getUpdates again)."""
-        if not await self.calls.call(self.bot.delete_webhook, user_id=None):
-            raise TelegramUnavailable("deleteWebhook failed")
+        await self.calls.delete_webhook(self.bot)
 
     # --- updates in ------------------------------------------------------------------------
 
