@@ -24,7 +24,7 @@ from urllib.parse import urlsplit
 from aiohttp import web
 
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
-MAX_CONNECTIONS = 40  # as the bot registers its webhook (bot.instance.WEBHOOK_CONNECTIONS)
+MAX_CONNECTIONS = 40  # as the bot registers its webhook (telegram.DEFAULT_MAX_CONNECTIONS)
 
 
 async def until_signalled() -> None:

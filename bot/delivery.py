@@ -148,7 +148,7 @@ class OutboxSender:
                     for message in due:
                         if self._stopping:
                             break
-                        await self._deliver(db, message)
+                        await self._deliver(db, message, night)
                         handled += 1
             finally:
                 if self._unrecorded is not None:
@@ -160,7 +160,7 @@ class OutboxSender:
         """Finishes the message in flight, records it, and sends nothing more."""
         self._stopping = True
 
-    async def _deliver(self, db: AsyncSession, message: DueMessage) -> None:
+    async def _deliver(self, db: AsyncSession, message: DueMessage, night: bool) -> None:
         """One row: wait its chat's turn, claim it, send it; the outcome is recorded with the
         next claim, in one transaction, so a crash can repeat at most one message."""
         now = self.clock()
@@ -174,7 +174,6 @@ class OutboxSender:
                 self._hold(message, until)
                 await postpone(db, message.id, until)
                 return
-            night = self.quiet is not None and self.quiet.contains(now)
             attempts = await claim(db, message.id, self.clock(), self.instance, night)
             if attempts is None:
                 return  # skipped or taken meanwhile

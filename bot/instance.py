@@ -23,9 +23,6 @@ from models.turns import wait_for_job_turn
 
 logger = logging.getLogger(__name__)
 
-# Telegram's own default; each connection carries one chat's update at a time.
-WEBHOOK_CONNECTIONS = 40
-
 
 def telegram_channel(settings: Settings, app: App, pacer: SendPacer) -> Any:
     """The channel of BOT_FRAMEWORK: aiogram or python-telegram-bot, the same bot on either."""
@@ -87,8 +84,8 @@ async def run_instance(
 async def _serve_webhook(
     settings: Settings, app: App, channel: Any, scheduler: Any, stop: asyncio.Event
 ) -> None:
-    from bot.channels.telegram import ALLOWED_UPDATES, WebhookSpec
-    from bot.webhook import WebhookServer, app_health, ensure_webhook
+    from bot.channels.telegram import ALLOWED_UPDATES, DEFAULT_MAX_CONNECTIONS, WebhookSpec
+    from bot.webhook import WebhookServer, app_health, ensure_webhook, webhook_path
 
     assert settings.webhook_url is not None
     assert settings.webhook_secret is not None
@@ -97,7 +94,7 @@ async def _serve_webhook(
     server = WebhookServer(
         host=host,
         port=port,
-        path=settings.webhook_url.path or "/",
+        path=webhook_path(str(settings.webhook_url)),
         secret=secret,
         feed=channel.feed,
         health=app_health(app.engine, lambda: bool(scheduler.running)),
@@ -107,7 +104,7 @@ async def _serve_webhook(
     spec = WebhookSpec(
         url=str(settings.webhook_url),
         allowed_updates=tuple(ALLOWED_UPDATES),
-        max_connections=WEBHOOK_CONNECTIONS,
+        max_connections=DEFAULT_MAX_CONNECTIONS,  # each carries one chat's update at a time
     )
     # Instances starting together take turns: the first sets the webhook, the rest find it.
     async with app.conversation.sessions() as db, db.begin():

@@ -201,7 +201,7 @@ _OTHER, _MINE = OUTBOX.alias("other"), OUTBOX.alias("mine")
 def _waits_behind(row: Any, now: datetime, urgent_only: bool) -> Any:
     """True for a row whose chat has a message in flight, or an earlier one due: a chat's
     messages go one at a time and in the order they were written, across instances."""
-    other = _OTHER
+    other = _OTHER  # a second name for the table: the row's chat-mates
     return (
         select(other.c.id)
         .where(
