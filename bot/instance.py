@@ -76,7 +76,7 @@ async def run_instance(
         else:
             await _serve_webhook(settings, app, channel, scheduler, stop or asyncio.Event())
     finally:
-        scheduler.shutdown(wait=False)
+        await scheduler.stop()
         await kick.stop()
         await channel.close()
 

@@ -18,7 +18,9 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from datetime import datetime
+from typing import Any
 
+from apscheduler.executors.asyncio import AsyncIOExecutor
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -57,6 +59,36 @@ class SenderKick:
                 logger.warning("the outbox sender did not stop in %s s", timeout)
 
 
+class FinishingExecutor(AsyncIOExecutor):
+    """APScheduler's asyncio executor, able to wait for the jobs it started.
+
+    Its own shutdown cancels them, and APScheduler logs a cancelled job as failed.
+    """
+
+    async def finish(self, timeout: float) -> None:
+        running = [job for job in self._pending_futures if not job.done()]
+        if running:
+            await asyncio.wait(running, timeout=timeout)
+
+
+class JobScheduler(AsyncIOScheduler):
+    """APScheduler's asyncio scheduler that stops by letting the jobs it started finish."""
+
+    def __init__(self, **options: Any) -> None:
+        self._executor = FinishingExecutor()
+        super().__init__(executors={"default": self._executor}, **options)
+
+    async def stop(self, timeout: float = 10.0) -> None:
+        """No new runs; the running ones finish their transaction (a job cut off at
+        `timeout` is rolled back and runs again on the next start)."""
+        if not self.running:
+            return
+        self.pause()
+        await self._executor.finish(timeout)
+        self.shutdown(wait=False)
+        await asyncio.sleep(0)  # AsyncIOScheduler shuts down on the loop's next turn
+
+
 def in_transaction(
     sessions: async_sessionmaker[AsyncSession], services: Services, job: Job
 ) -> Callable[[], Awaitable[None]]:
@@ -88,9 +120,9 @@ def build_scheduler(
     services: Services,
     kick_sender: SenderKick,
     reconcile_minutes: float = 5,
-) -> AsyncIOScheduler:
+) -> JobScheduler:
     """The jobs, not started."""
-    scheduler = AsyncIOScheduler(timezone=services.zone)
+    scheduler = JobScheduler(timezone=services.zone)
     every = {"max_instances": 1, "coalesce": True, "misfire_grace_time": 30}
     # A bound coroutine method: APScheduler awaits only what it sees as a coroutine function.
     scheduler.add_job(kick_sender.kick, "interval", seconds=1, id="send-outbox", **every)

@@ -5,6 +5,7 @@ ask for a `bot` (or `webhook_bot`) fixture, which in this module is the PTB chan
 """
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterator
 
@@ -120,6 +121,22 @@ async def test_send_one_reports_each_outcome_to_the_outbox_sender(
     telegram.block(SOKHA)
     assert (await webhook_bot.send_one(SOKHA, SendText("hi"))).outcome is Outcome.BLOCKED
     assert len(telegram.messages(DARA)) == 2
+
+
+async def test_a_poll_cancelled_at_any_point_leaves_the_poller_a_connection(
+    webhook_bot: PtbChannel,
+) -> None:
+    """Stopping cancels the long poll, then PTB asks getUpdates once more to confirm the
+    last update. httpcore 1.0.9 keeps the slot of a request cancelled while it connects
+    (encode/httpcore#1093): with one connection, that last call waited forever."""
+    for yields in range(12):  # every point at which the poll can be cancelled
+        poll = asyncio.create_task(webhook_bot.bot.get_updates(timeout=0))
+        for _ in range(yields):
+            await asyncio.sleep(0)
+        poll.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await poll
+        assert await asyncio.wait_for(webhook_bot.bot.get_updates(timeout=0), 5) == ()
 
 
 async def test_send_one_to_an_unreachable_server_is_transient(

@@ -71,6 +71,7 @@ logger = logging.getLogger(__name__)
 # connection on each request, so a larger pool only costs time on every request (PTB's
 # default of 256 with concurrent updates made an echo bot twice as slow here).
 CONNECTION_POOL_SIZE = 32
+POOL_WAIT = 30.0  # seconds a request may wait for a free connection
 # The long poll holds its connection for the whole poll: it gets a request object of its own.
 POLL_TIMEOUT = 10
 
@@ -132,12 +133,14 @@ class PtbChannel:
         self.retry_delay = retry_delay
         self.calls = TelegramCalls(self, conversation, self.pacer, retry_delay)
         api_url = api_url.rstrip("/")
-        # A burst beyond the pool waits for a free connection rather than failing with
-        # PoolTimeout: every request is bounded by its own connect/read/write timeouts,
-        # so the wait always ends.
+        # A burst beyond the pool waits for a free connection rather than failing at once.
+        # No wait is endless: httpcore 1.0.9 never frees the slot of a request cancelled
+        # while connecting (encode/httpcore#1093), and stopping cancels the long poll. So
+        # the poller has a spare connection for PTB's last getUpdates on stop, and a wait
+        # that runs out is an ordinary network error (retried, or logged at stop).
         self._requests = (
-            HTTPXRequest(connection_pool_size=CONNECTION_POOL_SIZE, pool_timeout=None),
-            HTTPXRequest(connection_pool_size=1, pool_timeout=None),
+            HTTPXRequest(connection_pool_size=CONNECTION_POOL_SIZE, pool_timeout=POOL_WAIT),
+            HTTPXRequest(connection_pool_size=2, pool_timeout=POOL_WAIT),
         )
         # PTB appends the token to both base URLs: "<api>/bot" becomes "<api>/bot<token>".
         self.application = (
