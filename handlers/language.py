@@ -3,6 +3,7 @@
 from handlers.context import Context
 from handlers.events import Button, InlineKeyboard
 from handlers.menus import home_button, main_menu
+from handlers.notices import retell_reminders
 from handlers.routing import Journey
 from handlers.texts import LANGUAGE_NAMES, LOCALES
 
@@ -26,7 +27,9 @@ async def language_button(ctx: Context) -> None:
     if locale not in LOCALES:
         ctx.out_of_date()
         return
-    ctx.applicant.locale = locale
+    if ctx.applicant.locale != locale:
+        ctx.applicant.locale = locale
+        await retell_reminders(ctx.db, ctx.services, ctx.applicant)
     ctx.use_locale(locale)
     ctx.notify(ctx._("Language: English"))
     ctx.show(*main_menu(ctx.texts))

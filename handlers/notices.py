@@ -25,6 +25,7 @@ from models.registrations import (
     RegistrationStatus,
     cancel_registration,
     decline_offer,
+    registrations_of,
     session_and_exam,
 )
 from models.schedule import offer_deadline
@@ -146,6 +147,15 @@ async def replan_reminders(
     """After any change to a registration: the old reminders go, the right ones come."""
     await drop_reminders(db, registration)
     await plan_reminders(db, services, registration)
+
+
+async def retell_reminders(db: AsyncSession, services: Services, applicant: Applicant) -> int:
+    """The reminders still to come, written again in the applicant's language (just changed)."""
+    assert applicant.id is not None
+    planned = [r for r in await registrations_of(db, applicant.id) if r.reminders_for is not None]
+    for registration in planned:
+        await replan_reminders(db, services, registration)
+    return len(planned)
 
 
 def _reminder_text(_: Texts, kind: str, code: str, exam: Exam, session: TestSession) -> str:

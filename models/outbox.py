@@ -108,8 +108,8 @@ async def enqueue(
 ) -> bool:
     """Queues a message; False when one with this dedupe key exists already (not queued).
 
-    With `revive`, a skipped message of the same key is put back in line instead (a
-    reminder switched off, then on again).
+    With `revive`, a skipped message of the same key is put back in line instead, with
+    this content (a reminder switched off and on again, or re-written in a new language).
     """
     insert = upsert_insert(db)
     statement = insert(OutboxMessage).values(
@@ -130,6 +130,8 @@ async def enqueue(
             set_={
                 "status": OutboxStatus.PENDING.value,
                 "send_after": statement.excluded.send_after,
+                "content": statement.excluded.content,
+                "last_error": None,
             },
             where=col(OutboxMessage.status) == OutboxStatus.SKIPPED.value,
         )

@@ -244,7 +244,7 @@ async def test_my_registrations_cancel_frees_the_seat(app: App, chats: Chats) ->
 # --- Reminders arriving --------------------------------------------------------------------------
 
 
-async def test_reminders_arrive_in_each_applicants_language(
+async def test_reminders_arrive_in_the_language_each_applicant_reads_now(
     app: App, chats: Chats, clock: RunningClock
 ) -> None:
     dara, kenji = chats.user(DARA, "en"), chats.user(KENJI, "ja")
@@ -254,6 +254,9 @@ async def test_reminders_arrive_in_each_applicants_language(
     }
     confirmed = plain(app, "ja", "Confirmation code: <b>{code}</b>").format(code=codes["ja"])
     assert confirmed in kenji.texts[-1]  # the wizard spoke Japanese
+    await dara.send("/language")  # Dara booked in English, then reads Khmer
+    await dara.press("ភាសាខ្មែរ")
+    codes["km"] = codes.pop("en")
 
     async def scheduled_work() -> int:
         """What the scheduler runs: reminders reconciled, then the outbox sent."""
@@ -273,7 +276,7 @@ async def test_reminders_arrive_in_each_applicants_language(
     assert await scheduled_work() == 0  # not a minute early
     clock.jump_to(week_before)  # 7 days before the test, 09:00 in Phnom Penh
     assert await scheduled_work() == 2
-    for person, language in ((dara, "en"), (kenji, "ja")):
+    for person, language in ((dara, "km"), (kenji, "ja")):
         [reminder] = person.changes[seen[person] :]
         headline = plain(app, language, "⏰ <b>Reminder: your test is in {days} days.</b>")
         assert reminder.text.startswith(headline.format(days=7))

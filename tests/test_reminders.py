@@ -210,6 +210,27 @@ async def test_reminders_can_be_switched_off_and_on(app: App) -> None:
     assert len(await outbox(app)) == 3  # revived, not doubled
 
 
+async def test_reminders_follow_a_change_of_language(app: App, clock: Clock) -> None:
+    session_id = await session_at(app, datetime.now(UTC) + timedelta(days=30))
+    dara = Applicant(app.conversation, user_id=1, language="en")
+    await book(dara, session_id)
+    await dara.send("/language")
+    await dara.press_data("lang:set:ja")
+    rows = await outbox(app)
+    assert len(rows) == 3  # re-written, not doubled
+    assert {row.status for row in rows} == {"pending"}
+    japanese = app.conversation.services.texts("ja")("Confirmation code: <b>{code}</b>")
+    assert all(japanese.split("<b>")[0] in str(row.content) for row in rows)
+
+    clock.now = min(row.send_after for row in rows)
+    assert await deliver_outbox(app.conversation, dara) == 1
+    assert japanese.split("<b>")[0] in dara.last.text
+    assert "Reminder" not in dara.last.text
+
+    await dara.press_data("lang:set:ja")  # the same language again changes nothing
+    assert [row.status for row in await outbox(app)].count("sent") == 1
+
+
 async def test_waitlisted_applicants_get_reminders_only_once_confirmed(app: App) -> None:
     session_id = await session_at(app, datetime.now(UTC) + timedelta(days=30), capacity=1)
     dara = Applicant(app.conversation, user_id=1, language="en")
