@@ -229,7 +229,7 @@ async def confirm(ctx: Context) -> None:
         ctx.db,
         ctx.event.chat_id,
         f"bcprogress:{broadcast.id}",
-        [SendText(*_progress(ctx.texts, broadcast, {"pending": queued}, 0.0))],
+        [SendText(*progress_report(ctx.texts, broadcast, {"pending": queued}, 0.0))],
     )
     ctx.show(ctx._("📣 Broadcast #{id} is queued for {count} people.").format(
         id=broadcast.id, count=ctx.texts.number(queued)))  # fmt: skip
@@ -291,7 +291,7 @@ async def stop(ctx: Context, broadcast_id: int) -> None:
                 cancelled=cancelled)  # fmt: skip
     ctx.notify(ctx._("Stopped: {count} messages will not be sent.").format(count=cancelled))
     counts = await broadcast_counts(ctx.db, broadcast_id)
-    ctx.show(_progress(ctx.texts, broadcast, counts, 0.0).text)
+    ctx.show(progress_report(ctx.texts, broadcast, counts, 0.0).text)
 
 
 async def report_progress(db: AsyncSession, services: Services, now: datetime) -> int:
@@ -314,7 +314,7 @@ async def report_progress(db: AsyncSession, services: Services, now: datetime) -
             continue
         author = services.texts(broadcast.author_locale)
         rate = await recent_rate(db, broadcast.id, now)
-        update = _progress(author, broadcast, counts, rate)
+        update = progress_report(author, broadcast, counts, rate)
         key = "bcprogress:{id}:{sent}:{failed}:{skipped}:{status}".format(
             id=broadcast.id,
             sent=counts.get("sent", 0),
@@ -336,14 +336,19 @@ class Progress(NamedTuple):
     inline: InlineKeyboard | None
 
 
-def _progress(_: Texts, broadcast: Broadcast, counts: dict[str, int], rate: float) -> Progress:
-    """The progress message: a bar, sent/total, unreachable and failed, time left, Stop."""
+def progress_report(
+    _: Texts, broadcast: Broadcast, counts: dict[str, int], rate: float
+) -> Progress:
+    """The progress message: a bar, sent/total, unreachable and failed, time left, Stop.
+
+    The bar and the percentage round down: 100% means nothing is left to send.
+    """
     total = broadcast.total or sum(counts.values())
     sent, failed = counts.get("sent", 0), counts.get("failed", 0)
     skipped = counts.get("skipped", 0)
     left = counts.get("pending", 0) + counts.get("sending", 0)
     done = total - left
-    filled = round(PROGRESS_BAR * done / total) if total else PROGRESS_BAR
+    filled = PROGRESS_BAR * done // total if total else PROGRESS_BAR
     bar = "▓" * filled + "░" * (PROGRESS_BAR - filled)
     if broadcast.status == "stopped":
         state = _("⏹ Stopped.")
@@ -361,7 +366,7 @@ def _progress(_: Texts, broadcast: Broadcast, counts: dict[str, int], rate: floa
     ).format(
         id=broadcast.id,
         bar=bar,
-        percent=round(100 * done / total) if total else 100,
+        percent=100 * done // total if total else 100,
         sent=sent,
         total=total,
         skipped=skipped,

@@ -8,7 +8,7 @@ import pytest
 from sqlmodel import select
 
 from bot.app import App
-from handlers.broadcast import report_progress
+from handlers.broadcast import progress_report, report_progress
 from models import Broadcast, OutboxMessage
 from tests.conftest import start_app
 from tests.driver import Applicant, deliver_outbox
@@ -75,6 +75,27 @@ async def test_a_broadcast_reaches_everyone_once_in_their_language(app: App, clo
     async with app.conversation.sessions() as db:
         [broadcast] = (await db.exec(select(Broadcast))).all()
     assert broadcast.status == "done"
+
+
+@pytest.mark.parametrize(
+    ("counts", "bar", "percent"),
+    [
+        ({"pending": 2001}, "░" * 20, "0%"),
+        ({"sent": 1000, "pending": 1001}, "▓" * 9 + "░" * 11, "49%"),
+        ({"sent": 1991, "failed": 0, "pending": 10}, "▓" * 19 + "░", "99%"),  # not yet 100%
+        ({"sent": 1990, "skipped": 10, "failed": 1}, "▓" * 20, "100%"),
+    ],
+)
+def test_the_progress_bar_says_100_only_when_nothing_is_left(
+    app: App, counts: dict[str, int], bar: str, percent: str
+) -> None:
+    broadcast = Broadcast(id=1, total=2001, status="sending")
+    report = progress_report(app.conversation.services.texts("en"), broadcast, counts, 30.0)
+    assert f"{bar} {percent}" in report.text
+    sent = counts.get("sent", 0)
+    assert f"Sent: {sent}/2001" in report.text
+    assert ("Finished" in report.text) is (percent == "100%")
+    assert (report.inline is None) is (percent == "100%")  # Stop, while anything is left
 
 
 async def test_stopping_a_broadcast_cancels_what_is_not_sent(app: App, clock: Clock) -> None:
