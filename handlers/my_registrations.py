@@ -27,7 +27,6 @@ from handlers.notices import (
 from handlers.routing import Journey
 from handlers.texts import Texts
 from handlers.ticket import send_ticket
-from models.columns import utcnow
 from models.registrations import (
     LIVE,
     BookingRefused,
@@ -139,7 +138,7 @@ async def ask_to_cancel(ctx: Context, registration: Registration) -> None:
 async def cancel(ctx: Context, registration: Registration) -> None:
     """Cancels; the seat is offered to the first in line."""
     await drop_reminders(ctx.db, registration)
-    next_in_line = await cancel_registration(ctx.db, registration)
+    next_in_line = await cancel_registration(ctx.db, registration, ctx.services.now())
     if next_in_line is not None:
         await offer_freed_seat(ctx.db, ctx.services, next_in_line)
     ctx.show(
@@ -158,7 +157,7 @@ async def choose_new_session(ctx: Context, registration: Registration) -> None:
     _, exam = await session_and_exam(ctx.db, registration)
     sessions = [
         session
-        for session in await bookable_sessions(ctx.db, registration.exam_id, utcnow())
+        for session in await bookable_sessions(ctx.db, registration.exam_id, ctx.services.now())
         if session.id != registration.session_id and session.seats_taken < session.capacity
     ]
     if not sessions:
@@ -185,7 +184,7 @@ async def choose_new_session(ctx: Context, registration: Registration) -> None:
 async def move(ctx: Context, registration: Registration, session_id: int) -> None:
     """Takes the new seat, then releases the old one; if the new one is full, nothing changes."""
     try:
-        next_in_line = await reschedule(ctx.db, registration, session_id)
+        next_in_line = await reschedule(ctx.db, registration, session_id, ctx.services.now())
     except BookingRefused as refused:
         text = (
             ctx._("Sorry, that session has just filled up. Your registration has not changed.")
@@ -237,13 +236,13 @@ async def answer_offer(ctx: Context) -> None:
         return
     session, exam = await session_and_exam(ctx.db, registration)
     if answer == "yes":
-        await accept_offer(ctx.db, registration)
+        await accept_offer(ctx.db, registration, ctx.services.now())
         await plan_reminders(ctx.db, ctx.services, registration)
         ctx.show(registered(ctx.texts, registration.code, exam, session))
         ctx.show_venue(venue_pin(ctx.texts, session))
         await send_ticket(ctx, registration)
         return
-    next_in_line = await decline_offer(ctx.db, registration)
+    next_in_line = await decline_offer(ctx.db, registration, ctx.services.now())
     if next_in_line is not None:
         await offer_freed_seat(ctx.db, ctx.services, next_in_line)
     ctx.show(

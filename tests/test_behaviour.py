@@ -7,7 +7,7 @@ script mode in-process. A journey that works on one channel and not another fail
 import importlib.util
 import re
 from collections.abc import AsyncIterator, Callable, Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -69,10 +69,8 @@ async def app(tmp_path: Path, clock: RunningClock) -> AsyncIterator[App]:
     settings = settings_for_test(tmp_path, admin_ids=[OWNER], staff_chat_id=STAFF_GROUP)
     app = build_app(settings, now=clock)
     await app.prepare_database()
-    # Booking windows are checked against the real time (handlers/registration.py uses
-    # utcnow(), not the app's clock), so the demo sessions are laid out from the real time.
     async with app.conversation.sessions() as db, db.begin():
-        await seed_demo(db, app.settings.zone, now=datetime.now(UTC))
+        await seed_demo(db, app.settings.zone, now=clock())
     yield app
     await app.close()
 
