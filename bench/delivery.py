@@ -196,6 +196,8 @@ def main() -> None:
     )
     parser.add_argument("--memory-rate", type=int, default=300)
     args = parser.parse_args()
+    if min([*args.rates, args.memory_rate]) < 1:
+        parser.error("rates are messages per second the fake server allows: 1 or more")
     asyncio.run(main_async(args.rates, args.seconds, args.latency, args.memory_rate))
 
 

@@ -26,6 +26,7 @@ from sqlalchemy import (
     true,
     update,
 )
+from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlmodel import Field, SQLModel, col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -266,6 +267,7 @@ async def claim(
     claimable: list[Any] = [
         outbox.c.id == message_id,
         outbox.c.status == OutboxStatus.PENDING.value,
+        outbox.c.send_after <= now,  # not moved later since it was read
     ]
     if db.bind is not None and db.bind.dialect.name == "postgresql":
         # Only instances sharing PostgreSQL race for a row, or for a chat, between reading
@@ -276,7 +278,8 @@ async def claim(
             .with_for_update(skip_locked=True)
             .scalar_subquery()
         )
-        claimable = [outbox.c.id == free_row, ~_waits_behind(outbox, now, urgent_only)]
+        claimable[0] = outbox.c.id == free_row
+        claimable.append(~_waits_behind(outbox, now, urgent_only))
     # Core statements on the session's connection: the sender runs these once a message.
     connection = await db.connection()
     result = await connection.execute(
@@ -315,12 +318,29 @@ async def settle(
     await connection.execute(
         update(OutboxMessage).where(col(OutboxMessage.id) == message_id).values(**values)
     )
+    if retry_at is not None:
+        await _move_chat_later(connection, message_id, retry_at)
 
 
 async def postpone(db: AsyncSession, message_id: int, until: datetime) -> None:
     """Moves a pending message later (its chat had a message a moment ago)."""
-    await db.exec(
-        update(OutboxMessage).where(col(OutboxMessage.id) == message_id).values(send_after=until)
+    await _move_chat_later(await db.connection(), message_id, until)
+
+
+async def _move_chat_later(connection: AsyncConnection, message_id: int, until: datetime) -> None:
+    """Moves a pending message, and its chat's later ones due before `until`, to `until`:
+    no instance may send the chat's next message while this one waits."""
+    outbox = OUTBOX
+    chat = select(_MINE.c.chat_id).where(_MINE.c.id == message_id).scalar_subquery()
+    await connection.execute(
+        update(outbox)
+        .where(
+            outbox.c.chat_id == chat,
+            outbox.c.id >= message_id,
+            outbox.c.status == OutboxStatus.PENDING.value,
+            outbox.c.send_after < until,
+        )
+        .values(send_after=until)
     )
 
 

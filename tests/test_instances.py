@@ -149,6 +149,56 @@ async def test_each_outbox_row_is_sent_once_across_instances(instances: tuple[Ap
     assert statuses == {OutboxStatus.SENT: 500}
 
 
+async def test_a_chats_messages_keep_their_order_when_a_chats_pace_holds_them_back(
+    instances: tuple[App, App],
+) -> None:
+    """One instance holds a chat's message back for the chat's pace; the other instance
+    must not send that chat's next message first."""
+    chats, per_chat = range(9000, 9012), 4
+    async with instances[0].conversation.sessions() as db, db.begin():
+        for number in range(per_chat):
+            for chat in chats:
+                await enqueue(
+                    db,
+                    chat_id=chat,
+                    applicant_id=None,
+                    content=to_content([SendText(f"{chat}:{number}")]),
+                    dedupe_key=f"test:{chat}:{number}",
+                )
+    received: dict[int, list[str]] = defaultdict(list)
+
+    def sender(app: App, name: str) -> OutboxSender:
+        async def send_one(chat_id: int, action: Outgoing) -> Delivery:
+            assert isinstance(action, SendText)
+            received[chat_id].append(action.text)
+            await asyncio.sleep(0.002)
+            return Delivery(Outcome.SENT, message_id=len(received[chat_id]))
+
+        # Each chat may have one message, then one more every 200 ms.
+        pacer = SharedSendPacer(app.engine, rate=1000, chat_rate=5, chat_burst=1)
+        return OutboxSender(app.conversation.sessions, send_one, pacer, instance=name)
+
+    senders = [sender(app, f"instance-{n}") for n, app in enumerate(instances)]
+    for each in senders:
+        await each.pacer.prepare()  # type: ignore[attr-defined]
+
+    # The first instance sends each chat's first message and holds back the second (the
+    # chat's pace); the other instance comes along while those wait.
+    assert await senders[0].send_due(limit=2 * len(chats)) == 2 * len(chats)
+    assert sum(map(len, received.values())) == len(chats)
+
+    async def drain(each: OutboxSender) -> None:
+        deadline = time.monotonic() + 30
+        while sum(map(len, received.values())) < len(chats) * per_chat:
+            assert time.monotonic() < deadline, dict(received)
+            if not await each.send_due():
+                await asyncio.sleep(0.005)
+
+    await asyncio.gather(*(drain(each) for each in senders))
+    for chat in chats:
+        assert received[chat] == [f"{chat}:{n}" for n in range(per_chat)]  # once, in order
+
+
 async def test_after_a_crash_an_instance_takes_back_only_its_own_claims(
     instances: tuple[App, App],
 ) -> None:
@@ -161,6 +211,7 @@ async def test_after_a_crash_an_instance_takes_back_only_its_own_claims(
                 applicant_id=None,
                 content=to_content([SendText("hello")]),
                 dedupe_key=f"test:{chat}",
+                send_after=utcnow() - timedelta(hours=1),  # due before the oldest claim
             )
         rows = (await db.exec(select(OutboxMessage).order_by(OutboxMessage.id))).all()
         now = utcnow()
