@@ -326,8 +326,11 @@ class TelegramChat(Chat):
         )
 
     async def share_contact(self, phone: str) -> None:
-        # FakeTelegram.user_shares_contact always says "en"; a real client sends the user's own.
-        await self.chats.act(lambda: self.telegram.push_update(self._contact(phone)))
+        await self.chats.act(
+            lambda: self.telegram.user_shares_contact(
+                self.user_id, phone, language_code=self.language
+            )
+        )
 
     async def _press(self, message: Message, button: Button) -> None:
         if not button.inline:  # a reply-keyboard button sends its label as a message
@@ -340,20 +343,6 @@ class TelegramChat(Chat):
             ),
             press=self,
         )
-
-    def _contact(self, phone: str) -> dict[str, Any]:
-        user: dict[str, Any] = {"id": self.user_id, "is_bot": False, "first_name": "Dara"}
-        if self.language:
-            user["language_code"] = self.language
-        return {
-            "message": {
-                "message_id": next(self.chats.user_message_ids),
-                "date": int(time.time()),
-                "chat": {"id": self.user_id, "type": "private", "first_name": "Dara"},
-                "from": user,
-                "contact": {"phone_number": phone, "first_name": "Dara", "user_id": self.user_id},
-            }
-        }
 
 
 class TelegramGroup:

@@ -450,11 +450,18 @@ class FakeTelegram:
         message.update(content)
         return self.push_update({"message": message})
 
-    def user_shares_contact(self, user_id: int, phone_number: str, *, own: bool = True) -> int:
+    def user_shares_contact(
+        self,
+        user_id: int,
+        phone_number: str,
+        *,
+        own: bool = True,
+        language_code: str | None = "en",
+    ) -> int:
         contact = {"phone_number": phone_number, "first_name": "Dara"}
         if own:
             contact["user_id"] = user_id
-        return self._other(user_id, {"contact": contact})
+        return self._other(user_id, {"contact": contact}, language_code)
 
     def user_sends_sticker(self, user_id: int) -> int:
         sticker = {
