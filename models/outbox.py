@@ -21,12 +21,12 @@ from sqlalchemy import (
     Table,
     Text,
     and_,
+    false,
     func,
     or_,
     true,
     update,
 )
-from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlmodel import Field, SQLModel, col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -87,6 +87,12 @@ class OutboxMessage(SQLModel, table=True):
     created_at: datetime = Field(
         default_factory=utcnow, sa_column=Column(UtcDateTime(), nullable=False)
     )
+    # Held back (its chat's pace, or a retry): until it goes, the chat's later messages
+    # wait, even those written after it was held.
+    held: bool = Field(
+        default=False,
+        sa_column=Column(Boolean, nullable=False, default=False, server_default=false()),
+    )
     claimed_at: datetime | None = Field(default=None, sa_column=Column(UtcDateTime()))
     # The instance that claimed it: after a crash, that instance puts it back in line.
     claimed_by: str | None = Field(default=None, sa_column=Column(String(INSTANCE_MAX_LENGTH)))
@@ -133,6 +139,8 @@ async def enqueue(
                 "send_after": statement.excluded.send_after,
                 "content": statement.excluded.content,
                 "last_error": None,
+                "attempts": 0,
+                "held": False,
             },
             where=col(OutboxMessage.status) == OutboxStatus.SKIPPED.value,
         )
@@ -202,8 +210,9 @@ _OTHER, _MINE = OUTBOX.alias("other"), OUTBOX.alias("mine")
 
 
 def _waits_behind(row: Any, now: datetime, urgent_only: bool) -> Any:
-    """True for a row whose chat has a message in flight, or an earlier one due: a chat's
-    messages go one at a time and in the order they were written, across instances."""
+    """True for a row whose chat has a message in flight, or an earlier one due or held
+    back: a chat's messages go one at a time and in the order they were written, across
+    instances. (An earlier one merely scheduled for later, a reminder, does not count.)"""
     other = _OTHER  # a second name for the table: the row's chat-mates
     return (
         select(other.c.id)
@@ -215,7 +224,7 @@ def _waits_behind(row: Any, now: datetime, urgent_only: bool) -> Any:
                 and_(
                     other.c.status == OutboxStatus.PENDING.value,
                     other.c.id < row.c.id,
-                    other.c.send_after <= now,
+                    or_(other.c.send_after <= now, other.c.held.is_(True)),
                     other.c.urgent.is_(True) if urgent_only else true(),
                 ),
             ),
@@ -290,6 +299,7 @@ async def claim(
             claimed_at=now,
             claimed_by=instance[:INSTANCE_MAX_LENGTH] or None,
             attempts=outbox.c.attempts + 1,
+            held=False,
         )
         .returning(outbox.c.attempts)
     )
@@ -313,34 +323,19 @@ async def settle(
     if status == OutboxStatus.SENT:
         values["sent_at"] = now
     if retry_at is not None:
-        values["send_after"] = retry_at
+        values.update(send_after=retry_at, held=True)  # the chat's later messages wait
     connection = await db.connection()
     await connection.execute(
         update(OutboxMessage).where(col(OutboxMessage.id) == message_id).values(**values)
     )
-    if retry_at is not None:
-        await _move_chat_later(connection, message_id, retry_at)
 
 
 async def postpone(db: AsyncSession, message_id: int, until: datetime) -> None:
-    """Moves a pending message later (its chat had a message a moment ago)."""
-    await _move_chat_later(await db.connection(), message_id, until)
-
-
-async def _move_chat_later(connection: AsyncConnection, message_id: int, until: datetime) -> None:
-    """Moves a pending message, and its chat's later ones due before `until`, to `until`:
-    no instance may send the chat's next message while this one waits."""
-    outbox = OUTBOX
-    chat = select(_MINE.c.chat_id).where(_MINE.c.id == message_id).scalar_subquery()
+    """Moves a pending message later (its chat had a message a moment ago), held: the
+    chat's later messages, even those written meanwhile, wait for it on every instance."""
+    connection = await db.connection()
     await connection.execute(
-        update(outbox)
-        .where(
-            outbox.c.chat_id == chat,
-            outbox.c.id >= message_id,
-            outbox.c.status == OutboxStatus.PENDING.value,
-            outbox.c.send_after < until,
-        )
-        .values(send_after=until)
+        update(OUTBOX).where(OUTBOX.c.id == message_id).values(send_after=until, held=True)
     )
 
 

@@ -355,7 +355,9 @@ async def live_registration_for_exam(
     return result.first()
 
 
-async def cancel_live_registrations(db: AsyncSession, applicant_id: int) -> list[Registration]:
+async def cancel_live_registrations(
+    db: AsyncSession, applicant_id: int, now: datetime | None = None
+) -> list[Registration]:
     """Cancels every live registration of an applicant, freeing or passing on their seats.
 
     Returns the registrations that were offered a seat as a result.
@@ -372,7 +374,7 @@ async def cancel_live_registrations(db: AsyncSession, applicant_id: int) -> list
     ).all()
     offered = []
     for registration in live:
-        if (next_in_line := await cancel_registration(db, registration)) is not None:
+        if (next_in_line := await cancel_registration(db, registration, now)) is not None:
             offered.append(next_in_line)
     return offered
 

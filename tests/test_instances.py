@@ -154,7 +154,7 @@ async def test_a_chats_messages_keep_their_order_when_a_chats_pace_holds_them_ba
 ) -> None:
     """One instance holds a chat's message back for the chat's pace; the other instance
     must not send that chat's next message first."""
-    chats, per_chat = range(9000, 9012), 4
+    chats, per_chat = range(9000, 9006), 3
     async with instances[0].conversation.sessions() as db, db.begin():
         for number in range(per_chat):
             for chat in chats:
@@ -174,8 +174,8 @@ async def test_a_chats_messages_keep_their_order_when_a_chats_pace_holds_them_ba
             await asyncio.sleep(0.002)
             return Delivery(Outcome.SENT, message_id=len(received[chat_id]))
 
-        # Each chat may have one message, then one more every 200 ms.
-        pacer = SharedSendPacer(app.engine, rate=1000, chat_rate=5, chat_burst=1)
+        # Each chat may have one message, then one more a second later.
+        pacer = SharedSendPacer(app.engine, rate=1000, chat_rate=1, chat_burst=1)
         return OutboxSender(app.conversation.sessions, send_one, pacer, instance=name)
 
     senders = [sender(app, f"instance-{n}") for n, app in enumerate(instances)]
@@ -186,6 +186,16 @@ async def test_a_chats_messages_keep_their_order_when_a_chats_pace_holds_them_ba
     # chat's pace); the other instance comes along while those wait.
     assert await senders[0].send_due(limit=2 * len(chats)) == 2 * len(chats)
     assert sum(map(len, received.values())) == len(chats)
+    async with instances[1].conversation.sessions() as db, db.begin():
+        for chat in chats:  # written while the second is held back: it goes after it
+            await enqueue(
+                db,
+                chat_id=chat,
+                applicant_id=None,
+                content=to_content([SendText(f"{chat}:{per_chat}")]),
+                dedupe_key=f"test:{chat}:{per_chat}",
+            )
+    per_chat += 1
 
     async def drain(each: OutboxSender) -> None:
         deadline = time.monotonic() + 30
