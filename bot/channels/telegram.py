@@ -2,8 +2,9 @@
 error policy under which every reply is sent.
 
 Each channel maps its framework's errors to a `Delivery` outcome in one function
-(`BotApi.outcome`) and builds the Bot API request for each action; everything else
-about talking to Telegram lives here, once: 429 waits `retry_after` (and pauses the
+(`BotApi.outcome`) and gives its library's keyboard and upload types to the requests
+built here (`action_request`); everything else about talking to Telegram lives here,
+once: 429 waits `retry_after` (and pauses the
 bot-wide budget), 403 marks the applicant unreachable, network errors and 5xx are
 retried with exponential backoff, a bad request is logged and given up; an edit that
 changes nothing is fine, an edit Telegram refuses otherwise is sent as a new message.
@@ -19,7 +20,19 @@ from typing import Any, Protocol, TypeVar
 from bot.delivery import Delivery, Outcome
 from bot.pacing import SendPacer
 from handlers.conversation import Conversation
-from handlers.events import EditText, Incoming, Kind, Notify, Outgoing, SendText, split_command
+from handlers.events import (
+    EditText,
+    Incoming,
+    Keyboard,
+    Kind,
+    Notify,
+    Outgoing,
+    SendFile,
+    SendMedia,
+    SendText,
+    SendVenue,
+    split_command,
+)
 from handlers.texts import LOCALES, Translator
 
 logger = logging.getLogger(__name__)
@@ -166,6 +179,48 @@ def command_menus(
         ]
         menus.append((locale, commands))
     return menus
+
+
+def action_request(
+    bot: Any,
+    chat_id: int,
+    action: Outgoing,
+    markup: Callable[[Keyboard | None], Any],
+    upload: Callable[..., Any],
+) -> Request:
+    """The Bot API call for one action: a text, a notice as text, a venue, a file, an edit.
+
+    aiogram's and PTB's bots name the methods and their fields as the Bot API does; only
+    a keyboard (`markup`) and an uploaded file (`upload(data, filename=...)`) are each
+    library's own types.
+    """
+    if isinstance(action, EditText):
+        return partial(
+            bot.edit_message_text,
+            text=action.text,
+            chat_id=chat_id,
+            message_id=action.message_id,
+            reply_markup=markup(action.keyboard),
+        )
+    if isinstance(action, SendMedia):
+        send = bot.send_photo if action.kind == "photo" else bot.send_document
+        return partial(send, chat_id, action.file_id, caption=action.caption or None)
+    if isinstance(action, SendFile):
+        file = upload(action.data, filename=action.filename)
+        send = bot.send_photo if action.photo else bot.send_document
+        return partial(send, chat_id, file, caption=action.caption or None)
+    if isinstance(action, SendVenue):
+        where = (action.latitude, action.longitude, action.title, action.address)
+        return partial(bot.send_venue, chat_id, *where)
+    if isinstance(action, SendText | Notify):
+        keyboard = action.keyboard if isinstance(action, SendText) else None
+        return partial(bot.send_message, chat_id, action.text, reply_markup=markup(keyboard))
+    raise ValueError(f"{type(action).__name__} is not a new message")
+
+
+def answer_request(bot: Any, query_id: str, text: str | None, alert: bool) -> Request:
+    """The answer to a button press, with a notice over the chat when there is one."""
+    return partial(bot.answer_callback_query, query_id, text=text, show_alert=alert)
 
 
 class BotApi(Protocol):

@@ -46,6 +46,8 @@ from bot.channels.telegram import (
     Request,
     TelegramCalls,
     WebhookSpec,
+    action_request,
+    answer_request,
     command_menus,
 )
 from bot.channels.telegram import to_incoming as shared_to_incoming
@@ -53,17 +55,11 @@ from bot.delivery import Delivery, Outcome
 from bot.pacing import SendPacer
 from handlers.conversation import Conversation
 from handlers.events import (
-    EditText,
     Incoming,
     InlineKeyboard,
     Keyboard,
-    Notify,
     Outgoing,
     ReplyKeyboard,
-    SendFile,
-    SendMedia,
-    SendText,
-    SendVenue,
 )
 from handlers.texts import Translator
 
@@ -223,38 +219,7 @@ class AiogramChannel:
         return Delivery(Outcome.REFUSED, error=f"{type(error).__name__}: {error.message}")
 
     def answer(self, query_id: str, text: str | None = None, alert: bool = False) -> Request:
-        """The answer to a button press, with a notice over the chat when there is one."""
-        return partial(self.bot.answer_callback_query, query_id, text=text, show_alert=alert)
+        return answer_request(self.bot, query_id, text, alert)
 
     def request(self, chat_id: int, action: Outgoing) -> Request:
-        """The Bot API call for one action: a text, a notice as text, a venue, a file, an edit."""
-        if isinstance(action, EditText):
-            return partial(
-                self.bot.edit_message_text,
-                text=action.text,
-                chat_id=chat_id,
-                message_id=action.message_id,
-                reply_markup=to_markup(action.keyboard),
-            )
-        if isinstance(action, SendMedia):
-            send = self.bot.send_photo if action.kind == "photo" else self.bot.send_document
-            return partial(send, chat_id, action.file_id, caption=action.caption or None)
-        if isinstance(action, SendFile):
-            upload = BufferedInputFile(action.data, filename=action.filename)
-            send = self.bot.send_photo if action.photo else self.bot.send_document
-            return partial(send, chat_id, upload, caption=action.caption or None)
-        if isinstance(action, SendVenue):
-            return partial(
-                self.bot.send_venue,
-                chat_id,
-                action.latitude,
-                action.longitude,
-                action.title,
-                action.address,
-            )
-        if isinstance(action, SendText | Notify):
-            keyboard = action.keyboard if isinstance(action, SendText) else None
-            return partial(
-                self.bot.send_message, chat_id, action.text, reply_markup=to_markup(keyboard)
-            )
-        raise ValueError(f"{type(action).__name__} is not a new message")
+        return action_request(self.bot, chat_id, action, to_markup, BufferedInputFile)
