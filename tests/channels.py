@@ -26,6 +26,8 @@ from typing import Any, Protocol
 
 from bot.app import App
 from bot.channels.console import ConsoleChannel
+from bot.channels.telegram_aiogram import AiogramChannel
+from bot.channels.telegram_ptb import PtbChannel
 from bot.delivery import OutboxSender
 from bot.pacing import SendPacer
 from handlers.events import Incoming
@@ -471,15 +473,20 @@ def _as_message(change: ChatMessage) -> Message:
     return Message(change.message_id, change.kind, change.text, buttons)
 
 
-def telegram_channel_class(name: str) -> type:
-    """AiogramChannel or PtbChannel."""
-    if name == "aiogram":
-        from bot.channels.telegram_aiogram import AiogramChannel
-
-        return AiogramChannel
-    from bot.channels.telegram_ptb import PtbChannel
-
-    return PtbChannel
+def channel_on_fake(
+    name: str, app: App, telegram: FakeTelegram, api_url: str | None = None, **options: Any
+) -> Any:
+    """The aiogram or PTB channel on `app`, talking to the fake (retrying after 50 ms)."""
+    channel_class = AiogramChannel if name == "aiogram" else PtbChannel
+    services = app.conversation.services
+    return channel_class(
+        app.conversation,
+        telegram.token,
+        api_url or telegram.base_url,
+        services.translators,
+        services.default_locale,
+        **{"retry_delay": 0.05, **options},
+    )
 
 
 @asynccontextmanager
@@ -493,17 +500,8 @@ async def open_chats(name: str, app: App) -> AsyncIterator[Chats]:
     telegram = FakeTelegram(global_rate=1000, chat_burst=100)
     await telegram.start()
     finished = Finished()
-    services = app.conversation.services
     with finished.recording(app):  # before the channel exists, whatever it keeps of the core
-        channel = telegram_channel_class(name)(
-            app.conversation,
-            telegram.token,
-            telegram.base_url,
-            services.translators,
-            services.default_locale,
-            retry_delay=0.05,
-            pacer=SendPacer(rate=900, chat_burst=100),
-        )
+        channel = channel_on_fake(name, app, telegram, pacer=SendPacer(rate=900, chat_burst=100))
         polling = asyncio.create_task(channel.run())
         try:
             await telegram.wait_for(lambda f: any(r.method == "getUpdates" for r in f.requests))

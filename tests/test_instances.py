@@ -105,58 +105,10 @@ async def test_a_429_seen_by_one_instance_pauses_the_other(instances: tuple[App,
     assert waited >= 0.8
 
 
-async def test_each_outbox_row_is_sent_once_across_instances(instances: tuple[App, App]) -> None:
-    chats = range(9000, 9100)
-    async with instances[0].conversation.sessions() as db, db.begin():
-        for chat in chats:
-            for number in range(5):
-                await enqueue(
-                    db,
-                    chat_id=chat,
-                    applicant_id=None,
-                    content=to_content([SendText(f"{chat}:{number}")]),
-                    dedupe_key=f"test:{chat}:{number}",
-                )
-    received: dict[int, list[str]] = defaultdict(list)
-    by_instance: Counter[str] = Counter()
-
-    def sender(app: App, name: str) -> OutboxSender:
-        async def send_one(chat_id: int, action: Outgoing) -> Delivery:
-            assert isinstance(action, SendText)
-            received[chat_id].append(action.text)
-            by_instance[name] += 1
-            await asyncio.sleep(0.001)
-            return Delivery(Outcome.SENT, message_id=len(received[chat_id]))
-
-        return OutboxSender(
-            app.conversation.sessions,
-            send_one,
-            SharedSendPacer(app.engine, rate=1000, chat_burst=1000),
-            instance=name,
-        )
-
-    senders = [sender(app, f"instance-{n}") for n, app in enumerate(instances)]
-    for each in senders:
-        await each.pacer.prepare()  # type: ignore[attr-defined]
-    await asyncio.gather(*(each.send_due() for each in senders))
-
-    assert sum(len(texts) for texts in received.values()) == 500
-    for chat in chats:
-        assert received[chat] == [f"{chat}:{n}" for n in range(5)]  # once each, in order
-    assert min(by_instance.values()) > 50  # both did a fair share
-    async with instances[0].conversation.sessions() as db:
-        statuses = Counter((await db.exec(select(OutboxMessage.status))).all())
-    assert statuses == {OutboxStatus.SENT: 500}
-
-
-async def test_a_chats_messages_keep_their_order_when_a_chats_pace_holds_them_back(
-    instances: tuple[App, App],
-) -> None:
-    """One instance holds a chat's message back for the chat's pace; the other instance
-    must not send that chat's next message first."""
-    chats, per_chat = range(9000, 9006), 3
-    async with instances[0].conversation.sessions() as db, db.begin():
-        for number in range(per_chat):
+async def queue_numbered(app: App, chats: range, numbers: range) -> None:
+    """Queues "chat:number" to each chat, the numbers in order (ids grow with them)."""
+    async with app.conversation.sessions() as db, db.begin():
+        for number in numbers:
             for chat in chats:
                 await enqueue(
                     db,
@@ -165,36 +117,61 @@ async def test_a_chats_messages_keep_their_order_when_a_chats_pace_holds_them_ba
                     content=to_content([SendText(f"{chat}:{number}")]),
                     dedupe_key=f"test:{chat}:{number}",
                 )
+
+
+async def recording_senders(
+    instances: tuple[App, App], received: dict[int, list[str]], **pace: float
+) -> list[OutboxSender]:
+    """An outbox sender per instance, on the shared budget, writing down what each chat got."""
+
+    async def send_one(chat_id: int, action: Outgoing) -> Delivery:
+        assert isinstance(action, SendText)
+        received[chat_id].append(action.text)
+        await asyncio.sleep(0.001)
+        return Delivery(Outcome.SENT, message_id=len(received[chat_id]))
+
+    senders = []
+    for number, app in enumerate(instances):
+        pacer = SharedSendPacer(app.engine, rate=1000, **pace)
+        await pacer.prepare()
+        name = f"instance-{number}"
+        senders.append(OutboxSender(app.conversation.sessions, send_one, pacer, instance=name))
+    return senders
+
+
+async def test_each_outbox_row_is_sent_once_across_instances(instances: tuple[App, App]) -> None:
+    chats = range(9000, 9100)
+    await queue_numbered(instances[0], chats, range(5))
     received: dict[int, list[str]] = defaultdict(list)
+    senders = await recording_senders(instances, received, chat_burst=1000)
+    await asyncio.gather(*(each.send_due() for each in senders))
 
-    def sender(app: App, name: str) -> OutboxSender:
-        async def send_one(chat_id: int, action: Outgoing) -> Delivery:
-            assert isinstance(action, SendText)
-            received[chat_id].append(action.text)
-            await asyncio.sleep(0.002)
-            return Delivery(Outcome.SENT, message_id=len(received[chat_id]))
+    assert sum(len(texts) for texts in received.values()) == 500
+    for chat in chats:
+        assert received[chat] == [f"{chat}:{n}" for n in range(5)]  # once each, in order
+    async with instances[0].conversation.sessions() as db:
+        rows = (await db.exec(select(OutboxMessage))).all()
+    assert Counter(row.status for row in rows) == {OutboxStatus.SENT: 500}
+    assert min(Counter(row.claimed_by for row in rows).values()) > 50  # both did a fair share
 
-        # Each chat may have one message, then one more a second later.
-        pacer = SharedSendPacer(app.engine, rate=1000, chat_rate=1, chat_burst=1)
-        return OutboxSender(app.conversation.sessions, send_one, pacer, instance=name)
 
-    senders = [sender(app, f"instance-{n}") for n, app in enumerate(instances)]
-    for each in senders:
-        await each.pacer.prepare()  # type: ignore[attr-defined]
+async def test_a_chats_messages_keep_their_order_when_a_chats_pace_holds_them_back(
+    instances: tuple[App, App],
+) -> None:
+    """One instance holds a chat's message back for the chat's pace; the other instance
+    must not send that chat's next message first."""
+    chats, per_chat = range(9000, 9006), 3
+    await queue_numbered(instances[0], chats, range(per_chat))
+    received: dict[int, list[str]] = defaultdict(list)
+    # Each chat may have one message, then one more a second later.
+    senders = await recording_senders(instances, received, chat_rate=1, chat_burst=1)
 
     # The first instance sends each chat's first message and holds back the second (the
     # chat's pace); the other instance comes along while those wait.
     assert await senders[0].send_due(limit=2 * len(chats)) == 2 * len(chats)
     assert sum(map(len, received.values())) == len(chats)
-    async with instances[1].conversation.sessions() as db, db.begin():
-        for chat in chats:  # written while the second is held back: it goes after it
-            await enqueue(
-                db,
-                chat_id=chat,
-                applicant_id=None,
-                content=to_content([SendText(f"{chat}:{per_chat}")]),
-                dedupe_key=f"test:{chat}:{per_chat}",
-            )
+    # Written while the second is held back: it goes after it.
+    await queue_numbered(instances[1], chats, range(per_chat, per_chat + 1))
     per_chat += 1
 
     async def drain(each: OutboxSender) -> None:

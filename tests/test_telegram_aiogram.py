@@ -15,6 +15,7 @@ from bot.app import App
 from bot.channels.telegram import ALLOWED_UPDATES, WebhookSpec
 from bot.channels.telegram_aiogram import AiogramChannel
 from models import Applicant, TestSession
+from tests.channels import channel_on_fake
 from tests.fake_telegram import FakeTelegram
 from tests.test_registration import BAD_ANSWERS
 
@@ -33,15 +34,7 @@ async def telegram(request: pytest.FixtureRequest) -> AsyncIterator[FakeTelegram
 
 @pytest.fixture
 async def bot(app: App, telegram: FakeTelegram) -> AsyncIterator[AiogramChannel]:
-    services = app.conversation.services
-    channel = AiogramChannel(
-        app.conversation,
-        telegram.token,
-        telegram.base_url,
-        services.translators,
-        services.default_locale,
-        retry_delay=0.05,
-    )
+    channel = channel_on_fake("aiogram", app, telegram)
     polling = asyncio.create_task(channel.run())
     await telegram.wait_for(lambda f: any(r.method == "getUpdates" for r in f.requests))
     yield channel
@@ -53,15 +46,7 @@ async def bot(app: App, telegram: FakeTelegram) -> AsyncIterator[AiogramChannel]
 @pytest.fixture
 async def webhook_bot(app: App, telegram: FakeTelegram) -> AsyncIterator[AiogramChannel]:
     """The channel in webhook mode: started, not polling; updates come through `feed`."""
-    services = app.conversation.services
-    channel = AiogramChannel(
-        app.conversation,
-        telegram.token,
-        telegram.base_url,
-        services.translators,
-        services.default_locale,
-        retry_delay=0.05,
-    )
+    channel = channel_on_fake("aiogram", app, telegram)
     await channel.start()
     yield channel
     await channel.close()

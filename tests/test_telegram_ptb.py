@@ -16,6 +16,7 @@ from bot.channels.telegram_ptb import PtbChannel
 from bot.delivery import Outcome
 from handlers.events import EditText, SendFile, SendText
 from tests import test_telegram_aiogram as aiogram_tests
+from tests.channels import channel_on_fake
 from tests.fake_telegram import FakeTelegram
 from tests.test_telegram_aiogram import (  # noqa: F401  (fixtures and tests run on PTB too)
     DARA,
@@ -43,22 +44,10 @@ from tests.test_telegram_aiogram import (  # noqa: F401  (fixtures and tests run
 telegram = aiogram_tests.telegram  # the fake server fixture, shared
 
 
-def ptb_channel(app: App, telegram: FakeTelegram, api_url: str | None = None) -> PtbChannel:
-    services = app.conversation.services
-    return PtbChannel(
-        app.conversation,
-        telegram.token,
-        api_url or telegram.base_url,
-        services.translators,
-        services.default_locale,
-        retry_delay=0.05,
-    )
-
-
 @pytest.fixture
 async def bot(app: App, telegram: FakeTelegram) -> AsyncIterator[PtbChannel]:
     """The PTB channel, long polling the fake server."""
-    channel = ptb_channel(app, telegram)
+    channel = channel_on_fake("ptb", app, telegram)
     polling = asyncio.create_task(channel.run())
     await telegram.wait_for(lambda f: any(r.method == "getUpdates" for r in f.requests))
     yield channel
@@ -70,7 +59,7 @@ async def bot(app: App, telegram: FakeTelegram) -> AsyncIterator[PtbChannel]:
 @pytest.fixture
 async def webhook_bot(app: App, telegram: FakeTelegram) -> AsyncIterator[PtbChannel]:
     """The PTB channel in webhook mode: started, not polling; updates come through `feed`."""
-    channel = ptb_channel(app, telegram)
+    channel = channel_on_fake("ptb", app, telegram)
     await channel.start()
     yield channel
     await channel.close()
@@ -142,7 +131,7 @@ async def test_a_poll_cancelled_at_any_point_leaves_the_poller_a_connection(
 async def test_send_one_to_an_unreachable_server_is_transient(
     app: App, telegram: FakeTelegram
 ) -> None:
-    channel = ptb_channel(app, telegram, api_url="http://127.0.0.1:9")  # nothing listens
+    channel = channel_on_fake("ptb", app, telegram, "http://127.0.0.1:9")  # nothing listens
     try:
         delivery = await channel.send_one(DARA, SendText("hi"))
     finally:
@@ -153,7 +142,7 @@ async def test_send_one_to_an_unreachable_server_is_transient(
 async def test_a_reply_retries_through_network_errors(
     app: App, telegram: FakeTelegram, caplog: pytest.LogCaptureFixture
 ) -> None:
-    channel = ptb_channel(app, telegram, api_url="http://127.0.0.1:9")
+    channel = channel_on_fake("ptb", app, telegram, "http://127.0.0.1:9")
     try:
         with caplog.at_level(logging.WARNING):
             await channel.feed(posted_message(7001, DARA, "/help"))

@@ -1,7 +1,6 @@
 """Webhook mode: the real channels behind WebhookServer, fed by the fake's webhook delivery."""
 
 import asyncio
-import importlib.util
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
@@ -16,7 +15,6 @@ from sqlmodel import select
 
 from bot.app import App, build_app
 from bot.channels.telegram import ALLOWED_UPDATES, DEFAULT_MAX_CONNECTIONS, WebhookSpec
-from bot.channels.telegram_aiogram import AiogramChannel
 from bot.webhook import (
     SECRET_HEADER,
     WebhookServer,
@@ -27,39 +25,14 @@ from bot.webhook import (
 )
 from models.updates import ProcessedUpdate
 from tests.balancer import Balancer
+from tests.channels import channel_on_fake
 from tests.conftest import settings_for_test
 from tests.fake_telegram import FakeTelegram
 
 DARA = 5001
 SECRET = "webhook-secret_1"
 PATH = "/telegram/hook"
-CHANNELS = ["aiogram"] + (
-    ["ptb"] if importlib.util.find_spec("bot.channels.telegram_ptb") is not None else []
-)
-
-
-def make_channel(kind: str, app: App, telegram: FakeTelegram) -> Any:
-    """The channel of that kind, on the app, talking to the fake."""
-    services = app.conversation.services
-    if kind == "ptb":
-        from bot.channels.telegram_ptb import PtbChannel
-
-        return PtbChannel(
-            app.conversation,
-            telegram.token,
-            telegram.base_url,
-            services.translators,
-            services.default_locale,
-            retry_delay=0.05,
-        )
-    return AiogramChannel(
-        app.conversation,
-        telegram.token,
-        telegram.base_url,
-        services.translators,
-        services.default_locale,
-        retry_delay=0.05,
-    )
+CHANNELS = ["aiogram", "ptb"]
 
 
 def spec_for(url: str, max_connections: int = DEFAULT_MAX_CONNECTIONS) -> WebhookSpec:
@@ -104,7 +77,7 @@ async def launch(kind: str, telegram: FakeTelegram) -> AsyncIterator[Launch]:
         secret: str = SECRET,
         **options: Any,
     ) -> Instance:
-        channel = make_channel(kind, app, telegram)
+        channel = channel_on_fake(kind, app, telegram)
         server = WebhookServer(
             "127.0.0.1",
             0,
