@@ -66,6 +66,8 @@ class FinishingExecutor(AsyncIOExecutor):
     """
 
     async def finish(self, timeout: float) -> None:
+        # APScheduler 3 keeps the started jobs in this set and offers no public way to
+        # await them; pyproject pins it below 4.
         running = [job for job in self._pending_futures if not job.done()]
         if running:
             await asyncio.wait(running, timeout=timeout)
