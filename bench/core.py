@@ -25,7 +25,7 @@ sys.path.insert(0, str(ROOT))
 
 from bot.app import App, build_app  # noqa: E402
 from bot.config import load_settings  # noqa: E402
-from handlers.events import Incoming, Kind  # noqa: E402
+from handlers.core.events import Incoming, Kind  # noqa: E402
 from models.db import upgrade_database  # noqa: E402
 
 EVAL_SET = ROOT / "tests" / "faq_eval.toml"

@@ -18,7 +18,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from handlers.faq_book import FaqBook  # noqa: E402
+from handlers.faq.book import FaqBook  # noqa: E402
 
 EVAL_SET = ROOT / "tests" / "faq_eval.toml"
 

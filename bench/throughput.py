@@ -149,7 +149,7 @@ class Instance:
 
 def answered_questions() -> dict[str, list[str]]:
     """English and Khmer questions of the eval set whose expected FAQ entry is the answer."""
-    from handlers.faq_book import FaqBook
+    from handlers.faq.book import FaqBook
 
     book = FaqBook.load(ROOT / "locales")
     cases = tomllib.loads(EVAL_SET.read_text("utf-8"))["case"]

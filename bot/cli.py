@@ -22,7 +22,7 @@ from bot.staff_cli import (
     show_audit,
     staff_cli,
 )
-from handlers.faq_book import FaqError, check_faq
+from handlers.faq.book import FaqError, check_faq
 
 cli = typer.Typer(help="Applicant Bot: the Japan work programmes assistant.", no_args_is_help=True)
 db_cli = typer.Typer(help="The database.", no_args_is_help=True)

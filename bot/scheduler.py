@@ -26,9 +26,9 @@ from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.delivery import STALE_CLAIM, OutboxSender
-from handlers.broadcast import report_progress
-from handlers.context import Services
-from handlers.notices import expire_offers, reconcile_reminders
+from handlers.applicant.notices import expire_offers, reconcile_reminders
+from handlers.core.context import Services
+from handlers.staff.broadcast import report_progress
 from models.outbox import release_claims
 from models.sessions import close_ended_windows
 from models.turns import take_job_turn

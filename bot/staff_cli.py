@@ -20,12 +20,12 @@ from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.config import ConfigurationError, Settings, load_settings
-from handlers.broadcast import telegram_text_problem
-from handlers.context import Services
-from handlers.events import TEXT_MAX_LENGTH, SendText
-from handlers.exports import export_filename, sign_in_sheet
-from handlers.letters import to_content
-from handlers.notices import session_cancelled, session_moved
+from handlers.applicant.notices import session_cancelled, session_moved
+from handlers.core.context import Services
+from handlers.core.events import TEXT_MAX_LENGTH, SendText
+from handlers.core.letters import to_content
+from handlers.staff.broadcast import telegram_text_problem
+from handlers.staff.exports import export_filename, sign_in_sheet
 from models.broadcasts import broadcast_counts, count_audience, enqueue_broadcast
 from models.db import create_engine, session_factory, upgrade_database
 from models.outbox import Broadcast, OutboxStatus, count_by_status, oldest_pending, requeue_failed

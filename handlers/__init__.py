@@ -1,29 +1,31 @@
 """The conversation: one module per journey, assembled here in one ordered list.
 
+`core/` is the machinery every journey uses (events, routing, the runner, texts);
+`applicant/`, `staff/` and `faq/` hold the journeys, grouped by who uses them.
+
 Order matters where routes overlap: the journeys with wizard steps come before the
 FAQ, whose free-text answer catches whatever nobody else claimed, and the
 fallback for everything else comes last.
 """
 
-from handlers import (
-    broadcast,
+from handlers.applicant import (
     fallback,
-    faq,
     handoff,
     language,
     my_data,
     my_registrations,
     registration,
     settings,
-    staff,
     start,
 )
-from handlers.routing import Journey, Router
+from handlers.core.routing import Journey, Router
+from handlers.faq import answers
+from handlers.staff import broadcast, office, replies
 
 JOURNEYS: list[Journey] = [
     start.journey,
-    staff.journey,  # staff only: to anyone else these routes do not exist
-    handoff.office,  # staff only: answers given by replying in the staff group
+    office.journey,  # staff only: to anyone else these routes do not exist
+    replies.journey,  # staff only: answers given by replying in the staff group
     broadcast.journey,  # staff only (admins): its wizard steps take typed text
     handoff.journey,
     language.journey,
@@ -31,7 +33,7 @@ JOURNEYS: list[Journey] = [
     my_registrations.journey,
     settings.journey,
     my_data.journey,
-    faq.journey,  # free text: answers typed questions
+    answers.journey,  # free text: answers typed questions
     fallback.journey,  # anything else: stickers, unknown commands, stale buttons
 ]
 

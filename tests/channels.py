@@ -30,7 +30,7 @@ from bot.channels.telegram_aiogram import AiogramChannel
 from bot.channels.telegram_ptb import PtbChannel
 from bot.delivery import OutboxSender
 from bot.pacing import SendPacer
-from handlers.events import Incoming
+from handlers.core.events import Incoming
 from tests.fake_telegram import ChatMessage, FakeTelegram
 
 CHANNELS = ("console", "aiogram", "ptb")

@@ -5,8 +5,8 @@ from dataclasses import dataclass, field
 from html import escape, unescape
 from itertools import count
 
-from handlers.conversation import Conversation
-from handlers.events import (
+from handlers.core.conversation import Conversation
+from handlers.core.events import (
     Button,
     EditText,
     Incoming,

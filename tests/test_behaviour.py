@@ -16,7 +16,7 @@ from sqlmodel import select
 from bot.app import App, build_app
 from bot.demo import seed_demo
 from bot.scheduler import in_transaction
-from handlers.notices import reconcile_reminders
+from handlers.applicant.notices import reconcile_reminders
 from models import Registration, TestSession
 from tests.channels import CHANNELS, Chat, Chats, open_chats
 from tests.conftest import settings_for_test

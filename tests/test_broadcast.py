@@ -8,7 +8,7 @@ import pytest
 from sqlmodel import select
 
 from bot.app import App
-from handlers.broadcast import progress_report, report_progress
+from handlers.staff.broadcast import progress_report, report_progress
 from models import Broadcast, OutboxMessage
 from tests.conftest import start_app
 from tests.driver import Applicant, deliver_outbox
@@ -143,7 +143,7 @@ async def test_a_scheduled_broadcast_fires_at_its_time(app: App, clock: Clock) -
 async def test_a_text_telegram_would_refuse_is_refused_at_once(
     app: App, text: str, reason: str
 ) -> None:
-    from handlers.events import Incoming, Kind
+    from handlers.core.events import Incoming, Kind
 
     admin = Applicant(app.conversation, user_id=OWNER, language="en")
     await admin.send("/broadcast")

@@ -6,8 +6,8 @@ import logging
 import pytest
 
 from bot.app import App
-from handlers.conversation import FloodGuard
-from handlers.events import Incoming, Kind, SendText
+from handlers.core.conversation import FloodGuard
+from handlers.core.events import Incoming, Kind, SendText
 
 
 def text_event(user_id: int, text: str, update_id: int | None = None) -> Incoming:

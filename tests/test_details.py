@@ -5,7 +5,7 @@ from datetime import date
 
 import pytest
 
-from handlers.details import (
+from handlers.applicant.details import (
     PROVINCES,
     SEXES,
     DetailRejected,

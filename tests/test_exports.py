@@ -13,7 +13,8 @@ from sqlalchemy import event
 
 from bot.app import App
 from bot.i18n import load_translations
-from handlers.exports import (
+from handlers.core.texts import Texts
+from handlers.staff.exports import (
     SignInRow,
     export_csv,
     export_filename,
@@ -21,7 +22,6 @@ from handlers.exports import (
     sign_in_rows,
     sign_in_sheet,
 )
-from handlers.texts import Texts
 from models import Applicant, Exam, Registration, TestSession
 from models.applicants import erase_applicant
 from models.registrations import CODE_ALPHABET

@@ -8,9 +8,9 @@ import pytest
 from sqlmodel import func, select
 
 from bot.app import App
-from handlers.conversation import FloodGuard
-from handlers.events import Incoming, Kind
-from handlers.texts import LOCALES
+from handlers.core.conversation import FloodGuard
+from handlers.core.events import Incoming, Kind
+from handlers.core.texts import LOCALES
 from models import Applicant, ConversationState, FaqFeedback, UnansweredQuestion
 
 ALPHABETS = [

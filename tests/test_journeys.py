@@ -195,7 +195,7 @@ async def test_right_to_left_text_is_answered_without_error(applicant: Applicant
 
 
 async def test_the_same_update_twice_is_handled_once(app: App) -> None:
-    from handlers.events import Incoming, Kind
+    from handlers.core.events import Incoming, Kind
 
     event = Incoming(user_id=5, chat_id=5, kind=Kind.TEXT, text="passport fee", update_id=777)
     first = await app.conversation.handle(event)
@@ -205,7 +205,7 @@ async def test_the_same_update_twice_is_handled_once(app: App) -> None:
 
 
 async def test_group_messages_are_not_answered(app: App) -> None:
-    from handlers.events import Incoming, Kind
+    from handlers.core.events import Incoming, Kind
 
     event = Incoming(user_id=5, chat_id=-100, kind=Kind.TEXT, text="hello", private=False)
     assert await app.conversation.handle(event) == []

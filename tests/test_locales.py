@@ -9,7 +9,7 @@ from babel.messages.extract import extract_from_dir
 from babel.messages.pofile import read_po
 
 from bot.i18n import LOCALES_DIR, catalog_path, load_translations
-from handlers.texts import LOCALES, Texts, resolve_locale
+from handlers.core.texts import LOCALES, Texts, resolve_locale
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -11,7 +11,12 @@ from sqlalchemy import update
 from sqlmodel import col, select
 
 from bot.app import App
-from handlers.notices import expire_offers, reconcile_reminders, session_cancelled, session_moved
+from handlers.applicant.notices import (
+    expire_offers,
+    reconcile_reminders,
+    session_cancelled,
+    session_moved,
+)
 from models import OutboxMessage, Registration, TestSession
 from models.schedule import QuietHours, ReminderPlan, offer_deadline
 from models.sessions import close_ended_windows
@@ -357,8 +362,8 @@ async def test_registration_windows_close_on_time(app: App) -> None:
 
 
 async def test_non_urgent_messages_wait_through_quiet_hours(app: App, clock: Clock) -> None:
-    from handlers.events import SendText
-    from handlers.letters import tell
+    from handlers.core.events import SendText
+    from handlers.core.letters import tell
     from models.applicants import meet_applicant
 
     clock.now = local(2027, 10, 31, 22, 30).astimezone(UTC)

@@ -22,7 +22,7 @@ from sqlalchemy import insert
 from sqlmodel import col, select
 
 from bot.app import App
-from handlers.notices import reconcile_reminders
+from handlers.applicant.notices import reconcile_reminders
 from models import Applicant, OutboxMessage, Registration
 from models.outbox import OutboxStatus
 from tests.balancer import Balancer

@@ -17,7 +17,7 @@ from bot.channels.telegram_aiogram import AiogramChannel
 from bot.delivery import OutboxSender
 from bot.pacing import SendPacer
 from bot.scheduler import in_transaction
-from handlers.broadcast import report_progress
+from handlers.staff.broadcast import report_progress
 from models import Applicant, Broadcast
 from tests.conftest import settings_for_test
 from tests.fake_telegram import ChatMessage, FakeTelegram

@@ -14,7 +14,8 @@ from sqlmodel import func, select
 
 from bot.app import App
 from bot.i18n import load_translations
-from handlers.statistics import (
+from handlers.core.texts import LOCALES, Texts
+from handlers.staff.statistics import (
     MESSAGE_LIMIT,
     DayCount,
     QuestionCount,
@@ -25,7 +26,6 @@ from handlers.statistics import (
     registrations_chart,
     statistics_text,
 )
-from handlers.texts import LOCALES, Texts
 from models import Applicant, Registration, UnansweredQuestion
 from models.registrations import RegistrationStatus, book_seat, cancel_registration
 from tests.test_booking import NOW, make_session

@@ -14,7 +14,7 @@ import pytest
 from bot.app import App
 from bot.channels.telegram_ptb import PtbChannel
 from bot.delivery import Outcome
-from handlers.events import EditText, SendFile, SendText
+from handlers.core.events import EditText, SendFile, SendText
 from tests import test_telegram_aiogram as aiogram_tests
 from tests.channels import channel_on_fake
 from tests.fake_telegram import FakeTelegram

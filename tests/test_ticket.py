@@ -12,8 +12,7 @@ from PIL import Image, features
 from sqlmodel import SQLModel
 
 from bot.i18n import load_translations
-from handlers.texts import LOCALES, Texts
-from handlers.ticket import (
+from handlers.applicant.ticket import (
     HEADER,
     MARGIN,
     WIDTH,
@@ -22,6 +21,7 @@ from handlers.ticket import (
     ticket_ics,
     ticket_png,
 )
+from handlers.core.texts import LOCALES, Texts
 from models.applicants import Applicant
 from models.registrations import Registration, RegistrationStatus
 from models.sessions import Exam, TestSession

@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 from typing import TextIO
 
 from bot.delivery import Delivery, OutboxSender, Outcome
-from handlers.conversation import Conversation
-from handlers.events import (
+from handlers.core.conversation import Conversation
+from handlers.core.events import (
     EditText,
     Incoming,
     InlineKeyboard,

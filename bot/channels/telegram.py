@@ -19,8 +19,8 @@ from typing import Any, Protocol, TypeVar
 
 from bot.delivery import Delivery, Outcome
 from bot.pacing import SendPacer
-from handlers.conversation import Conversation
-from handlers.events import (
+from handlers.core.conversation import Conversation
+from handlers.core.events import (
     EditText,
     Incoming,
     Keyboard,
@@ -33,7 +33,7 @@ from handlers.events import (
     SendVenue,
     split_command,
 )
-from handlers.texts import LOCALES, Translator
+from handlers.core.texts import LOCALES, Translator
 
 logger = logging.getLogger(__name__)
 

@@ -49,15 +49,15 @@ from bot.channels.telegram import (
 from bot.channels.telegram import to_incoming as shared_to_incoming
 from bot.delivery import Delivery, Outcome
 from bot.pacing import SendPacer
-from handlers.conversation import Conversation
-from handlers.events import (
+from handlers.core.conversation import Conversation
+from handlers.core.events import (
     Incoming,
     InlineKeyboard,
     Keyboard,
     Outgoing,
     ReplyKeyboard,
 )
-from handlers.texts import Translator
+from handlers.core.texts import Translator
 
 logger = logging.getLogger(__name__)
 

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from handlers.events import (
+from handlers.core.events import (
     Button,
     EditText,
     InlineKeyboard,
@@ -22,12 +22,12 @@ from handlers.events import (
     SendText,
     SendVenue,
 )
-from handlers.texts import Texts
+from handlers.core.texts import Texts
 from models.applicants import Applicant
 from models.outbox import enqueue
 
 if TYPE_CHECKING:
-    from handlers.context import Services
+    from handlers.core.context import Services
 
 Compose = Callable[[Texts], list[Outgoing]]
 

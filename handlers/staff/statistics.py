@@ -16,7 +16,7 @@ from sqlalchemy import case, func
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from handlers.texts import LANGUAGE_NAMES, LOCALES, Texts
+from handlers.core.texts import LANGUAGE_NAMES, LOCALES, Texts
 from models.applicants import Applicant
 from models.questions import UnansweredQuestion
 from models.registrations import Registration, RegistrationStatus

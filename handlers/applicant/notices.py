@@ -13,11 +13,11 @@ from datetime import datetime
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from handlers.context import Services
-from handlers.describe import session_details, venue_pin, what_to_bring
-from handlers.events import Button, InlineKeyboard, Outgoing, SendText
-from handlers.letters import tell
-from handlers.texts import Texts
+from handlers.applicant.describe import session_details, venue_pin, what_to_bring
+from handlers.core.context import Services
+from handlers.core.events import Button, InlineKeyboard, Outgoing, SendText
+from handlers.core.letters import tell
+from handlers.core.texts import Texts
 from models.applicants import Applicant
 from models.outbox import skip_pending_about
 from models.registrations import (

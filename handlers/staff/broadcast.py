@@ -15,9 +15,9 @@ from typing import Any, NamedTuple
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from handlers.context import Context, Services
-from handlers.describe import exam_name
-from handlers.events import (
+from handlers.applicant.describe import exam_name
+from handlers.core.context import Context, Services
+from handlers.core.events import (
     TEXT_MAX_LENGTH,
     Button,
     EditText,
@@ -27,10 +27,10 @@ from handlers.events import (
     SendMedia,
     SendText,
 )
-from handlers.letters import post_to_chat, to_content
-from handlers.routing import Journey
-from handlers.staff import is_staff, note_refusal
-from handlers.texts import LANGUAGE_NAMES, LOCALES, Texts
+from handlers.core.letters import post_to_chat, to_content
+from handlers.core.routing import Journey
+from handlers.core.texts import LANGUAGE_NAMES, LOCALES, Texts
+from handlers.staff.office import is_staff, note_refusal
 from models.broadcasts import (
     active_broadcasts,
     broadcast_counts,

@@ -2,14 +2,14 @@
 
 from html import escape
 
-from handlers.context import Context
-from handlers.describe import exam_name, status_name
-from handlers.events import Button, InlineKeyboard
-from handlers.menus import home_button
-from handlers.notices import offer_freed_seat
-from handlers.registration import details_list, stored_answers
-from handlers.routing import Journey
-from handlers.texts import LANGUAGE_NAMES
+from handlers.applicant.describe import exam_name, status_name
+from handlers.applicant.menus import home_button
+from handlers.applicant.notices import offer_freed_seat
+from handlers.applicant.registration import details_list, stored_answers
+from handlers.core.context import Context
+from handlers.core.events import Button, InlineKeyboard
+from handlers.core.routing import Journey
+from handlers.core.texts import LANGUAGE_NAMES
 from models.applicants import erase_applicant, identity_of
 from models.conversations import end_conversation
 from models.outbox import skip_pending_for

@@ -10,8 +10,8 @@ import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
-from handlers.faq_matching import Answer, FaqMatcher, Match
-from handlers.texts import LOCALES
+from handlers.core.texts import LOCALES
+from handlers.faq.matching import Answer, FaqMatcher, Match
 
 ANSWER_MAX_LENGTH = 3500  # leaves room in Telegram's 4096 for the question and a footer
 ALLOWED_MARKUP = re.compile(r"</?[bi]>|&(?:lt|gt|amp|quot);")

@@ -1,7 +1,7 @@
 """Screens several journeys lead back to: the main menu and the way home."""
 
-from handlers.events import Button, InlineKeyboard
-from handlers.texts import Texts
+from handlers.core.events import Button, InlineKeyboard
+from handlers.core.texts import Texts
 
 
 def home_button(_: Texts) -> Button:

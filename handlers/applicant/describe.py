@@ -6,8 +6,8 @@ in line, so a session looks the same wherever an applicant meets it.
 
 from html import escape
 
-from handlers.events import Button, SendVenue
-from handlers.texts import Texts
+from handlers.core.events import Button, SendVenue
+from handlers.core.texts import Texts
 from models.registrations import Registration, RegistrationStatus
 from models.sessions import Exam, TestSession
 

@@ -1,11 +1,11 @@
 """Choosing the language the bot speaks: Khmer, English or Japanese."""
 
-from handlers.context import Context
-from handlers.events import Button, InlineKeyboard
-from handlers.menus import home_button, main_menu
-from handlers.notices import retell_reminders
-from handlers.routing import Journey
-from handlers.texts import LANGUAGE_NAMES, LOCALES
+from handlers.applicant.menus import home_button, main_menu
+from handlers.applicant.notices import retell_reminders
+from handlers.core.context import Context
+from handlers.core.events import Button, InlineKeyboard
+from handlers.core.routing import Journey
+from handlers.core.texts import LANGUAGE_NAMES, LOCALES
 
 journey = Journey("language")
 

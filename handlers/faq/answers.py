@@ -2,13 +2,13 @@
 
 from html import escape
 
-from handlers.context import Context
-from handlers.events import Button, InlineKeyboard
-from handlers.faq_book import FaqEntry
-from handlers.faq_matching import normalize
-from handlers.handoff import ask_office_button
-from handlers.menus import home_button
-from handlers.routing import Journey
+from handlers.applicant.handoff import ask_office_button
+from handlers.applicant.menus import home_button
+from handlers.core.context import Context
+from handlers.core.events import Button, InlineKeyboard
+from handlers.core.routing import Journey
+from handlers.faq.book import FaqEntry
+from handlers.faq.matching import normalize
 from models.questions import record_feedback, record_unanswered
 
 journey = Journey("faq")

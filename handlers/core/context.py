@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from handlers.events import (
+from handlers.core.events import (
     EditText,
     Incoming,
     InlineKeyboard,
@@ -20,8 +20,8 @@ from handlers.events import (
     SendText,
     SendVenue,
 )
-from handlers.letters import Compose, tell
-from handlers.texts import Texts, Translator
+from handlers.core.letters import Compose, tell
+from handlers.core.texts import Texts, Translator
 from models.applicants import Applicant
 from models.columns import utcnow
 from models.conversations import end_conversation, save_conversation
@@ -29,7 +29,7 @@ from models.schedule import QuietHours, ReminderPlan
 from models.staff import Role, role_of
 
 if TYPE_CHECKING:
-    from handlers.faq_book import FaqBook
+    from handlers.faq.book import FaqBook
 
 
 @dataclass

@@ -8,13 +8,13 @@ attempt is written to the audit trail. Every staff action is audited too.
 import asyncio
 from html import escape
 
-from handlers.context import Context
-from handlers.describe import session_details, status_name
-from handlers.details import sex_name
-from handlers.events import Button, InlineKeyboard, Kind, SendFile
-from handlers.exports import export_filename, sign_in_sheet
-from handlers.routing import Journey
-from handlers.statistics import gather_statistics, registrations_chart, statistics_text
+from handlers.applicant.describe import session_details, status_name
+from handlers.applicant.details import sex_name
+from handlers.core.context import Context
+from handlers.core.events import Button, InlineKeyboard, Kind, SendFile
+from handlers.core.routing import Journey
+from handlers.staff.exports import export_filename, sign_in_sheet
+from handlers.staff.statistics import gather_statistics, registrations_chart, statistics_text
 from models.applicants import Applicant
 from models.registrations import (
     Registration,

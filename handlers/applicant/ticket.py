@@ -16,9 +16,9 @@ import qrcode
 from icalendar import Alarm, Calendar, Event
 from PIL import Image, ImageDraw, ImageFont
 
-from handlers.context import Context
-from handlers.events import SendFile
-from handlers.texts import Texts
+from handlers.core.context import Context
+from handlers.core.events import SendFile
+from handlers.core.texts import Texts
 from models.applicants import Applicant
 from models.registrations import Registration, RegistrationStatus, session_and_exam
 from models.sessions import Exam, TestSession

@@ -9,15 +9,14 @@ from datetime import date
 from html import escape
 from typing import Any
 
-from handlers.context import Context
-from handlers.describe import (
+from handlers.applicant.describe import (
     exam_name,
     registered,
     session_button,
     session_details,
     venue_pin,
 )
-from handlers.details import (
+from handlers.applicant.details import (
     PROVINCES,
     SEXES,
     DetailRejected,
@@ -32,12 +31,13 @@ from handlers.details import (
     province_name,
     sex_name,
 )
-from handlers.events import Button, InlineKeyboard, Kind, RemoveKeyboard, ReplyKeyboard
-from handlers.menus import home_button
-from handlers.notices import plan_reminders
-from handlers.routing import Journey
-from handlers.texts import Texts
-from handlers.ticket import send_ticket
+from handlers.applicant.menus import home_button
+from handlers.applicant.notices import plan_reminders
+from handlers.applicant.ticket import send_ticket
+from handlers.core.context import Context
+from handlers.core.events import Button, InlineKeyboard, Kind, RemoveKeyboard, ReplyKeyboard
+from handlers.core.routing import Journey
+from handlers.core.texts import Texts
 from models.applicants import identity_of
 from models.registrations import (
     BookingRefused,

@@ -2,13 +2,13 @@
 
 import re
 
-from handlers.context import Context
-from handlers.events import Button, InlineKeyboard
-from handlers.menus import home_button, main_menu
-from handlers.routing import Journey
-from handlers.staff import open_ticket_as_staff
-from handlers.texts import LANGUAGE_NAMES, LOCALES
-from handlers.ticket import send_ticket
+from handlers.applicant.menus import home_button, main_menu
+from handlers.applicant.ticket import send_ticket
+from handlers.core.context import Context
+from handlers.core.events import Button, InlineKeyboard
+from handlers.core.routing import Journey
+from handlers.core.texts import LANGUAGE_NAMES, LOCALES
+from handlers.staff.office import open_ticket_as_staff
 from models.applicants import record_source
 from models.registrations import find_by_code
 

@@ -8,10 +8,10 @@ then by button prefix, then by the applicant's current step, then as free text.
 from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING
 
-from handlers.events import Incoming, Kind
+from handlers.core.events import Incoming, Kind
 
 if TYPE_CHECKING:
-    from handlers.context import Context
+    from handlers.core.context import Context
 
 Handler = Callable[["Context"], Awaitable[None]]
 Gate = Callable[["Context"], Awaitable[bool]]

@@ -5,8 +5,7 @@ the outbox (written in this same transaction) and answers with Accept or Decline
 Every button names a registration; it is checked to be the presser's, every time.
 """
 
-from handlers.context import Context
-from handlers.describe import (
+from handlers.applicant.describe import (
     exam_name,
     registered,
     session_button,
@@ -15,18 +14,19 @@ from handlers.describe import (
     venue_pin,
     what_to_bring,
 )
-from handlers.events import Button, InlineKeyboard
-from handlers.menus import home_button
-from handlers.notices import (
+from handlers.applicant.menus import home_button
+from handlers.applicant.notices import (
     drop_reminders,
     expire_offer,
     offer_freed_seat,
     plan_reminders,
     replan_reminders,
 )
-from handlers.routing import Journey
-from handlers.texts import Texts
-from handlers.ticket import send_ticket
+from handlers.applicant.ticket import send_ticket
+from handlers.core.context import Context
+from handlers.core.events import Button, InlineKeyboard
+from handlers.core.routing import Journey
+from handlers.core.texts import Texts
 from models.registrations import (
     LIVE,
     BookingRefused,

@@ -22,8 +22,8 @@ from sqlalchemy import func, tuple_
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from handlers.details import DetailRejected, format_phone, province_name, sex_name
-from handlers.texts import Texts
+from handlers.applicant.details import DetailRejected, format_phone, province_name, sex_name
+from handlers.core.texts import Texts
 from models.applicants import Applicant
 from models.registrations import Registration, RegistrationStatus
 from models.sessions import TestSession

@@ -2,9 +2,9 @@
 
 from html import escape
 
-from handlers.context import Context
-from handlers.events import Kind
-from handlers.routing import Journey
+from handlers.core.context import Context
+from handlers.core.events import Kind
+from handlers.core.routing import Journey
 
 journey = Journey("fallback")
 

@@ -1,10 +1,10 @@
 """Settings: reminders before a test on or off, and the language."""
 
-from handlers.context import Context
-from handlers.events import Button, InlineKeyboard
-from handlers.menus import home_button
-from handlers.notices import drop_reminders, plan_reminders
-from handlers.routing import Journey
+from handlers.applicant.menus import home_button
+from handlers.applicant.notices import drop_reminders, plan_reminders
+from handlers.core.context import Context
+from handlers.core.events import Button, InlineKeyboard
+from handlers.core.routing import Journey
 from models.registrations import RegistrationStatus, registrations_of
 
 journey = Journey("settings")

@@ -1,0 +1,1 @@
+"""What applicants do: welcome, language, booking, their registrations, asking the office."""

@@ -1,0 +1,1 @@
+"""The machinery every journey uses: events, routing, the per-update runner, texts."""

@@ -1,0 +1,1 @@
+"""Questions and answers: the book of entries, matching typed questions, browsing."""

@@ -1,0 +1,70 @@
+"""Answers from the office: a staff member replies to a question's post in the staff group.
+
+The bot delivers the reply to the applicant who asked (through the outbox, saying it is
+from the office) and marks the post answered.
+"""
+
+from html import escape
+
+from handlers.applicant.handoff import POST_KEY
+from handlers.core.context import Context
+from handlers.core.events import EditText, Outgoing, SendText
+from handlers.core.letters import post_to_chat, tell
+from handlers.core.routing import Journey
+from handlers.core.texts import Texts
+from handlers.staff.office import is_staff, note_refusal
+from models.applicants import Applicant
+from models.outbox import sent_message
+from models.questions import UnansweredQuestion
+from models.staff import audit
+
+journey = Journey("office-answers", gate=is_staff, refused=note_refusal)
+
+
+@journey.reply_in_staff_group()
+async def answer_from_the_office(ctx: Context) -> None:
+    """A staff reply to a question's post: delivered to the applicant, the post marked answered."""
+    assert ctx.event.reply_to_message_id is not None
+    staff_chat = ctx.event.chat_id
+    post = await sent_message(ctx.db, staff_chat, ctx.event.reply_to_message_id)
+    if post is None or not post.dedupe_key.startswith(POST_KEY):
+        return  # a reply to something else the bot said: not an answer
+    question = await ctx.db.get(UnansweredQuestion, int(post.dedupe_key.removeprefix(POST_KEY)))
+    if question is None:
+        return
+    applicant = (
+        await ctx.db.get(Applicant, question.applicant_id) if question.applicant_id else None
+    )
+    answer = ctx.event.text.strip()[:3500]
+    now = ctx.services.now()
+    question.answered_at, question.answered_by, question.answer = now, ctx.event.user_id, answer
+    ctx.db.add(question)
+    await audit(ctx.db, ctx.actor, "answer_question", f"question:{question.id}")
+    if applicant is not None:
+
+        def compose(_: Texts) -> list[Outgoing]:
+            return [
+                SendText(
+                    _("💬 <b>Answer from the test office</b>\n\n{answer}").format(
+                        answer=escape(answer)
+                    )
+                )
+            ]
+
+        key = f"answer:{question.id}:{ctx.event.update_id or int(now.timestamp())}"
+        await tell(ctx.db, ctx.services, applicant, key, compose)
+    _ = ctx.services.texts(ctx.services.default_locale)
+    assert post.telegram_message_id is not None
+    marked = (
+        post.content[0]["text"]
+        + "\n\n"
+        + _("✅ Answered by {staff} at {time}").format(
+            staff=ctx.event.user_id, time=_.timestamp(now)
+        )
+    )
+    await post_to_chat(
+        ctx.db,
+        staff_chat,
+        f"answered:{question.id}:{ctx.event.update_id or int(now.timestamp())}",
+        [EditText(post.telegram_message_id, marked[:4096])],
+    )
