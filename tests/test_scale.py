@@ -58,7 +58,8 @@ def quiet_hours_far_from_now() -> str:
 @pytest.fixture
 async def database(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[App]:
     """The shared database, upgraded, seen from the test's side."""
-    app = await start_app(request, tmp_path, "postgresql")
+    # The test plans reminders on this side: they must not wait for quiet hours to end either.
+    app = await start_app(request, tmp_path, "postgresql", quiet_hours=quiet_hours_far_from_now())
     yield app
     await app.close()
 
@@ -208,7 +209,9 @@ async def queue_broadcast(database_url: str, tmp_path: Path) -> str:
     command = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "bot", "broadcast", "--audience", "all",
         "--text-file", str(notice), "--no-wait",
-        env={"PATH": "/usr/bin:/bin", "DATABASE_URL": database_url},
+        # The command line plans the broadcast's send time, so it needs the same quiet hours.
+        env={"PATH": "/usr/bin:/bin", "DATABASE_URL": database_url,
+             "QUIET_HOURS": quiet_hours_far_from_now()},
         cwd=tmp_path, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
     )  # fmt: skip
     output, _ = await command.communicate()
