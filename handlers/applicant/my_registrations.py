@@ -106,11 +106,19 @@ async def list_registrations(ctx: Context) -> None:
     )
 
 
-async def _own_live_registration(ctx: Context, registration_id: int) -> Registration | None:
-    """The presser's own registration, if it is still live; else says why, and None."""
+async def _own_registration(ctx: Context, registration_id: int) -> Registration | None:
+    """The presser's own registration; anyone else's is a forged button, out of date."""
     registration = await ctx.db.get(Registration, registration_id)
     if registration is None or registration.applicant_id != ctx.applicant.id:
         ctx.out_of_date()
+        return None
+    return registration
+
+
+async def _own_live_registration(ctx: Context, registration_id: int) -> Registration | None:
+    """The presser's own registration, if it is still live; else says why, and None."""
+    registration = await _own_registration(ctx, registration_id)
+    if registration is None:
         return None
     if registration.status not in LIVE:
         ctx.notify(ctx._("This registration is no longer active."))
@@ -237,9 +245,8 @@ async def move(ctx: Context, pressed: MoveTo) -> None:
 
 async def _open_offer(ctx: Context, registration_id: int) -> Registration | None:
     """The presser's own seat offer, if it is still open; else says why, and None."""
-    registration = await ctx.db.get(Registration, registration_id)
-    if registration is None or registration.applicant_id != ctx.applicant.id:
-        ctx.out_of_date()
+    registration = await _own_registration(ctx, registration_id)
+    if registration is None:
         return None
     if registration.status != RegistrationStatus.WAITLISTED or registration.offered_at is None:
         ctx.notify(ctx._("This offer is no longer open."))
