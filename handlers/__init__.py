@@ -25,6 +25,8 @@ from handlers.staff import broadcast, office, replies
 JOURNEYS: list[Journey] = [
     start.journey,
     office.journey,  # staff only: to anyone else these routes do not exist
+    office.owners,  # staff only (owners): managing staff
+    office.admins,  # staff only (admins): exports
     replies.journey,  # staff only: answers given by replying in the staff group
     broadcast.journey,  # staff only (admins): its wizard steps take typed text
     handoff.journey,

@@ -37,6 +37,33 @@ def test_dependencies_point_bot_to_handlers_to_models(folder: str, forbidden: tu
     assert crossing == []
 
 
+def test_applicants_never_reach_into_staff_and_staff_routes_are_gated() -> None:
+    """Nothing applicants or the FAQ use imports staff code; every staff journey has a gate."""
+    import importlib
+    import pkgutil
+
+    import handlers.staff
+    from handlers import JOURNEYS
+    from handlers.core.routing import Journey, Requires
+
+    reaching = [
+        (path, module)
+        for folder in ("handlers/applicant", "handlers/faq")
+        for path, module in imports_of(folder)
+        if module.startswith("handlers.staff")
+    ]
+    assert reaching == []
+    staff = [
+        journey
+        for info in pkgutil.iter_modules(handlers.staff.__path__)
+        for journey in vars(importlib.import_module(f"handlers.staff.{info.name}")).values()
+        if isinstance(journey, Journey)
+    ]
+    assert {j.name for j in staff} >= {"staff", "staff members", "exports", "broadcast"}
+    assert all(any(j is wired for wired in JOURNEYS) for j in staff)
+    assert [j.name for j in staff if not isinstance(j.gate, Requires)] == []
+
+
 def test_ruff_lint_and_format() -> None:
     folders = ["bot", "handlers", "models", "tests", "bench", "migrations"]
     lint = subprocess.run(

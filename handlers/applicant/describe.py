@@ -6,6 +6,7 @@ in line, so a session looks the same wherever an applicant meets it.
 
 from html import escape
 
+from handlers.core.buttons import ButtonData
 from handlers.core.events import Button, SendVenue
 from handlers.core.texts import Texts
 from models.registrations import Registration, RegistrationStatus
@@ -28,7 +29,7 @@ def seats_left(session: TestSession) -> int:
     return max(session.capacity - session.seats_taken, 0)
 
 
-def session_button(_: Texts, session: TestSession, data: str) -> Button:
+def session_button(_: Texts, session: TestSession, pressed: ButtonData) -> Button:
     """One session as a button: when, where, and whether it is full."""
     if seats_left(session):
         seats = _("seats left: {n}").format(n=_.number(seats_left(session)))
@@ -39,7 +40,7 @@ def session_button(_: Texts, session: TestSession, data: str) -> Button:
         venue=getattr(session, f"venue_name_{_.locale}", session.venue_name_en),
         seats=seats,
     )
-    return Button(label, data)
+    return pressed.button(label)
 
 
 def session_details(_: Texts, exam: Exam, session: TestSession) -> str:

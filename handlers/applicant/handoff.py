@@ -7,6 +7,7 @@ office answers by replying to that post (handlers/staff/answers.py).
 
 from html import escape
 
+from handlers.applicant.buttons import SendToOffice
 from handlers.applicant.menus import home_button
 from handlers.core.context import Context
 from handlers.core.events import Button, InlineKeyboard, SendText
@@ -18,19 +19,18 @@ from models.registrations import registrations_of
 
 journey = Journey("handoff")
 
-POST_KEY = "handoff:"
+POST_KEY = "handoff:"  # the dedupe key of a question's post in the staff group
 
 
 def ask_office_button(_: Texts, question_id: int) -> Button:
     """Under "I don't know": hands the question to the office."""
-    return Button(_("📨 Send my question to the office"), f"{POST_KEY}{question_id}")
+    return SendToOffice(question_id).button(_("📨 Send my question to the office"))
 
 
-@journey.button("handoff")
-async def send_to_office(ctx: Context) -> None:
+@journey.button(SendToOffice)
+async def send_to_office(ctx: Context, pressed: SendToOffice) -> None:
     """Posts the applicant's question in the staff group, once."""
-    number = ctx.event.button_data.partition(":")[2]
-    question = await ctx.db.get(UnansweredQuestion, int(number)) if number.isdigit() else None
+    question = await ctx.db.get(UnansweredQuestion, pressed.question_id)
     staff_chat = ctx.services.staff_chat_id
     if question is None or question.applicant_id != ctx.applicant.id or staff_chat is None:
         ctx.out_of_date()

@@ -1,9 +1,10 @@
 """Choosing the language the bot speaks: Khmer, English or Japanese."""
 
+from handlers.applicant.buttons import ChooseLanguage, LanguageChoice
 from handlers.applicant.menus import home_button, main_menu
 from handlers.applicant.notices import retell_reminders
 from handlers.core.context import Context
-from handlers.core.events import Button, InlineKeyboard
+from handlers.core.events import InlineKeyboard
 from handlers.core.routing import Journey
 from handlers.core.texts import LANGUAGE_NAMES, LOCALES
 
@@ -16,14 +17,16 @@ async def choose_language(ctx: Context) -> None:
     ctx.show(_language_question(ctx), _language_buttons(ctx))
 
 
-@journey.button("lang")
-async def language_button(ctx: Context) -> None:
-    """Shows the choice, or saves the language picked and shows the menu in it."""
-    _, action, *rest = [*ctx.event.button_data.split(":"), ""]
-    if action == "choose":
-        ctx.show(_language_question(ctx), _language_buttons(ctx))
-        return
-    locale = rest[0] if action == "set" else ""
+@journey.button(LanguageChoice)
+async def offer_languages(ctx: Context, _: LanguageChoice) -> None:
+    """Offers the three languages in place of the screen the button was on."""
+    await choose_language(ctx)
+
+
+@journey.button(ChooseLanguage)
+async def set_language(ctx: Context, pressed: ChooseLanguage) -> None:
+    """Saves the language picked and shows the menu in it."""
+    locale = pressed.locale
     if locale not in LOCALES:
         ctx.out_of_date()
         return
@@ -41,6 +44,6 @@ def _language_question(ctx: Context) -> str:
 
 def _language_buttons(ctx: Context) -> InlineKeyboard:
     return InlineKeyboard.of(
-        [Button(LANGUAGE_NAMES[locale], f"lang:set:{locale}") for locale in LOCALES],
+        [ChooseLanguage(locale).button(LANGUAGE_NAMES[locale]) for locale in LOCALES],
         [home_button(ctx.texts)],
     )

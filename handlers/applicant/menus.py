@@ -1,12 +1,21 @@
 """Screens several journeys lead back to: the main menu and the way home."""
 
+from handlers.applicant.buttons import (
+    AskTheBot,
+    BookSeat,
+    Help,
+    MainMenu,
+    MyRegistrations,
+    Settings,
+)
 from handlers.core.events import Button, InlineKeyboard
 from handlers.core.texts import Texts
+from handlers.faq.buttons import Topics
 
 
 def home_button(_: Texts) -> Button:
     """The way back to the main menu, under every screen."""
-    return Button(_("🏠 Main menu"), "menu")
+    return MainMenu().button(_("🏠 Main menu"))
 
 
 def main_menu(_: Texts) -> tuple[str, InlineKeyboard]:
@@ -16,10 +25,10 @@ def main_menu(_: Texts) -> tuple[str, InlineKeyboard]:
         "You can also type a question in your own words at any time."
     )
     keyboard = InlineKeyboard.of(
-        [Button(_("📝 Book a test seat"), "book")],
-        [Button(_("📋 My registrations"), "mine")],
-        [Button(_("❓ Questions and answers"), "faq:home")],
-        [Button(_("✍️ Ask the office"), "ask")],
-        [Button(_("⚙️ Settings"), "settings"), Button(_("ℹ️ Help"), "help")],
+        [BookSeat().button(_("📝 Book a test seat"))],
+        [MyRegistrations().button(_("📋 My registrations"))],
+        [Topics().button(_("❓ Questions and answers"))],
+        [AskTheBot().button(_("✍️ Ask the office"))],
+        [Settings().button(_("⚙️ Settings")), Help().button(_("ℹ️ Help"))],
     )
     return text, keyboard

@@ -2,12 +2,13 @@
 
 from html import escape
 
+from handlers.applicant.buttons import EraseMyData, KeepMyData
 from handlers.applicant.describe import exam_name, status_name
 from handlers.applicant.menus import home_button
 from handlers.applicant.notices import offer_freed_seat
 from handlers.applicant.registration import details_list, stored_answers
 from handlers.core.context import Context
-from handlers.core.events import Button, InlineKeyboard
+from handlers.core.events import InlineKeyboard
 from handlers.core.routing import Journey
 from handlers.core.texts import LANGUAGE_NAMES
 from models.applicants import erase_applicant, identity_of
@@ -76,22 +77,21 @@ async def ask_to_erase(ctx: Context) -> None:
             "be undone."
         ),
         InlineKeyboard.of(
-            [Button(ctx._("Yes, erase my data"), "erase:yes")],
-            [Button(ctx._("No, keep it"), "erase:no")],
+            [EraseMyData().button(ctx._("Yes, erase my data"))],
+            [KeepMyData().button(ctx._("No, keep it"))],
         ),
     )
 
 
-@journey.button("erase")
-async def erase(ctx: Context) -> None:
-    """Erases the applicant's data, or leaves it as it was."""
-    answer = ctx.event.button_data.partition(":")[2]
-    if answer == "no":
-        ctx.show(ctx._("Nothing was erased."), InlineKeyboard.of([home_button(ctx.texts)]))
-        return
-    if answer != "yes":
-        ctx.out_of_date()
-        return
+@journey.button(KeepMyData)
+async def keep(ctx: Context, _: KeepMyData) -> None:
+    """Leaves the applicant's data as it was."""
+    ctx.show(ctx._("Nothing was erased."), InlineKeyboard.of([home_button(ctx.texts)]))
+
+
+@journey.button(EraseMyData)
+async def erase(ctx: Context, _: EraseMyData) -> None:
+    """Erases the applicant's data."""
     assert ctx.applicant.id is not None
     # Seats first: a deleted applicant must not keep a seat someone in line could have.
     for next_in_line in await cancel_live_registrations(

@@ -5,6 +5,16 @@ the outbox (written in this same transaction) and answers with Accept or Decline
 Every button names a registration; it is checked to be the presser's, every time.
 """
 
+from handlers.applicant.buttons import (
+    AcceptOffer,
+    AskToCancel,
+    BookSeat,
+    CancelRegistration,
+    ChangeDate,
+    DeclineOffer,
+    MoveTo,
+    MyRegistrations,
+)
 from handlers.applicant.describe import (
     exam_name,
     registered,
@@ -66,21 +76,22 @@ async def send_tickets(ctx: Context) -> None:
         await send_ticket(ctx, registration)
 
 
+@journey.button(MyRegistrations)
+async def registrations_button(ctx: Context, _: MyRegistrations) -> None:
+    """Shows the registrations in place of the screen the button was on."""
+    await list_registrations(ctx)
+
+
 @journey.command("mybookings", "registrations")
-@journey.button("mine")
 async def list_registrations(ctx: Context) -> None:
     """Shows every registration with its status and code, and what can be done with each."""
-    parts = [*ctx.event.button_data.split(":"), "", ""]
-    if parts[1] and parts[2].isdigit():
-        await _registration_action(ctx, parts[1], int(parts[2]), parts[3:])
-        return
     assert ctx.applicant.id is not None
     registrations = await registrations_of(ctx.db, ctx.applicant.id)
     if not registrations:
         ctx.show(
             ctx._("You have no registrations yet. Book a seat with /book."),
             InlineKeyboard.of(
-                [Button(ctx._("📝 Book a test seat"), "book")], [home_button(ctx.texts)]
+                [BookSeat().button(ctx._("📝 Book a test seat"))], [home_button(ctx.texts)]
             ),
         )
         return
@@ -95,48 +106,54 @@ async def list_registrations(ctx: Context) -> None:
     )
 
 
-async def _registration_action(
-    ctx: Context, action: str, registration_id: int, rest: list[str]
-) -> None:
-    """mine:<action>:<registration id>[:<more>], for the presser's own registration only."""
+async def _own_registration(ctx: Context, registration_id: int) -> Registration | None:
+    """The presser's own registration; anyone else's is a forged button, out of date."""
     registration = await ctx.db.get(Registration, registration_id)
     if registration is None or registration.applicant_id != ctx.applicant.id:
         ctx.out_of_date()
-        return
+        return None
+    return registration
+
+
+async def _own_live_registration(ctx: Context, registration_id: int) -> Registration | None:
+    """The presser's own registration, if it is still live; else says why, and None."""
+    registration = await _own_registration(ctx, registration_id)
+    if registration is None:
+        return None
     if registration.status not in LIVE:
         ctx.notify(ctx._("This registration is no longer active."))
-        return
-    if action == "cancel":
-        await ask_to_cancel(ctx, registration)
-    elif action == "cancel_yes":
-        await cancel(ctx, registration)
-    elif action == "move":
-        await choose_new_session(ctx, registration)
-    elif action == "to" and rest[0].isdigit():
-        await move(ctx, registration, int(rest[0]))
-    else:
-        ctx.out_of_date()
+        return None
+    return registration
 
 
 # --- Cancelling -------------------------------------------------------------------------------
 
 
-async def ask_to_cancel(ctx: Context, registration: Registration) -> None:
+@journey.button(AskToCancel)
+async def ask_to_cancel(ctx: Context, pressed: AskToCancel) -> None:
     """Asks before cancelling: a seat given up may go to the next in line."""
+    registration = await _own_live_registration(ctx, pressed.registration_id)
+    if registration is None:
+        return
+    assert registration.id is not None
     session, exam = await session_and_exam(ctx.db, registration)
     ctx.show(
         ctx._("Cancel this registration?\n\n{session}\n\nCode: <b>{code}</b>").format(
             session=session_details(ctx.texts, exam, session), code=registration.code
         ),
         InlineKeyboard.of(
-            [Button(ctx._("Yes, cancel it"), f"mine:cancel_yes:{registration.id}")],
-            [Button(ctx._("No, keep it"), "mine")],
+            [CancelRegistration(registration.id).button(ctx._("Yes, cancel it"))],
+            [MyRegistrations().button(ctx._("No, keep it"))],
         ),
     )
 
 
-async def cancel(ctx: Context, registration: Registration) -> None:
+@journey.button(CancelRegistration)
+async def cancel(ctx: Context, pressed: CancelRegistration) -> None:
     """Cancels; the seat is offered to the first in line."""
+    registration = await _own_live_registration(ctx, pressed.registration_id)
+    if registration is None:
+        return
     await drop_reminders(ctx.db, registration)
     next_in_line = await cancel_registration(ctx.db, registration, ctx.services.now())
     if next_in_line is not None:
@@ -144,7 +161,7 @@ async def cancel(ctx: Context, registration: Registration) -> None:
     ctx.show(
         ctx._("Your registration {code} is cancelled.").format(code=registration.code),
         InlineKeyboard.of(
-            [Button(ctx._("📋 My registrations"), "mine")], [home_button(ctx.texts)]
+            [MyRegistrations().button(ctx._("📋 My registrations"))], [home_button(ctx.texts)]
         ),
     )
 
@@ -152,8 +169,13 @@ async def cancel(ctx: Context, registration: Registration) -> None:
 # --- Moving to another date -------------------------------------------------------------------
 
 
-async def choose_new_session(ctx: Context, registration: Registration) -> None:
+@journey.button(ChangeDate)
+async def choose_new_session(ctx: Context, pressed: ChangeDate) -> None:
     """Lists the other open sessions of the same test that still have a seat."""
+    registration = await _own_live_registration(ctx, pressed.registration_id)
+    if registration is None:
+        return
+    assert registration.id is not None
     _, exam = await session_and_exam(ctx.db, registration)
     sessions = [
         session
@@ -163,7 +185,7 @@ async def choose_new_session(ctx: Context, registration: Registration) -> None:
     if not sessions:
         ctx.show(
             ctx._("There is no other session of this test with a free seat right now."),
-            InlineKeyboard.of([Button(ctx._("📋 My registrations"), "mine")]),
+            InlineKeyboard.of([MyRegistrations().button(ctx._("📋 My registrations"))]),
         )
         return
     ctx.show(
@@ -173,18 +195,25 @@ async def choose_new_session(ctx: Context, registration: Registration) -> None:
         ).format(exam=exam_name(exam, ctx.locale)),
         InlineKeyboard.of(
             *[
-                [session_button(ctx.texts, s, f"mine:to:{registration.id}:{s.id}")]
+                [session_button(ctx.texts, s, MoveTo(registration.id, s.id))]
                 for s in sessions
+                if s.id is not None
             ],
-            [Button(ctx._("⬅️ Back"), "mine")],
+            [MyRegistrations().button(ctx._("⬅️ Back"))],
         ),
     )
 
 
-async def move(ctx: Context, registration: Registration, session_id: int) -> None:
+@journey.button(MoveTo)
+async def move(ctx: Context, pressed: MoveTo) -> None:
     """Takes the new seat, then releases the old one; if the new one is full, nothing changes."""
+    registration = await _own_live_registration(ctx, pressed.registration_id)
+    if registration is None:
+        return
     try:
-        next_in_line = await reschedule(ctx.db, registration, session_id, ctx.services.now())
+        next_in_line = await reschedule(
+            ctx.db, registration, pressed.session_id, ctx.services.now()
+        )
     except BookingRefused as refused:
         text = (
             ctx._("Sorry, that session has just filled up. Your registration has not changed.")
@@ -194,7 +223,7 @@ async def move(ctx: Context, registration: Registration, session_id: int) -> Non
                 "changed."
             )
         )
-        ctx.show(text, InlineKeyboard.of([Button(ctx._("📋 My registrations"), "mine")]))
+        ctx.show(text, InlineKeyboard.of([MyRegistrations().button(ctx._("📋 My registrations"))]))
         return
     if next_in_line is not None:
         await offer_freed_seat(ctx.db, ctx.services, next_in_line)
@@ -214,33 +243,41 @@ async def move(ctx: Context, registration: Registration, session_id: int) -> Non
 # --- Answering a seat offer -------------------------------------------------------------------
 
 
-@journey.button("offer")
-async def answer_offer(ctx: Context) -> None:
-    """Accept confirms the held seat; Decline passes it to the next in line."""
-    _, answer, number = [*ctx.event.button_data.split(":"), "", ""][:3]
-    registration = await ctx.db.get(Registration, int(number)) if number.isdigit() else None
-    if (
-        registration is None
-        or registration.applicant_id != ctx.applicant.id
-        or answer not in ("yes", "no")
-    ):
-        ctx.out_of_date()
-        return
+async def _open_offer(ctx: Context, registration_id: int) -> Registration | None:
+    """The presser's own seat offer, if it is still open; else says why, and None."""
+    registration = await _own_registration(ctx, registration_id)
+    if registration is None:
+        return None
     if registration.status != RegistrationStatus.WAITLISTED or registration.offered_at is None:
         ctx.notify(ctx._("This offer is no longer open."))
-        return
+        return None
     now = ctx.services.now()
     if registration.offer_expires_at is not None and registration.offer_expires_at <= now:
         await expire_offer(ctx.db, ctx.services, registration, now)  # the job had not run yet
         ctx.notify(ctx._("This offer is no longer open."))
+        return None
+    return registration
+
+
+@journey.button(AcceptOffer)
+async def accept(ctx: Context, pressed: AcceptOffer) -> None:
+    """Confirms the seat held for the applicant."""
+    registration = await _open_offer(ctx, pressed.registration_id)
+    if registration is None:
         return
+    await accept_offer(ctx.db, registration, ctx.services.now())
+    await plan_reminders(ctx.db, ctx.services, registration)
     session, exam = await session_and_exam(ctx.db, registration)
-    if answer == "yes":
-        await accept_offer(ctx.db, registration, ctx.services.now())
-        await plan_reminders(ctx.db, ctx.services, registration)
-        ctx.show(registered(ctx.texts, registration.code, exam, session))
-        ctx.show_venue(venue_pin(ctx.texts, session))
-        await send_ticket(ctx, registration)
+    ctx.show(registered(ctx.texts, registration.code, exam, session))
+    ctx.show_venue(venue_pin(ctx.texts, session))
+    await send_ticket(ctx, registration)
+
+
+@journey.button(DeclineOffer)
+async def decline(ctx: Context, pressed: DeclineOffer) -> None:
+    """Passes the seat held for the applicant to the next in line."""
+    registration = await _open_offer(ctx, pressed.registration_id)
+    if registration is None:
         return
     next_in_line = await decline_offer(ctx.db, registration, ctx.services.now())
     if next_in_line is not None:
@@ -268,25 +305,23 @@ async def _card(ctx: Context, registration: Registration, session: TestSession, 
 def _buttons_for(_: Texts, registration: Registration) -> list[list[Button]]:
     if registration.status not in LIVE:
         return []
+    assert registration.id is not None
     rows = []
     if registration.offered_at is not None:
         rows.append(
             [
-                Button(
-                    _("✅ Accept seat {code}").format(code=registration.code),
-                    f"offer:yes:{registration.id}",
+                AcceptOffer(registration.id).button(
+                    _("✅ Accept seat {code}").format(code=registration.code)
                 ),
             ]
         )
     rows.append(
         [
-            Button(
-                _("🔁 Change date {code}").format(code=registration.code),
-                f"mine:move:{registration.id}",
+            ChangeDate(registration.id).button(
+                _("🔁 Change date {code}").format(code=registration.code)
             ),
-            Button(
-                _("✖ Cancel {code}").format(code=registration.code),
-                f"mine:cancel:{registration.id}",
+            AskToCancel(registration.id).button(
+                _("✖ Cancel {code}").format(code=registration.code)
             ),
         ]
     )

@@ -13,9 +13,10 @@ from datetime import datetime
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from handlers.applicant.buttons import AcceptOffer, DeclineOffer
 from handlers.applicant.describe import session_details, venue_pin, what_to_bring
 from handlers.core.context import Services
-from handlers.core.events import Button, InlineKeyboard, Outgoing, SendText
+from handlers.core.events import InlineKeyboard, Outgoing, SendText
 from handlers.core.letters import tell
 from handlers.core.texts import Texts
 from models.applicants import Applicant
@@ -49,6 +50,8 @@ async def offer_freed_seat(
     )
     db.add(registration)
     deadline = registration.offer_expires_at
+    number = registration.id
+    assert number is not None
 
     def compose(_: Texts) -> list[Outgoing]:
         return [
@@ -59,8 +62,8 @@ async def offer_freed_seat(
                     "to pass it to the next person in line."
                 ).format(session=session_details(_, exam, session), deadline=_.moment(deadline)),
                 InlineKeyboard.of(
-                    [Button(_("✅ Accept the seat"), f"offer:yes:{registration.id}")],
-                    [Button(_("✖ Decline"), f"offer:no:{registration.id}")],
+                    [AcceptOffer(number).button(_("✅ Accept the seat"))],
+                    [DeclineOffer(number).button(_("✖ Decline"))],
                 ),
             )
         ]

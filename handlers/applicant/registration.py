@@ -9,6 +9,22 @@ from datetime import date
 from html import escape
 from typing import Any
 
+from handlers.applicant.buttons import (
+    Agree,
+    BookSeat,
+    ConfirmBooking,
+    Disagree,
+    EditDetail,
+    MyRegistrations,
+    NewDetails,
+    PickExam,
+    PickProvince,
+    PickSession,
+    PickSex,
+    ReuseDetails,
+    SkipKhmerName,
+    StopRegistering,
+)
 from handlers.applicant.describe import (
     exam_name,
     registered,
@@ -83,32 +99,25 @@ async def choose_exam(ctx: Context) -> None:
     ctx.show(
         ctx._("📝 <b>Book a test seat</b>\n\nWhich test do you want to take?"),
         InlineKeyboard.of(
-            *[[Button(exam_name(exam, ctx.locale), f"book:exam:{exam.id}")] for exam in exams],
+            *[[PickExam(exam.id).button(exam_name(exam, ctx.locale))] for exam in exams],
             [home_button(ctx.texts)],
         ),
     )
 
 
-@journey.button("book")
-async def book_button(ctx: Context) -> None:
-    """The test and session choices: book, book:exam:<id>, book:ses:<id>."""
-    _, action, value = [*ctx.event.button_data.split(":", 2), "", ""][:3]
-    if action == "":
-        await choose_exam(ctx)
-    elif action == "exam":
-        await choose_session(ctx, value)
-    elif action == "ses" and value.isdigit():
-        await begin_details(ctx, int(value))
-    else:
-        ctx.out_of_date()
+@journey.button(BookSeat)
+async def book_button(ctx: Context, _: BookSeat) -> None:
+    """Lists the tests, in place of the screen the button was on."""
+    await choose_exam(ctx)
 
 
 # --- 2. Which session? ------------------------------------------------------------------------
 
 
-async def choose_session(ctx: Context, exam_id: str) -> None:
+@journey.button(PickExam)
+async def choose_session(ctx: Context, pressed: PickExam) -> None:
     """Lists the exam's open sessions with their seats left; full ones join the waitlist."""
-    exam = await find_exam(ctx.db, exam_id)
+    exam = await find_exam(ctx.db, pressed.exam_id)
     if exam is None or not exam.active:
         ctx.out_of_date()
         return
@@ -121,7 +130,7 @@ async def choose_session(ctx: Context, exam_id: str) -> None:
                 "date or cancel, open My registrations."
             ).format(code=existing.code),
             InlineKeyboard.of(
-                [Button(ctx._("📋 My registrations"), "mine")], [home_button(ctx.texts)]
+                [MyRegistrations().button(ctx._("📋 My registrations"))], [home_button(ctx.texts)]
             ),
         )
         return
@@ -129,7 +138,9 @@ async def choose_session(ctx: Context, exam_id: str) -> None:
     if not sessions:
         ctx.show(
             ctx._("No session of this test is open for registration right now."),
-            InlineKeyboard.of([Button(ctx._("⬅️ Other tests"), "book")], [home_button(ctx.texts)]),
+            InlineKeyboard.of(
+                [BookSeat().button(ctx._("⬅️ Other tests"))], [home_button(ctx.texts)]
+            ),
         )
         return
     ctx.show(
@@ -138,8 +149,12 @@ async def choose_session(ctx: Context, exam_id: str) -> None:
             "When a session is full you can join its waitlist."
         ).format(exam=exam_name(exam, ctx.locale)),
         InlineKeyboard.of(
-            *[[session_button(ctx.texts, s, f"book:ses:{s.id}")] for s in sessions],
-            [Button(ctx._("⬅️ Other tests"), "book")],
+            *[
+                [session_button(ctx.texts, s, PickSession(s.id))]
+                for s in sessions
+                if s.id is not None
+            ],
+            [BookSeat().button(ctx._("⬅️ Other tests"))],
         ),
     )
 
@@ -147,9 +162,10 @@ async def choose_session(ctx: Context, exam_id: str) -> None:
 # --- 3. The applicant's details ---------------------------------------------------------------
 
 
-async def begin_details(ctx: Context, session_id: int) -> None:
+@journey.button(PickSession)
+async def begin_details(ctx: Context, pressed: PickSession) -> None:
     """Remembers the session and asks for the details, or offers the ones given before."""
-    found = await _bookable_session(ctx, session_id)
+    found = await _bookable_session(ctx, pressed.session_id)
     if found is None:
         return
     session, exam = found
@@ -166,8 +182,8 @@ async def begin_details(ctx: Context, session_id: int) -> None:
                 details=details_list(ctx.texts, ctx.data["fields"])
             ),
             InlineKeyboard.of(
-                [Button(ctx._("✅ Yes, use them"), "reg:reuse:yes")],
-                [Button(ctx._("✏️ No, enter new details"), "reg:reuse:no")],
+                [ReuseDetails().button(ctx._("✅ Yes, use them"))],
+                [NewDetails().button(ctx._("✏️ No, enter new details"))],
                 [stop_button(ctx.texts)],
             ),
         )
@@ -191,20 +207,18 @@ async def ask(ctx: Context, field: str) -> None:
         ctx.say(
             text,
             InlineKeyboard.of(
-                [Button(sex_name(sex, ctx.texts), f"reg:sex:{sex}") for sex in SEXES],
+                [PickSex(sex).button(sex_name(sex, ctx.texts)) for sex in SEXES],
                 [stop_button(ctx.texts)],
             ),
         )
     elif field == "province":
-        buttons = [
-            Button(province_name(slug, ctx.texts), f"reg:prov:{slug}") for slug in PROVINCES
-        ]
+        buttons = [PickProvince(slug).button(province_name(slug, ctx.texts)) for slug in PROVINCES]
         rows = [buttons[i : i + 2] for i in range(0, len(buttons), 2)]
         ctx.say(text, InlineKeyboard.of(*rows, [stop_button(ctx.texts)]))
     elif field == "name_khmer":
         ctx.say(
             text,
-            InlineKeyboard.of([Button(ctx._("Skip ➡️"), "reg:skip")], [stop_button(ctx.texts)]),
+            InlineKeyboard.of([SkipKhmerName().button(ctx._("Skip ➡️"))], [stop_button(ctx.texts)]),
         )
     else:
         ctx.say(text, InlineKeyboard.of([stop_button(ctx.texts)]))
@@ -247,33 +261,96 @@ async def use_the_buttons(ctx: Context) -> None:
     ctx.say(ctx._("Please answer with the buttons above, or send /cancel to stop registering."))
 
 
-@journey.button("reg")
-async def wizard_button(ctx: Context) -> None:
-    """Every button of the wizard, each valid only on its own step."""
-    _, action, value = [*ctx.event.button_data.split(":", 2), "", ""][:3]
-    if action == "stop":
-        await stop(ctx)
-    elif action == "reuse" and ctx.step == REUSE and value in ("yes", "no"):
-        if value == "no" or not _complete(ctx.data.get("fields", {})):
-            await ctx.go_to(REUSE, fields={})
-            await ask(ctx, FIELDS[0])
-        else:
-            await ask_consent(ctx)
-    elif action == "skip" and ctx.step == "reg:name_khmer":
-        await _keep(ctx, "name_khmer", None)
-    elif action == "sex" and ctx.step == "reg:sex" and value in SEXES:
-        await _keep(ctx, "sex", value)
-    elif action == "prov" and ctx.step == "reg:province" and value in PROVINCES:
-        await _keep(ctx, "province", value)
-    elif action == "consent" and ctx.step == CONSENT and value in ("yes", "no"):
-        await consent(ctx, value == "yes")
-    elif action == "edit" and ctx.step == SUMMARY and value in FIELDS:
-        await ctx.go_to(SUMMARY, editing=True)
-        await ask(ctx, value)
-    elif action == "confirm" and ctx.step == SUMMARY:
-        await confirm(ctx)
-    else:
+# The wizard's buttons: each is valid only on its own step; elsewhere it is out of date.
+
+
+@journey.button(StopRegistering)
+async def stop_button_pressed(ctx: Context, _: StopRegistering) -> None:
+    """Leaves the wizard at any step; nothing is saved."""
+    await stop(ctx)
+
+
+@journey.button(ReuseDetails)
+async def reuse_details(ctx: Context, _: ReuseDetails) -> None:
+    """Takes the details given last time, then asks for agreement."""
+    if ctx.step != REUSE:
         ctx.out_of_date()
+    elif not _complete(ctx.data.get("fields", {})):
+        await _new_details(ctx)
+    else:
+        await ask_consent(ctx)
+
+
+@journey.button(NewDetails)
+async def new_details(ctx: Context, _: NewDetails) -> None:
+    """Asks for every detail afresh."""
+    if ctx.step != REUSE:
+        ctx.out_of_date()
+        return
+    await _new_details(ctx)
+
+
+async def _new_details(ctx: Context) -> None:
+    await ctx.go_to(REUSE, fields={})
+    await ask(ctx, FIELDS[0])
+
+
+@journey.button(SkipKhmerName)
+async def skip_khmer_name(ctx: Context, _: SkipKhmerName) -> None:
+    if ctx.step != "reg:name_khmer":
+        ctx.out_of_date()
+        return
+    await _keep(ctx, "name_khmer", None)
+
+
+@journey.button(PickSex)
+async def pick_sex(ctx: Context, pressed: PickSex) -> None:
+    if ctx.step != "reg:sex" or pressed.sex not in SEXES:
+        ctx.out_of_date()
+        return
+    await _keep(ctx, "sex", pressed.sex)
+
+
+@journey.button(PickProvince)
+async def pick_province(ctx: Context, pressed: PickProvince) -> None:
+    if ctx.step != "reg:province" or pressed.province not in PROVINCES:
+        ctx.out_of_date()
+        return
+    await _keep(ctx, "province", pressed.province)
+
+
+@journey.button(Agree)
+async def agree(ctx: Context, _: Agree) -> None:
+    if ctx.step != CONSENT:
+        ctx.out_of_date()
+        return
+    await consent(ctx, True)
+
+
+@journey.button(Disagree)
+async def disagree(ctx: Context, _: Disagree) -> None:
+    if ctx.step != CONSENT:
+        ctx.out_of_date()
+        return
+    await consent(ctx, False)
+
+
+@journey.button(EditDetail)
+async def edit_detail(ctx: Context, pressed: EditDetail) -> None:
+    """Asks one detail again, then goes back to the summary."""
+    if ctx.step != SUMMARY or pressed.field not in FIELDS:
+        ctx.out_of_date()
+        return
+    await ctx.go_to(SUMMARY, editing=True)
+    await ask(ctx, pressed.field)
+
+
+@journey.button(ConfirmBooking)
+async def confirm_booking(ctx: Context, _: ConfirmBooking) -> None:
+    if ctx.step != SUMMARY:
+        ctx.out_of_date()
+        return
+    await confirm(ctx)
 
 
 async def _keep(ctx: Context, field: str, value: Any) -> None:
@@ -307,8 +384,8 @@ async def ask_consent(ctx: Context) -> None:
             "and erase them with /deleteme.\n\nDo you agree?"
         ),
         InlineKeyboard.of(
-            [Button(ctx._("✅ I agree"), "reg:consent:yes")],
-            [Button(ctx._("✖ I do not agree"), "reg:consent:no")],
+            [Agree().button(ctx._("✅ I agree"))],
+            [Disagree().button(ctx._("✖ I do not agree"))],
         ),
     )
 
@@ -336,14 +413,14 @@ async def show_summary(ctx: Context) -> None:
     session, exam = found
     await ctx.go_to(SUMMARY, editing=True)
     labels = _field_labels(ctx.texts)
-    edits = [Button(f"✏️ {labels[field]}", f"reg:edit:{field}") for field in FIELDS]
+    edits = [EditDetail(field).button(f"✏️ {labels[field]}") for field in FIELDS]
     ctx.say(
         ctx._("<b>Please check your registration</b>\n\n{session}\n\n{details}").format(
             session=session_details(ctx.texts, exam, session),
             details=details_list(ctx.texts, ctx.data["fields"]),
         ),
         InlineKeyboard.of(
-            [Button(ctx._("✅ Confirm booking"), "reg:confirm")],
+            [ConfirmBooking().button(ctx._("✅ Confirm booking"))],
             *[edits[i : i + 2] for i in range(0, len(edits), 2)],
             [stop_button(ctx.texts)],
         ),
@@ -371,7 +448,7 @@ async def confirm(ctx: Context) -> None:
         if refused.reason == "already_registered":
             ctx.say(
                 ctx._("You are already registered for this test. See My registrations."),
-                InlineKeyboard.of([Button(ctx._("📋 My registrations"), "mine")]),
+                InlineKeyboard.of([MyRegistrations().button(ctx._("📋 My registrations"))]),
             )
         else:
             await session_gone(ctx, exam)
@@ -417,14 +494,14 @@ async def stop(ctx: Context) -> None:
 
 
 def stop_button(_: Texts) -> Button:
-    return Button(_("✖ Stop registering"), "reg:stop")
+    return StopRegistering().button(_("✖ Stop registering"))
 
 
 async def session_gone(ctx: Context, exam: Exam) -> None:
     """The session closed, filled or was cancelled meanwhile: offers the others."""
     ctx.say(
         ctx._("Sorry, this session no longer takes registrations. Please choose another one."),
-        InlineKeyboard.of([Button(ctx._("📝 Choose a session"), f"book:exam:{exam.id}")]),
+        InlineKeyboard.of([PickExam(exam.id).button(ctx._("📝 Choose a session"))]),
     )
 
 

@@ -1,9 +1,10 @@
 """Settings: reminders before a test on or off, and the language."""
 
+from handlers.applicant.buttons import LanguageChoice, RemindersOff, RemindersOn, Settings
 from handlers.applicant.menus import home_button
 from handlers.applicant.notices import drop_reminders, plan_reminders
 from handlers.core.context import Context
-from handlers.core.events import Button, InlineKeyboard
+from handlers.core.events import InlineKeyboard
 from handlers.core.routing import Journey
 from models.registrations import RegistrationStatus, registrations_of
 
@@ -20,27 +21,35 @@ async def show_settings(ctx: Context) -> None:
         else ctx._("⚙️ <b>Settings</b>\n\n🔕 Reminders before your test: <b>off</b>.")
     )
     switch = (
-        Button(ctx._("🔕 Turn reminders off"), "settings:reminders:off")
+        RemindersOff().button(ctx._("🔕 Turn reminders off"))
         if on
-        else Button(ctx._("🔔 Turn reminders on"), "settings:reminders:on")
+        else RemindersOn().button(ctx._("🔔 Turn reminders on"))
     )
     ctx.show(
         text,
         InlineKeyboard.of(
-            [switch], [Button(ctx._("🌐 Language"), "lang:choose")], [home_button(ctx.texts)]
+            [switch], [LanguageChoice().button(ctx._("🌐 Language"))], [home_button(ctx.texts)]
         ),
     )
 
 
-@journey.button("settings")
-async def settings_button(ctx: Context) -> None:
-    """The settings screen, or the reminders switch pressed."""
-    parts = ctx.event.button_data.split(":")
-    if parts[1:] in (["reminders", "on"], ["reminders", "off"]):
-        await switch_reminders(ctx, parts[2] == "on")
-    elif len(parts) != 1:
-        ctx.out_of_date()
-        return
+@journey.button(Settings)
+async def settings_button(ctx: Context, _: Settings) -> None:
+    """The settings screen, in place of the screen the button was on."""
+    await show_settings(ctx)
+
+
+@journey.button(RemindersOn)
+async def turn_reminders_on(ctx: Context, _: RemindersOn) -> None:
+    """Reminders before a test from now on, and the settings again."""
+    await switch_reminders(ctx, True)
+    await show_settings(ctx)
+
+
+@journey.button(RemindersOff)
+async def turn_reminders_off(ctx: Context, _: RemindersOff) -> None:
+    """No more reminders, and the settings again."""
+    await switch_reminders(ctx, False)
     await show_settings(ctx)
 
 

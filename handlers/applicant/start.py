@@ -2,13 +2,13 @@
 
 import re
 
+from handlers.applicant.buttons import AskTheBot, ChooseLanguage, Help, MainMenu
 from handlers.applicant.menus import home_button, main_menu
-from handlers.applicant.ticket import send_ticket
+from handlers.applicant.ticket import TICKET_LINK, send_ticket
 from handlers.core.context import Context
-from handlers.core.events import Button, InlineKeyboard
+from handlers.core.events import InlineKeyboard
 from handlers.core.routing import Journey
 from handlers.core.texts import LANGUAGE_NAMES, LOCALES
-from handlers.staff.office import open_ticket_as_staff
 from models.applicants import record_source
 from models.registrations import find_by_code
 
@@ -16,7 +16,6 @@ journey = Journey("start")
 
 # Telegram deep links carry at most 64 characters of A-Z, a-z, 0-9, _ and -.
 DEEP_LINK_PAYLOAD = re.compile(r"[A-Za-z0-9_-]{1,64}")
-TICKET_LINK = "ticket_"  # the QR code on a ticket: /start ticket_<code>
 
 
 @journey.command("start")
@@ -36,7 +35,7 @@ async def start(ctx: Context) -> None:
                 "ministry's tests. Which language do you want to read?"
             ),
             InlineKeyboard.of(
-                [Button(LANGUAGE_NAMES[locale], f"lang:set:{locale}") for locale in LOCALES]
+                [ChooseLanguage(locale).button(LANGUAGE_NAMES[locale]) for locale in LOCALES]
             ),
         )
         return
@@ -44,10 +43,8 @@ async def start(ctx: Context) -> None:
 
 
 async def open_ticket_link(ctx: Context, code: str) -> None:
-    """A ticket's QR code, opened: staff see the check-in screen, its owner the ticket again,
-    anyone else the menu."""
-    if await open_ticket_as_staff(ctx, code):
-        return
+    """A ticket's QR code, opened by anyone but staff: its owner sees the ticket again, anyone
+    else the menu (staff see the check-in screen: handlers/staff/office.py claims the link)."""
     registration = await find_by_code(ctx.db, code)
     if registration is None or registration.applicant_id != ctx.applicant.id:
         ctx.show(*main_menu(ctx.texts))
@@ -57,15 +54,25 @@ async def open_ticket_link(ctx: Context, code: str) -> None:
 
 
 @journey.command("menu")
-@journey.button("menu")
 async def menu(ctx: Context) -> None:
     """Shows the main menu."""
     await ctx.finish()
     ctx.show(*main_menu(ctx.texts))
 
 
+@journey.button(MainMenu)
+async def menu_button(ctx: Context, _: MainMenu) -> None:
+    """Shows the main menu in place of the screen the button was on."""
+    await menu(ctx)
+
+
+@journey.button(Help)
+async def help_button(ctx: Context, _: Help) -> None:
+    """Shows the help in place of the screen the button was on."""
+    await help_(ctx)
+
+
 @journey.command("help")
-@journey.button("help")
 async def help_(ctx: Context) -> None:
     """Explains what the bot does and the commands it knows."""
     ctx.show(
@@ -93,8 +100,8 @@ async def help_(ctx: Context) -> None:
     )
 
 
-@journey.button("ask")
-async def ask(ctx: Context) -> None:
+@journey.button(AskTheBot)
+async def ask(ctx: Context, _: AskTheBot) -> None:
     """Invites the applicant to type their question."""
     ctx.show(
         ctx._(

@@ -41,6 +41,8 @@ BREAK_AFTER = " \u200b"  # Khmer writes a zero-width space between words
 NO_LINE_START = "、。，．・：；？！）」』】〉》ー々ゝゞぁぃぅぇぉっゃゅょゎァィゥェォッャュョヮ"
 ELLIPSIS = "…"
 
+TICKET_LINK = "ticket_"  # the QR code on a ticket opens the bot with /start ticket_<code>
+
 
 def ticket_png(
     texts: Texts,
@@ -399,7 +401,7 @@ async def ticket_files(
 async def send_ticket(ctx: Context, registration: Registration) -> None:
     """Adds the ticket image (its QR code is for check-in) and the calendar file to the reply."""
     session, exam = await session_and_exam(ctx.db, registration)
-    link = ctx.services.account.deep_link(f"ticket_{registration.code}")
+    link = ctx.services.account.deep_link(f"{TICKET_LINK}{registration.code}")
     texts, applicant = ctx.texts, ctx.applicant
     ctx.send_files_made_after_commit(
         lambda: ticket_files(texts, applicant, registration, session, exam, link)

@@ -1,43 +1,67 @@
 """Routes: which handler answers an event.
 
-Each journey declares its own commands, button prefixes and steps on a `Journey`;
-`Router` merges them in the order given. An event is routed by command first,
-then by button prefix, then by the applicant's current step, then as free text.
+Each journey declares its own commands, kinds of button, deep links and steps on a
+`Journey`; `Router` merges them in the order given. An event is routed by command first,
+then by the button's prefix, then by the applicant's current step, then as free text.
 """
 
 from collections.abc import Awaitable, Callable, Sequence
-from typing import TYPE_CHECKING
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, TypeVar
 
+from handlers.core.buttons import ButtonData, OutOfDate
 from handlers.core.events import Incoming, Kind
+from handlers.core.texts import Texts
+from models.staff import Role, audit, may
 
 if TYPE_CHECKING:
     from handlers.core.context import Context
 
 Handler = Callable[["Context"], Awaitable[None]]
-Gate = Callable[["Context"], Awaitable[bool]]
+Pressed = TypeVar("Pressed", bound=ButtonData)
+ButtonHandler = Callable[["Context", Pressed], Awaitable[None]]
+DeepLinkHandler = Callable[["Context", str], Awaitable[None]]
 STEP_KINDS = (Kind.TEXT, Kind.CONTACT, Kind.MEDIA)  # what a wizard step can be answered with
+DEEP_LINK_COMMAND = "start"  # t.me/<bot>?start=<payload> arrives as /start <payload>
 
 
-def callback(prefix: str, *parts: str | int) -> str:
-    """Builds button data "prefix:part:part"; the prefix routes it back."""
-    return ":".join([prefix, *map(str, parts)])
+@dataclass(frozen=True)
+class Requires:
+    """A staff gate: the routes behind it exist only for staff of at least `role`.
+
+    Anyone else meets the bot's answer for anything it does not know, and the attempt is
+    audited; staff of a lower role are told `refusal`, where there is one.
+    """
+
+    role: Role
+    refusal: Callable[[Texts], str] | None = None
+
+    async def admits(self, ctx: "Context") -> bool:
+        return may(await ctx.staff_role(), self.role)
+
+
+def requires(role: Role, refusal: Callable[[Texts], str] | None = None) -> Requires:
+    """The gate of a staff journey: at least `role`, else `refusal` (or nothing) is said."""
+    return Requires(role, refusal)
+
+
+@dataclass(frozen=True)
+class DeepLink:
+    prefix: str
+    gate: Requires | None
+    handler: DeepLinkHandler
 
 
 class Journey:
-    """The routes of one user journey (one module in handlers/).
+    """The routes of one user journey (one module in handlers/), behind an optional gate."""
 
-    A `gate` guards every route of the journey at once: whoever it refuses meets the
-    bot's answer for anything it does not know, after `refused` has noted the attempt.
-    """
-
-    def __init__(
-        self, name: str, gate: Gate | None = None, refused: Handler | None = None
-    ) -> None:
+    def __init__(self, name: str, gate: Requires | None = None) -> None:
         self.name = name
         self.gate = gate
-        self.refused = refused
         self.commands: dict[str, Handler] = {}
         self.buttons: dict[str, Handler] = {}
+        self.button_kinds: list[type[ButtonData]] = []
+        self.deep_links: list[DeepLink] = []
         self.steps: dict[str, Handler] = {}
         self.free_text: Handler | None = None
         self.anything_else: Handler | None = None
@@ -47,9 +71,26 @@ class Journey:
         """Answers /name (and its aliases)."""
         return self._register(self.commands, names)
 
-    def button(self, *prefixes: str) -> Callable[[Handler], Handler]:
-        """Answers presses of buttons whose data starts with "prefix:"."""
-        return self._register(self.buttons, prefixes)
+    def button(
+        self, kind: type[Pressed]
+    ) -> Callable[[ButtonHandler[Pressed]], ButtonHandler[Pressed]]:
+        """Answers presses of this kind of button, with the button read."""
+
+        def register(handler: ButtonHandler[Pressed]) -> ButtonHandler[Pressed]:
+            self.button_kinds.append(kind)
+            self._register(self.buttons, (kind.prefix,))(_reading(kind, handler))
+            return handler
+
+        return register
+
+    def deep_link(self, prefix: str) -> Callable[[DeepLinkHandler], DeepLinkHandler]:
+        """Answers /start <prefix><rest> (a t.me link) for whoever passes the gate."""
+
+        def register(handler: DeepLinkHandler) -> DeepLinkHandler:
+            self.deep_links.append(DeepLink(prefix, self.gate, handler))
+            return handler
+
+        return register
 
     def step(self, *names: str) -> Callable[[Handler], Handler]:
         """Answers text and contacts while the applicant is on this step of a wizard."""
@@ -68,23 +109,10 @@ class Journey:
         """Answers a reply to one of the bot's posts in the staff group."""
 
         def register(handler: Handler) -> Handler:
-            self.group_reply = self._guarded_here(handler)
+            self.group_reply = _guarded(self.gate, handler, unknown=None)
             return handler
 
         return register
-
-    def _guarded_here(self, handler: Handler) -> Handler:
-        gate = self.gate
-        if gate is None:
-            return handler
-
-        async def guarded(ctx: "Context") -> None:
-            if await gate(ctx):
-                await handler(ctx)
-            elif self.refused is not None:
-                await self.refused(ctx)
-
-        return guarded
 
     def other(self) -> Callable[[Handler], Handler]:
         """Answers everything else: stickers, unknown commands, stale buttons."""
@@ -95,12 +123,13 @@ class Journey:
 
         return register
 
-    @staticmethod
     def _register(
-        table: dict[str, Handler], keys: tuple[str, ...]
+        self, table: dict[str, Handler], keys: tuple[str, ...]
     ) -> Callable[[Handler], Handler]:
         def register(handler: Handler) -> Handler:
             for key in keys:
+                if key in table:
+                    raise ValueError(f"{self.name} claims {key!r} twice")
                 table[key] = handler
             return handler
 
@@ -114,6 +143,7 @@ class Router:
         self.commands: dict[str, Handler] = {}
         self.buttons: dict[str, Handler] = {}
         self.steps: dict[str, Handler] = {}
+        self.deep_links: list[DeepLink] = []
         self.free_text: Handler | None = None
         self.anything_else: Handler | None = None
         self.group_reply: Handler | None = None
@@ -126,28 +156,37 @@ class Router:
                 clash = table.keys() & routes.keys()
                 if clash:
                     raise ValueError(f"{journey.name} claims routes taken already: {clash}")
-                table.update({key: self._guarded(journey, h) for key, h in routes.items()})
+                table.update(
+                    {key: _guarded(journey.gate, h, self._unknown) for key, h in routes.items()}
+                )
+            self.deep_links += journey.deep_links
             self.free_text = self.free_text or journey.free_text
             self.anything_else = self.anything_else or journey.anything_else
             self.group_reply = self.group_reply or journey.group_reply
         if self.free_text is None or self.anything_else is None:
             raise ValueError("one journey must answer free text and one everything else")
+        if self.deep_links and DEEP_LINK_COMMAND in self.commands:
+            start = self.commands[DEEP_LINK_COMMAND]
+            self.commands[DEEP_LINK_COMMAND] = self._opening_deep_links(start)
 
-    def _guarded(self, journey: Journey, handler: Handler) -> Handler:
-        gate = journey.gate
-        if gate is None:
-            return handler
+    async def _unknown(self, ctx: "Context") -> None:
+        assert self.anything_else is not None
+        await self.anything_else(ctx)
 
-        async def guarded(ctx: "Context") -> None:
-            if await gate(ctx):
-                await handler(ctx)
-                return
-            if journey.refused is not None:
-                await journey.refused(ctx)
-            assert self.anything_else is not None
-            await self.anything_else(ctx)
+    def _opening_deep_links(self, start: Handler) -> Handler:
+        links = self.deep_links
 
-        return guarded
+        async def start_or_deep_link(ctx: "Context") -> None:
+            payload = ctx.event.argument.strip()
+            for link in links:
+                if payload.startswith(link.prefix) and (
+                    link.gate is None or await link.gate.admits(ctx)
+                ):
+                    await link.handler(ctx, payload.removeprefix(link.prefix))
+                    return
+            await start(ctx)
+
+        return start_or_deep_link
 
     @property
     def command_names(self) -> list[str]:
@@ -162,13 +201,60 @@ class Router:
         if event.kind is Kind.COMMAND:
             return self.commands.get(event.command, self.anything_else)
         if event.kind is Kind.BUTTON:
-            prefix = event.button_data.split(":", 1)[0]
-            return self.buttons.get(prefix, self.anything_else)
+            return self._button_route(event.button_data) or self.anything_else
         if step is not None and event.kind in STEP_KINDS and step in self.steps:
             return self.steps[step]
         if event.kind is Kind.TEXT:
             return self.free_text
         return self.anything_else
+
+    def _button_route(self, data: str) -> Handler | None:
+        """The kind with the longest prefix of the data: "book:exam:5" is "book:exam"'s."""
+        head = data
+        while head not in self.buttons:
+            if ":" not in head:
+                return None
+            head = head.rsplit(":", 1)[0]
+        return self.buttons[head]
+
+
+def _reading(kind: type[Pressed], handler: ButtonHandler[Pressed]) -> Handler:
+    """Reads the pressed button; data of no kind is out of date and changes nothing."""
+
+    async def read_then_handle(ctx: "Context") -> None:
+        try:
+            pressed = kind.unpack(ctx.event.button_data)
+        except OutOfDate:
+            ctx.out_of_date()
+            return
+        await handler(ctx, pressed)
+
+    return read_then_handle
+
+
+def _guarded(gate: Requires | None, handler: Handler, unknown: Handler | None) -> Handler:
+    if gate is None:
+        return handler
+
+    async def guarded(ctx: "Context") -> None:
+        role = await ctx.staff_role()
+        if may(role, gate.role):
+            await handler(ctx)
+        elif role is not None and gate.refusal is not None:
+            refusal = gate.refusal(ctx.texts)
+            ctx.notify(refusal) if ctx.event.kind is Kind.BUTTON else ctx.say(refusal)
+        else:
+            await _note_refusal(ctx)
+            if unknown is not None:
+                await unknown(ctx)
+
+    return guarded
+
+
+async def _note_refusal(ctx: "Context") -> None:
+    """Someone not allowed reached for a staff command or button: the audit trail says so."""
+    what = ctx.event.command or ctx.event.button_data.split(":", 1)[0]
+    await audit(ctx.db, ctx.actor, "refused", what[:128])
 
 
 async def _ignore(ctx: "Context") -> None:

@@ -8,6 +8,7 @@ from handlers.core.context import Context
 from handlers.core.events import Button, InlineKeyboard
 from handlers.core.routing import Journey
 from handlers.faq.book import FaqEntry
+from handlers.faq.buttons import Question, RateAnswer, Topic, Topics
 from handlers.faq.matching import normalize
 from models.questions import record_feedback, record_unanswered
 
@@ -22,36 +23,53 @@ async def faq_command(ctx: Context) -> None:
     _show_topics(ctx)
 
 
-@journey.button("faq")
-async def faq_button(ctx: Context) -> None:
-    """Moves through topics and answers in place, or takes feedback on an answer."""
-    _, action, *rest = [*ctx.event.button_data.split(":"), ""]
+@journey.button(Topics)
+async def topics_button(ctx: Context, _: Topics) -> None:
+    """Shows the topics in place of the screen the button was on."""
+    _show_topics(ctx)
+
+
+@journey.button(Topic)
+async def show_topic(ctx: Context, pressed: Topic) -> None:
+    """Lists the questions of one topic."""
     faq = ctx.services.faq
-    if action == "home":
-        _show_topics(ctx)
-    elif action == "cat" and (category := faq.category(rest[0])):
-        buttons = [
-            [Button(faq.entries[entry_id].question[ctx.locale], f"faq:q:{entry_id}")]
-            for entry_id in category.entry_ids
-        ]
-        ctx.show(
-            "<b>{}</b>\n\n{}".format(
-                escape(category.title[ctx.locale]), ctx._("Choose a question:")
-            ),
-            InlineKeyboard.of(
-                *buttons,
-                [Button(ctx._("⬅️ All topics"), "faq:home"), home_button(ctx.texts)],
-            ),
-        )
-    elif action == "q" and (entry := faq.entry(rest[0])):
-        ctx.show(_answer_text(ctx, entry), _answer_buttons(ctx, entry, related=[]))
-    elif action == "fb" and (entry := faq.entry(rest[0])) and rest[1] in ("y", "n"):
-        assert ctx.applicant.id is not None
-        await record_feedback(ctx.db, ctx.applicant.id, entry.id, helpful=rest[1] == "y")
-        ctx.notify(ctx._("Thank you! Your answer helps us improve."))
-        ctx.show(_answer_text(ctx, entry), _answer_buttons(ctx, entry, [], feedback=False))
-    else:
+    category = faq.category(pressed.category_id)
+    if category is None:
         ctx.out_of_date()
+        return
+    buttons = [
+        [Question(entry_id).button(faq.entries[entry_id].question[ctx.locale])]
+        for entry_id in category.entry_ids
+    ]
+    ctx.show(
+        "<b>{}</b>\n\n{}".format(escape(category.title[ctx.locale]), ctx._("Choose a question:")),
+        InlineKeyboard.of(
+            *buttons, [Topics().button(ctx._("⬅️ All topics")), home_button(ctx.texts)]
+        ),
+    )
+
+
+@journey.button(Question)
+async def show_answer(ctx: Context, pressed: Question) -> None:
+    """Shows the answer to the question chosen."""
+    entry = ctx.services.faq.entry(pressed.entry_id)
+    if entry is None:
+        ctx.out_of_date()
+        return
+    ctx.show(_answer_text(ctx, entry), _answer_buttons(ctx, entry, related=[]))
+
+
+@journey.button(RateAnswer)
+async def rate_answer(ctx: Context, pressed: RateAnswer) -> None:
+    """Keeps whether the answer helped, and thanks the applicant."""
+    entry = ctx.services.faq.entry(pressed.entry_id)
+    if entry is None:
+        ctx.out_of_date()
+        return
+    assert ctx.applicant.id is not None
+    await record_feedback(ctx.db, ctx.applicant.id, entry.id, helpful=pressed.helpful == "y")
+    ctx.notify(ctx._("Thank you! Your answer helps us improve."))
+    ctx.show(_answer_text(ctx, entry), _answer_buttons(ctx, entry, [], feedback=False))
 
 
 @journey.text()
@@ -85,7 +103,7 @@ async def answer_question(ctx: Context) -> None:
             ),
             InlineKeyboard.of(
                 office,
-                [Button(ctx._("❓ Questions and answers"), "faq:home")],
+                [Topics().button(ctx._("❓ Questions and answers"))],
                 [home_button(ctx.texts)],
             ),
         )
@@ -101,7 +119,7 @@ def _show_topics(ctx: Context) -> None:
         ctx._("<b>Questions and answers</b>\n\nChoose a topic:"),
         InlineKeyboard.of(
             *[
-                [Button(category.title[ctx.locale], f"faq:cat:{category.id}")]
+                [Topic(category.id).button(category.title[ctx.locale])]
                 for category in faq.categories
             ],
             [home_button(ctx.texts)],
@@ -120,13 +138,11 @@ def _answer_buttons(
     if feedback:
         rows.append(
             [
-                Button(ctx._("👍 Helpful"), f"faq:fb:{entry.id}:y"),
-                Button(ctx._("👎 Not helpful"), f"faq:fb:{entry.id}:n"),
+                RateAnswer(entry.id, "y").button(ctx._("👍 Helpful")),
+                RateAnswer(entry.id, "n").button(ctx._("👎 Not helpful")),
             ]
         )
-    rows += [
-        [Button("❔ " + other.question[ctx.locale], f"faq:q:{other.id}")] for other in related
-    ]
-    rows.append([Button(ctx._("⬅️ More on this topic"), f"faq:cat:{entry.category}")])
+    rows += [[Question(other.id).button("❔ " + other.question[ctx.locale])] for other in related]
+    rows.append([Topic(entry.category).button(ctx._("⬅️ More on this topic"))])
     rows.append([home_button(ctx.texts)])
     return InlineKeyboard.of(*rows)

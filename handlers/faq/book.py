@@ -9,6 +9,7 @@ import re
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from handlers.core.texts import LOCALES
 from handlers.faq.matching import Answer, FaqMatcher, Match
@@ -89,13 +90,55 @@ def check_faq(locales_dir: Path) -> list[str]:
 
 
 def _read(locales_dir: Path) -> tuple[list[str], list[FaqCategory], dict[str, FaqEntry]]:
-    problems: list[str] = []
+    """The FAQ in every locale, or every problem found in it (and nothing else)."""
     try:
         shape = tomllib.loads((locales_dir / "faq.toml").read_text("utf-8"))
     except (OSError, tomllib.TOMLDecodeError) as error:
         return [f"faq.toml: {error}"], [], {}
     order: list[str] = list(shape.get("categories", []))
     members: dict[str, list[str]] = shape.get("entries", {})
+    problems, seen = _outline_problems(order, members)
+    titles: dict[str, dict[str, str]] = {c: {} for c in order}
+    texts: dict[str, dict[str, dict]] = {e: {} for e in seen}
+    for locale in LOCALES:
+        folder = locales_dir / locale / "faq"
+        problems += [
+            f"{locale}/faq/{path.name}: category '{path.stem}' is not in faq.toml"
+            for path in sorted(folder.glob("*.toml"))
+            if path.stem not in titles
+        ]
+        for category_id in order:
+            where = f"{locale}/faq/{category_id}.toml"
+            found = _category_file(where, folder / f"{category_id}.toml", problems)
+            if found is None:
+                continue
+            title, entries = found
+            if title:
+                titles[category_id][locale] = title
+            for entry_id, entry in entries.items():
+                if seen.get(entry_id) != category_id:
+                    problems.append(
+                        f"{where}: entry '{entry_id}' is not in this category in faq.toml"
+                    )
+                    continue
+                problems += _entry_problems(f"{where} [{entry_id}]", entry)
+                texts[entry_id][locale] = entry
+            problems += [
+                f"{where}: entry '{entry_id}' is missing"
+                for entry_id in members.get(category_id, [])
+                if entry_id not in entries
+            ]
+    if problems:
+        return problems, [], {}
+    categories = [FaqCategory(c, titles[c], tuple(members[c])) for c in order]
+    return [], categories, {e: _entry(e, c, texts[e]) for e, c in seen.items()}
+
+
+def _outline_problems(
+    order: list[str], members: dict[str, list[str]]
+) -> tuple[list[str], dict[str, str]]:
+    """What is wrong with faq.toml's outline, and the category each entry is listed in."""
+    problems: list[str] = []
     if len(set(order)) != len(order):
         problems.append("faq.toml: a category is listed twice")
     problems += [
@@ -112,59 +155,37 @@ def _read(locales_dir: Path) -> tuple[list[str], list[FaqCategory], dict[str, Fa
                     f"and '{category_id}'"
                 )
             seen[entry_id] = category_id
+    return problems, seen
 
-    titles: dict[str, dict[str, str]] = {c: {} for c in order}
-    texts: dict[str, dict[str, dict]] = {e: {} for e in seen}
-    for locale in LOCALES:
-        folder = locales_dir / locale / "faq"
-        for path in sorted(folder.glob("*.toml")):
-            if path.stem not in titles:
-                problems.append(
-                    f"{locale}/faq/{path.name}: category '{path.stem}' is not in faq.toml"
-                )
-        for category_id in order:
-            where = f"{locale}/faq/{category_id}.toml"
-            try:
-                content = tomllib.loads((folder / f"{category_id}.toml").read_text("utf-8"))
-            except FileNotFoundError:
-                problems.append(f"{where}: missing")
-                continue
-            except (OSError, tomllib.TOMLDecodeError) as error:
-                problems.append(f"{where}: {error}")
-                continue
-            title = content.get("title")
-            if not isinstance(title, str) or not title.strip():
-                problems.append(f"{where}: no title")
-            else:
-                titles[category_id][locale] = title.strip()
-            found = content.get("entries", {})
-            for entry_id, entry in found.items():
-                if seen.get(entry_id) != category_id:
-                    problems.append(
-                        f"{where}: entry '{entry_id}' is not in this category in faq.toml"
-                    )
-                    continue
-                problems += _entry_problems(f"{where} [{entry_id}]", entry)
-                texts[entry_id][locale] = entry
-            problems += [
-                f"{where}: entry '{entry_id}' is missing"
-                for entry_id in members.get(category_id, [])
-                if entry_id not in found
-            ]
-    if problems:
-        return problems, [], {}
-    categories = [FaqCategory(c, titles[c], tuple(members[c])) for c in order]
-    entries = {
-        entry_id: FaqEntry(
-            id=entry_id,
-            category=category_id,
-            question={loc: texts[entry_id][loc]["question"].strip() for loc in LOCALES},
-            answer={loc: texts[entry_id][loc]["answer"].strip() for loc in LOCALES},
-            phrasings={loc: tuple(texts[entry_id][loc]["phrasings"]) for loc in LOCALES},
-        )
-        for entry_id, category_id in seen.items()
-    }
-    return [], categories, entries
+
+def _category_file(
+    where: str, path: Path, problems: list[str]
+) -> tuple[str, dict[str, Any]] | None:
+    """One category in one locale: its title ("" if it has none) and its entries."""
+    try:
+        content = tomllib.loads(path.read_text("utf-8"))
+    except FileNotFoundError:
+        problems.append(f"{where}: missing")
+        return None
+    except (OSError, tomllib.TOMLDecodeError) as error:
+        problems.append(f"{where}: {error}")
+        return None
+    title = content.get("title")
+    if not isinstance(title, str) or not title.strip():
+        problems.append(f"{where}: no title")
+        title = ""
+    return title.strip(), content.get("entries", {})
+
+
+def _entry(entry_id: str, category_id: str, texts: dict[str, dict]) -> FaqEntry:
+    """One entry, from its table in every locale."""
+    return FaqEntry(
+        id=entry_id,
+        category=category_id,
+        question={loc: texts[loc]["question"].strip() for loc in LOCALES},
+        answer={loc: texts[loc]["answer"].strip() for loc in LOCALES},
+        phrasings={loc: tuple(texts[loc]["phrasings"]) for loc in LOCALES},
+    )
 
 
 def _entry_problems(where: str, entry: object) -> list[str]:

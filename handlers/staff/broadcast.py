@@ -7,15 +7,17 @@ Telegram would refuse is refused here, with the reason, before anyone gets it. W
 sends, the admin's progress message is edited every few seconds, with a Stop button.
 """
 
+from dataclasses import dataclass
 from datetime import datetime
 from html import escape
 from html.parser import HTMLParser
-from typing import Any, NamedTuple
+from typing import Any, Literal, NamedTuple
 
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from handlers.applicant.describe import exam_name
+from handlers.core.buttons import ButtonData
 from handlers.core.context import Context, Services
 from handlers.core.events import (
     TEXT_MAX_LENGTH,
@@ -28,9 +30,8 @@ from handlers.core.events import (
     SendText,
 )
 from handlers.core.letters import post_to_chat, to_content
-from handlers.core.routing import Journey
+from handlers.core.routing import Journey, requires
 from handlers.core.texts import LANGUAGE_NAMES, LOCALES, Texts
-from handlers.staff.office import is_staff, note_refusal
 from models.broadcasts import (
     active_broadcasts,
     broadcast_counts,
@@ -41,9 +42,11 @@ from models.broadcasts import (
 )
 from models.outbox import Broadcast, OutboxMessage
 from models.sessions import exams_open_for_booking, list_sessions
-from models.staff import Role, audit, may
+from models.staff import Role, audit
 
-journey = Journey("broadcast", gate=is_staff, refused=note_refusal)
+journey = Journey(
+    "broadcast", gate=requires(Role.ADMIN, lambda _: _("Only admins can send broadcasts."))
+)
 
 CAPTION_MAX_LENGTH = 1024
 TEXT_STEP, WHEN_STEP = "bc:text", "bc:when"
@@ -54,15 +57,52 @@ ALLOWED_TAGS = {
 PROGRESS_BAR = 20
 
 
+@dataclass(frozen=True)
+class PerLanguage(ButtonData, prefix="bc:perlang"):
+    pass
+
+
+@dataclass(frozen=True)
+class CancelBroadcast(ButtonData, prefix="bc:cancel"):
+    pass
+
+
+@dataclass(frozen=True)
+class PickGroup(ButtonData, prefix="bc:pick"):
+    group: Literal["exam", "session", "lang"]
+
+
+@dataclass(frozen=True)
+class PickAudience(ButtonData, prefix="bc:aud"):
+    audience: str  # "all", "waitlisted", "exam:<id>", "session:<id>", "lang:<locale>"
+
+
+@dataclass(frozen=True)
+class SendNow(ButtonData, prefix="bc:now"):
+    pass
+
+
+@dataclass(frozen=True)
+class SendLater(ButtonData, prefix="bc:at"):
+    pass
+
+
+@dataclass(frozen=True)
+class ConfirmBroadcast(ButtonData, prefix="bc:confirm"):
+    pass
+
+
+@dataclass(frozen=True)
+class StopBroadcast(ButtonData, prefix="bc:stop"):
+    broadcast_id: int
+
+
 # --- 1. The message -------------------------------------------------------------------------
 
 
 @journey.command("broadcast")
 async def begin(ctx: Context) -> None:
     """Asks for the message (admins only)."""
-    if not may(await ctx.staff_role(), Role.ADMIN):
-        ctx.say(ctx._("Only admins can send broadcasts."))
-        return
     await ctx.go_to(TEXT_STEP, texts={}, media=None, per_language=False)
     ctx.say(
         ctx._(
@@ -71,10 +111,20 @@ async def begin(ctx: Context) -> None:
             "text per language."
         ),
         InlineKeyboard.of(
-            [Button(ctx._("🌐 One text per language"), "bc:perlang")],
-            [Button(ctx._("✖ Cancel"), "bc:cancel")],
+            [PerLanguage().button(ctx._("🌐 One text per language"))],
+            [_cancel_button(ctx)],
         ),
     )
+
+
+@journey.button(PerLanguage)
+async def one_text_per_language(ctx: Context, _: PerLanguage) -> None:
+    """Asks for the text language by language, before any text was sent."""
+    if not _in_wizard(ctx) or ctx.data["texts"]:
+        ctx.out_of_date()
+        return
+    await ctx.go_to(TEXT_STEP, per_language=True)
+    _ask_for_language(ctx, LOCALES[0])
 
 
 @journey.step(TEXT_STEP)
@@ -115,35 +165,48 @@ async def choose_audience(ctx: Context) -> None:
     ctx.say(
         ctx._("👥 Who should get it?"),
         InlineKeyboard.of(
-            [Button(ctx._("Everyone"), "bc:aud:all")],
-            [Button(ctx._("Registered for a test"), "bc:pick:exam")],
-            [Button(ctx._("Registered for a session"), "bc:pick:session")],
-            [Button(ctx._("On a waitlist"), "bc:aud:waitlisted")],
-            [Button(ctx._("By language"), "bc:pick:lang")],
-            [Button(ctx._("✖ Cancel"), "bc:cancel")],
+            [PickAudience("all").button(ctx._("Everyone"))],
+            [PickGroup("exam").button(ctx._("Registered for a test"))],
+            [PickGroup("session").button(ctx._("Registered for a session"))],
+            [PickAudience("waitlisted").button(ctx._("On a waitlist"))],
+            [PickGroup("lang").button(ctx._("By language"))],
+            [_cancel_button(ctx)],
         ),
     )
 
 
-async def pick_group(ctx: Context, what: str) -> None:
+@journey.button(PickGroup)
+async def pick_group(ctx: Context, pressed: PickGroup) -> None:
     """The exams, sessions or languages to choose from."""
+    if not _in_wizard(ctx) or not _texts_done(ctx):
+        ctx.out_of_date()
+        return
     now = ctx.services.now()
-    if what == "exam":
-        rows = [[Button(exam_name(e, ctx.locale), f"bc:aud:exam:{e.id}")]
+    if pressed.group == "exam":
+        rows = [[PickAudience(f"exam:{e.id}").button(exam_name(e, ctx.locale))]
                 for e in await exams_open_for_booking(ctx.db, now)]  # fmt: skip
-    elif what == "session":
+    elif pressed.group == "session":
         rows = [
-            [Button(f"#{s.id} {s.exam_id} {ctx.texts.brief_moment(s.starts_at)}",
-                    f"bc:aud:session:{s.id}")]
+            [PickAudience(f"session:{s.id}").button(
+                f"#{s.id} {s.exam_id} {ctx.texts.brief_moment(s.starts_at)}")]
             for s in await list_sessions(ctx.db)
             if s.starts_at > now
         ][:30]  # fmt: skip
     else:
-        rows = [[Button(LANGUAGE_NAMES[loc], f"bc:aud:lang:{loc}")] for loc in LOCALES]
-    ctx.show(
-        ctx._("👥 Who should get it?"),
-        InlineKeyboard.of(*rows, [Button(ctx._("✖ Cancel"), "bc:cancel")]),
-    )
+        rows = [[PickAudience(f"lang:{loc}").button(LANGUAGE_NAMES[loc])] for loc in LOCALES]
+    ctx.show(ctx._("👥 Who should get it?"), InlineKeyboard.of(*rows, [_cancel_button(ctx)]))
+
+
+@journey.button(PickAudience)
+async def pick_audience(ctx: Context, pressed: PickAudience) -> None:
+    """The group chosen: the preview for it."""
+    if not _in_wizard(ctx) or not _texts_done(ctx):
+        ctx.out_of_date()
+        return
+    try:
+        await preview(ctx, pressed.audience)
+    except ValueError:
+        ctx.out_of_date()
 
 
 # --- 3. Preview, time, confirmation --------------------------------------------------------
@@ -166,11 +229,30 @@ async def preview(ctx: Context, audience: str) -> None:
             count=ctx.texts.number(count)
         ),
         InlineKeyboard.of(
-            [Button(ctx._("▶️ Send now"), "bc:now")],
-            [Button(ctx._("🕘 At a time…"), "bc:at")],
-            [Button(ctx._("✖ Cancel"), "bc:cancel")],
+            [SendNow().button(ctx._("▶️ Send now"))],
+            [SendLater().button(ctx._("🕘 At a time…"))],
+            [_cancel_button(ctx)],
         ),
     )
+
+
+@journey.button(SendNow)
+async def send_now(ctx: Context, _: SendNow) -> None:
+    """Asks to confirm sending at once."""
+    if not _previewed(ctx):
+        ctx.out_of_date()
+        return
+    await ask_to_confirm(ctx)
+
+
+@journey.button(SendLater)
+async def send_later(ctx: Context, _: SendLater) -> None:
+    """Asks for the time to send it."""
+    if not _previewed(ctx):
+        ctx.out_of_date()
+        return
+    await ctx.go_to(WHEN_STEP)
+    ctx.say(ctx._("When? Write the Phnom Penh time, for example 2027-10-01 08:00."))
 
 
 @journey.step(WHEN_STEP)
@@ -197,14 +279,18 @@ async def ask_to_confirm(ctx: Context) -> None:
             count=ctx.texts.number(ctx.data["count"]), when=moment
         ),
         InlineKeyboard.of(
-            [Button(ctx._("✅ Confirm and send"), "bc:confirm")],
-            [Button(ctx._("✖ Cancel"), "bc:cancel")],
+            [ConfirmBroadcast().button(ctx._("✅ Confirm and send"))],
+            [_cancel_button(ctx)],
         ),
     )
 
 
-async def confirm(ctx: Context) -> None:
+@journey.button(ConfirmBroadcast)
+async def confirm(ctx: Context, _: ConfirmBroadcast) -> None:
     """Queues one message per recipient, and the progress message with its Stop button."""
+    if not _previewed(ctx):
+        ctx.out_of_date()
+        return
     data = dict(ctx.data)
     await ctx.finish()  # a second press of Confirm finds no wizard, and sends nothing
     now = ctx.services.now()
@@ -235,41 +321,24 @@ async def confirm(ctx: Context) -> None:
         id=broadcast.id, count=ctx.texts.number(queued)))  # fmt: skip
 
 
-@journey.button("bc")
-async def wizard_button(ctx: Context) -> None:
-    """Every button of the broadcast wizard, each valid only where it belongs."""
-    if not may(await ctx.staff_role(), Role.ADMIN):
-        ctx.notify(ctx._("Only admins can send broadcasts."))
-        return
-    _, action, *rest = ctx.event.button_data.split(":")
-    in_wizard = ctx.step == TEXT_STEP and bool(ctx.data.get("texts") is not None)
-    if action == "stop" and rest and rest[0].isdigit():
-        await stop(ctx, int(rest[0]))
-    elif action == "cancel":
-        await ctx.finish()
-        ctx.show(ctx._("The broadcast was cancelled. Nothing was sent."))
-    elif not in_wizard:
-        ctx.out_of_date()
-    elif action == "perlang" and not ctx.data["texts"]:
-        await ctx.go_to(TEXT_STEP, per_language=True)
-        _ask_for_language(ctx, LOCALES[0])
-    elif action == "pick" and rest and _texts_done(ctx):
-        await pick_group(ctx, rest[0])
-    elif action == "aud" and rest and _texts_done(ctx):
-        audience = ":".join(rest)
-        try:
-            await preview(ctx, audience)
-        except ValueError:
-            ctx.out_of_date()
-    elif action == "now" and "count" in ctx.data:
-        await ask_to_confirm(ctx)
-    elif action == "at" and "count" in ctx.data:
-        await ctx.go_to(WHEN_STEP)
-        ctx.say(ctx._("When? Write the Phnom Penh time, for example 2027-10-01 08:00."))
-    elif action == "confirm" and "count" in ctx.data:
-        await confirm(ctx)
-    else:
-        ctx.out_of_date()
+@journey.button(CancelBroadcast)
+async def cancel(ctx: Context, _: CancelBroadcast) -> None:
+    """Leaves the wizard at any point; nothing is sent."""
+    await ctx.finish()
+    ctx.show(ctx._("The broadcast was cancelled. Nothing was sent."))
+
+
+def _cancel_button(ctx: Context) -> Button:
+    return CancelBroadcast().button(ctx._("✖ Cancel"))
+
+
+def _in_wizard(ctx: Context) -> bool:
+    """Whether the admin is writing a broadcast: its buttons are valid only then."""
+    return ctx.step == TEXT_STEP and ctx.data.get("texts") is not None
+
+
+def _previewed(ctx: Context) -> bool:
+    return _in_wizard(ctx) and "count" in ctx.data
 
 
 def _texts_done(ctx: Context) -> bool:
@@ -280,8 +349,10 @@ def _texts_done(ctx: Context) -> bool:
 # --- 4. While it sends ------------------------------------------------------------------------
 
 
-async def stop(ctx: Context, broadcast_id: int) -> None:
+@journey.button(StopBroadcast)
+async def stop(ctx: Context, pressed: StopBroadcast) -> None:
     """Cancels whatever of the broadcast is not sent yet."""
+    broadcast_id = pressed.broadcast_id
     broadcast = await ctx.db.get(Broadcast, broadcast_id)
     if broadcast is None or broadcast.status != "sending":
         ctx.notify(ctx._("This broadcast is not sending any more."))
@@ -373,8 +444,9 @@ def progress_report(
         failed=failed,
         state=state,
     )
+    assert broadcast.id is not None
     keyboard = (
-        InlineKeyboard.of([Button(_("⏹ Stop"), f"bc:stop:{broadcast.id}")])
+        InlineKeyboard.of([StopBroadcast(broadcast.id).button(_("⏹ Stop"))])
         if left and broadcast.status == "sending"
         else None
     )

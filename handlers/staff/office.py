@@ -1,18 +1,22 @@
 """The test office in the chat: who is staff, and checking people in on the test day.
 
-Every route here sits behind one gate: to anyone who is not staff these commands and
-buttons do not exist (they get the ordinary "unknown command" answer), and the
-attempt is written to the audit trail. Every staff action is audited too.
+Every route here sits behind a staff gate, one per group of routes by the role they need:
+to anyone who is not staff these commands and buttons do not exist (they get the ordinary
+"unknown command" answer), and the attempt is written to the audit trail; staff of a lower
+role are told who may. Every staff action is audited too.
 """
 
 import asyncio
+from dataclasses import dataclass
 from html import escape
 
 from handlers.applicant.describe import session_details, status_name
 from handlers.applicant.details import sex_name
+from handlers.applicant.ticket import TICKET_LINK
+from handlers.core.buttons import ButtonData
 from handlers.core.context import Context
-from handlers.core.events import Button, InlineKeyboard, Kind, SendFile
-from handlers.core.routing import Journey
+from handlers.core.events import InlineKeyboard, SendFile
+from handlers.core.routing import Journey, requires
 from handlers.staff.exports import export_filename, sign_in_sheet
 from handlers.staff.statistics import gather_statistics, registrations_chart, statistics_text
 from models.applicants import Applicant
@@ -25,32 +29,29 @@ from models.registrations import (
     session_and_exam,
 )
 from models.sessions import TestSession
-from models.staff import Role, add_staff, audit, list_staff, may, remove_staff
+from models.staff import Role, add_staff, audit, list_staff, remove_staff
+
+journey = Journey("staff", gate=requires(Role.OPERATOR))
+owners = Journey(
+    "staff members",
+    gate=requires(Role.OWNER, lambda _: _("Only the owners of the bot can add or remove staff.")),
+)
+admins = Journey(
+    "exports", gate=requires(Role.ADMIN, lambda _: _("Only admins can export applicants' data."))
+)
 
 
-async def is_staff(ctx: Context) -> bool:
-    return await ctx.staff_role() is not None
-
-
-async def note_refusal(ctx: Context) -> None:
-    """Someone who is not staff reached for a staff command or button."""
-    what = ctx.event.command or ctx.event.button_data.split(":", 1)[0]
-    await audit(ctx.db, ctx.actor, "refused", what[:128])
-
-
-journey = Journey("staff", gate=is_staff, refused=note_refusal)
+@dataclass(frozen=True)
+class CheckIn(ButtonData, prefix="checkin"):
+    registration_id: int
 
 
 # --- Who is staff -----------------------------------------------------------------------------
 
 
-@journey.command("staff")
+@owners.command("staff")
 async def manage_staff(ctx: Context) -> None:
     """/staff list | /staff add <telegram id> <admin|operator> | /staff remove <telegram id>."""
-    role = await ctx.staff_role()
-    if not may(role, Role.OWNER):
-        ctx.say(ctx._("Only the owners of the bot can add or remove staff."))
-        return
     words = ctx.event.argument.split()
     action = words[0].lower() if words else "list"
     if (
@@ -138,19 +139,19 @@ async def show_registration(ctx: Context, registration: Registration) -> None:
     )
     if registration.status == RegistrationStatus.ATTENDED and registration.checked_in_at:
         text += "\n" + _checked_in_line(ctx, registration)
+    assert registration.id is not None
     keyboard = (
-        InlineKeyboard.of([Button(ctx._("✅ Checked in"), f"checkin:{registration.id}")])
+        InlineKeyboard.of([CheckIn(registration.id).button(ctx._("✅ Checked in"))])
         if registration.status == RegistrationStatus.CONFIRMED
         else None
     )
     ctx.show(text, keyboard)
 
 
-@journey.button("checkin")
-async def mark_checked_in(ctx: Context) -> None:
+@journey.button(CheckIn)
+async def mark_checked_in(ctx: Context, pressed: CheckIn) -> None:
     """Marks the registration attended, once; a second press says when and by whom."""
-    number = ctx.event.button_data.partition(":")[2]
-    registration = await ctx.db.get(Registration, int(number)) if number.isdigit() else None
+    registration = await ctx.db.get(Registration, pressed.registration_id)
     if registration is None:
         ctx.out_of_date()
         return
@@ -190,10 +191,10 @@ async def mark_the_rest_absent(ctx: Context) -> None:
     ctx.say(ctx._("{count} registration(s) marked absent.").format(count=marked))
 
 
-async def open_ticket_as_staff(ctx: Context, code: str) -> bool:
-    """A ticket's QR code scanned by staff opens the check-in screen; False if not staff."""
-    if ctx.event.kind is not Kind.COMMAND or not await is_staff(ctx):
-        return False
+@journey.deep_link(TICKET_LINK)
+async def open_ticket_at_the_door(ctx: Context, code: str) -> None:
+    """A ticket's QR code scanned by staff opens the check-in screen."""
+    await ctx.finish()  # like any /start: whatever wizard was open is left
     registration = await find_by_code(ctx.db, code)
     if registration is None:
         ctx.say(
@@ -201,9 +202,8 @@ async def open_ticket_as_staff(ctx: Context, code: str) -> bool:
                 code=escape(code[:16])
             )
         )
-        return True
+        return
     await show_registration(ctx, registration)
-    return True
 
 
 # --- Statistics and exports -------------------------------------------------------------------
@@ -225,12 +225,9 @@ async def show_statistics(ctx: Context) -> None:
     ctx.send_files_made_after_commit(chart)
 
 
-@journey.command("export")
+@admins.command("export")
 async def export_sign_in_sheets(ctx: Context) -> None:
     """/export [SESSION]: the sign-in sheet as CSV and XLSX, for one session or all (admins)."""
-    if not may(await ctx.staff_role(), Role.ADMIN):
-        ctx.say(ctx._("Only admins can export applicants' data."))
-        return
     argument = ctx.event.argument.strip()
     session_id = int(argument) if argument.isdigit() else None
     if argument and (session_id is None or await ctx.db.get(TestSession, session_id) is None):

@@ -10,15 +10,14 @@ from handlers.applicant.handoff import POST_KEY
 from handlers.core.context import Context
 from handlers.core.events import EditText, Outgoing, SendText
 from handlers.core.letters import post_to_chat, tell
-from handlers.core.routing import Journey
+from handlers.core.routing import Journey, requires
 from handlers.core.texts import Texts
-from handlers.staff.office import is_staff, note_refusal
 from models.applicants import Applicant
 from models.outbox import sent_message
 from models.questions import UnansweredQuestion
-from models.staff import audit
+from models.staff import Role, audit
 
-journey = Journey("office-answers", gate=is_staff, refused=note_refusal)
+journey = Journey("office-answers", gate=requires(Role.OPERATOR))
 
 
 @journey.reply_in_staff_group()
