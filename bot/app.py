@@ -14,8 +14,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from bot.config import ConfigurationError, Settings
 from bot.i18n import LOCALES_DIR, load_translations
 from handlers import build_router
-from handlers.core.context import Services
 from handlers.core.conversation import Conversation
+from handlers.core.services import Services
 from handlers.faq.book import FaqBook
 from models.columns import utcnow
 from models.db import alembic_config, create_engine, session_factory, upgrade_database

@@ -14,9 +14,9 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from handlers.applicant.describe import session_details, venue_pin, what_to_bring
-from handlers.core.context import Services
 from handlers.core.events import Button, InlineKeyboard, Outgoing, SendText
 from handlers.core.letters import tell
+from handlers.core.services import Services
 from handlers.core.texts import Texts
 from models.applicants import Applicant
 from models.outbox import skip_pending_about

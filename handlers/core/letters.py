@@ -7,7 +7,7 @@ stored as plain JSON, so the sender needs no handler code to send it later.
 import base64
 from collections.abc import Callable
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -22,19 +22,17 @@ from handlers.core.events import (
     SendText,
     SendVenue,
 )
+from handlers.core.services import Services
 from handlers.core.texts import Texts
 from models.applicants import Applicant
 from models.outbox import enqueue
-
-if TYPE_CHECKING:
-    from handlers.core.context import Services
 
 Compose = Callable[[Texts], list[Outgoing]]
 
 
 async def tell(
     db: AsyncSession,
-    services: "Services",
+    services: Services,
     recipient: Applicant,
     dedupe_key: str,
     compose: Compose,

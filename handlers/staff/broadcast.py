@@ -16,7 +16,7 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from handlers.applicant.describe import exam_name
-from handlers.core.context import Context, Services
+from handlers.core.context import Context
 from handlers.core.events import (
     TEXT_MAX_LENGTH,
     Button,
@@ -29,6 +29,7 @@ from handlers.core.events import (
 )
 from handlers.core.letters import post_to_chat, to_content
 from handlers.core.routing import Journey
+from handlers.core.services import Services
 from handlers.core.texts import LANGUAGE_NAMES, LOCALES, Texts
 from handlers.staff.office import is_staff, note_refusal
 from models.broadcasts import (
