@@ -21,8 +21,8 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.config import ConfigurationError, Settings, load_settings
 from handlers.applicant.notices import session_cancelled, session_moved
+from handlers.core.content import to_content
 from handlers.core.events import TEXT_MAX_LENGTH, SendText
-from handlers.core.letters import to_content
 from handlers.core.services import Services
 from handlers.staff.broadcast import telegram_text_problem
 from handlers.staff.exports import export_filename, sign_in_sheet

@@ -16,6 +16,7 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from handlers.applicant.describe import exam_name
+from handlers.core.content import to_content
 from handlers.core.context import Context
 from handlers.core.events import (
     TEXT_MAX_LENGTH,
@@ -27,7 +28,7 @@ from handlers.core.events import (
     SendMedia,
     SendText,
 )
-from handlers.core.letters import post_to_chat, to_content
+from handlers.core.letters import post_to_chat
 from handlers.core.routing import Journey
 from handlers.core.services import Services
 from handlers.core.texts import LANGUAGE_NAMES, LOCALES, Texts
