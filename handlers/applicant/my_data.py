@@ -94,9 +94,7 @@ async def erase(ctx: Context) -> None:
         return
     assert ctx.applicant.id is not None
     # Seats first: a deleted applicant must not keep a seat someone in line could have.
-    for next_in_line in await cancel_live_registrations(
-        ctx.db, ctx.applicant.id, ctx.services.now()
-    ):
+    for next_in_line in await cancel_live_registrations(ctx.db, ctx.applicant.id, ctx.now):
         await offer_freed_seat(ctx.db, ctx.services, next_in_line)
     await skip_pending_for(ctx.db, ctx.applicant.id, "the applicant erased their data")
     await end_conversation(ctx.db, ctx.applicant.id)

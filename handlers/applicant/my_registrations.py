@@ -138,7 +138,7 @@ async def ask_to_cancel(ctx: Context, registration: Registration) -> None:
 async def cancel(ctx: Context, registration: Registration) -> None:
     """Cancels; the seat is offered to the first in line."""
     await drop_reminders(ctx.db, registration)
-    next_in_line = await cancel_registration(ctx.db, registration, ctx.services.now())
+    next_in_line = await cancel_registration(ctx.db, registration, ctx.now)
     if next_in_line is not None:
         await offer_freed_seat(ctx.db, ctx.services, next_in_line)
     ctx.show(
@@ -157,7 +157,7 @@ async def choose_new_session(ctx: Context, registration: Registration) -> None:
     _, exam = await session_and_exam(ctx.db, registration)
     sessions = [
         session
-        for session in await bookable_sessions(ctx.db, registration.exam_id, ctx.services.now())
+        for session in await bookable_sessions(ctx.db, registration.exam_id, ctx.now)
         if session.id != registration.session_id and session.seats_taken < session.capacity
     ]
     if not sessions:
@@ -184,7 +184,7 @@ async def choose_new_session(ctx: Context, registration: Registration) -> None:
 async def move(ctx: Context, registration: Registration, session_id: int) -> None:
     """Takes the new seat, then releases the old one; if the new one is full, nothing changes."""
     try:
-        next_in_line = await reschedule(ctx.db, registration, session_id, ctx.services.now())
+        next_in_line = await reschedule(ctx.db, registration, session_id, ctx.now)
     except BookingRefused as refused:
         text = (
             ctx._("Sorry, that session has just filled up. Your registration has not changed.")
@@ -229,20 +229,20 @@ async def answer_offer(ctx: Context) -> None:
     if registration.status != RegistrationStatus.WAITLISTED or registration.offered_at is None:
         ctx.notify(ctx._("This offer is no longer open."))
         return
-    now = ctx.services.now()
+    now = ctx.now
     if registration.offer_expires_at is not None and registration.offer_expires_at <= now:
         await expire_offer(ctx.db, ctx.services, registration, now)  # the job had not run yet
         ctx.notify(ctx._("This offer is no longer open."))
         return
     session, exam = await session_and_exam(ctx.db, registration)
     if answer == "yes":
-        await accept_offer(ctx.db, registration, ctx.services.now())
+        await accept_offer(ctx.db, registration, ctx.now)
         await plan_reminders(ctx.db, ctx.services, registration)
         ctx.show(registered(ctx.texts, registration.code, exam, session))
         ctx.show_venue(venue_pin(ctx.texts, session))
         await send_ticket(ctx, registration)
         return
-    next_in_line = await decline_offer(ctx.db, registration, ctx.services.now())
+    next_in_line = await decline_offer(ctx.db, registration, ctx.now)
     if next_in_line is not None:
         await offer_freed_seat(ctx.db, ctx.services, next_in_line)
     ctx.show(

@@ -70,7 +70,7 @@ CONSENT, SUMMARY, REUSE = "reg:consent", "reg:summary", "reg:reuse"
 async def choose_exam(ctx: Context) -> None:
     """Lists the tests that take registrations now."""
     await ctx.finish()
-    exams = await exams_open_for_booking(ctx.db, ctx.services.now())
+    exams = await exams_open_for_booking(ctx.db, ctx.now)
     if not exams:
         ctx.show(
             ctx._(
@@ -125,7 +125,7 @@ async def choose_session(ctx: Context, exam_id: str) -> None:
             ),
         )
         return
-    sessions = await bookable_sessions(ctx.db, exam.id, ctx.services.now())
+    sessions = await bookable_sessions(ctx.db, exam.id, ctx.now)
     if not sessions:
         ctx.show(
             ctx._("No session of this test is open for registration right now."),
@@ -365,7 +365,7 @@ async def confirm(ctx: Context) -> None:
     assert ctx.applicant.id is not None
     assert session.id is not None
     try:
-        registration = await book_seat(ctx.db, ctx.applicant.id, session.id, ctx.services.now())
+        registration = await book_seat(ctx.db, ctx.applicant.id, session.id, ctx.now)
     except BookingRefused as refused:
         await ctx.finish()
         if refused.reason == "already_registered":
@@ -435,7 +435,7 @@ async def _bookable_session(ctx: Context, session_id: int) -> tuple[TestSession,
     if session is None or exam is None:
         ctx.out_of_date()
         return None
-    if not exam.active or not is_bookable(session, ctx.services.now()):
+    if not exam.active or not is_bookable(session, ctx.now):
         await session_gone(ctx, exam)
         return None
     return session, exam
@@ -451,7 +451,7 @@ def _checked(ctx: Context, field: str, typed: str) -> Any:
         return normalise_phone(typed)
     if field == "id_number":
         return clean_id_number(typed)
-    today = ctx.services.now().astimezone(ctx.texts.zone).date()
+    today = ctx.now.astimezone(ctx.texts.zone).date()
     return parse_birth_date(typed, today).isoformat()
 
 
@@ -488,7 +488,7 @@ def _save_identity(ctx: Context, fields: dict[str, Any]) -> None:
     applicant.phone = fields["phone"]
     applicant.id_number = fields["id_number"]
     applicant.province = fields["province"]
-    applicant.consented_at = ctx.services.now()
+    applicant.consented_at = ctx.now
     # Messages sent later (a seat offer) must be in the language the wizard was in.
     applicant.locale = applicant.locale or ctx.locale
     ctx.db.add(applicant)

@@ -1,6 +1,7 @@
 """What a handler gets: the event, the applicant, their words, the database, and a reply."""
 
 from collections.abc import Awaitable, Callable
+from datetime import datetime
 from typing import Any
 
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -58,6 +59,11 @@ class Context:
     def actor(self) -> str:
         """Who acts, as the audit trail names them."""
         return f"telegram:{self.event.user_id}"
+
+    @property
+    def now(self) -> datetime:
+        """The present moment, from the bot's clock (which tests move)."""
+        return self.services.now()
 
     @property
     def locale(self) -> str:

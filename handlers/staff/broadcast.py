@@ -129,7 +129,7 @@ async def choose_audience(ctx: Context) -> None:
 
 async def pick_group(ctx: Context, what: str) -> None:
     """The exams, sessions or languages to choose from."""
-    now = ctx.services.now()
+    now = ctx.now
     if what == "exam":
         rows = [[Button(exam_name(e, ctx.locale), f"bc:aud:exam:{e.id}")]
                 for e in await exams_open_for_booking(ctx.db, now)]  # fmt: skip
@@ -184,7 +184,7 @@ async def take_time(ctx: Context) -> None:
         ctx.say(ctx._("Please write the time as 2027-10-01 08:00 (Phnom Penh time)."))
         return
     send_at = local.replace(tzinfo=ctx.texts.zone)
-    if send_at <= ctx.services.now():
+    if send_at <= ctx.now:
         ctx.say(ctx._("That time has passed. Please write a time in the future."))
         return
     await ctx.go_to(TEXT_STEP, send_at=send_at.isoformat())
@@ -209,7 +209,7 @@ async def confirm(ctx: Context) -> None:
     """Queues one message per recipient, and the progress message with its Stop button."""
     data = dict(ctx.data)
     await ctx.finish()  # a second press of Confirm finds no wizard, and sends nothing
-    now = ctx.services.now()
+    now = ctx.now
     send_at = datetime.fromisoformat(data["send_at"]) if data.get("send_at") else now
     broadcast = Broadcast(
         author_id=ctx.event.user_id,
