@@ -15,7 +15,7 @@ from bot.config import ConfigurationError, Settings
 from bot.i18n import LOCALES_DIR, load_translations
 from handlers import build_router
 from handlers.core.conversation import Conversation
-from handlers.core.services import Services
+from handlers.core.services import BotAccount, Services
 from handlers.faq.book import FaqBook
 from models.columns import utcnow
 from models.db import alembic_config, create_engine, session_factory, upgrade_database
@@ -31,6 +31,7 @@ class App:
     settings: Settings
     engine: AsyncEngine
     conversation: Conversation
+    account: BotAccount  # the channel tells it the bot's username once Telegram has answered
 
     async def prepare_database(self) -> None:
         """Upgrades an SQLite database in place; a PostgreSQL one must be upgraded already."""
@@ -57,10 +58,14 @@ def _current_revision(connection: Connection) -> str | None:
 
 
 def build_app(
-    settings: Settings, locales_dir: Path = LOCALES_DIR, now: Callable[[], datetime] = utcnow
+    settings: Settings,
+    locales_dir: Path = LOCALES_DIR,
+    now: Callable[[], datetime] = utcnow,
+    account: BotAccount | None = None,
 ) -> App:
     """Wires database, texts, FAQ and conversation from the settings."""
     engine = create_engine(settings.database_url)
+    account = account or BotAccount()
     services = Services(
         faq=FaqBook.load(locales_dir),
         translators=load_translations(locales_dir),
@@ -69,9 +74,10 @@ def build_app(
         quiet=settings.quiet,
         reminders=settings.reminder_plan,
         offer_hours=settings.offer_hours,
+        account=account,
         owner_ids=frozenset(settings.admin_ids),
         staff_chat_id=settings.staff_chat_id,
         now=now,
     )
     conversation = Conversation(build_router(), session_factory(engine), services)
-    return App(settings, engine, conversation)
+    return App(settings, engine, conversation, account)

@@ -14,11 +14,20 @@ if TYPE_CHECKING:
     from handlers.faq.book import FaqBook
 
 
-@dataclass
 class BotAccount:
-    """The bot's own Telegram username, known once a channel has asked Telegram."""
+    """The bot's own Telegram username: made by the factory, told by the channel once Telegram
+    has answered getMe (deep links made before that use the placeholder)."""
 
-    username: str = "applicant_bot"
+    def __init__(self, username: str = "applicant_bot") -> None:
+        self._username = username
+
+    @property
+    def username(self) -> str:
+        return self._username
+
+    def learn(self, username: str) -> None:
+        """Takes the username Telegram gave the bot."""
+        self._username = username
 
     def deep_link(self, payload: str) -> str:
         """A t.me link that opens the bot with /start <payload>."""
