@@ -1,15 +1,18 @@
 """The factory: settings in, a wired application out, nothing started."""
 
 import logging
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import TypeVar
 
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.config import ConfigurationError, Settings
 from bot.i18n import LOCALES_DIR, load_translations
@@ -22,6 +25,7 @@ from models.db import alembic_config, create_engine, session_factory, upgrade_da
 from models.updates import forget_old_updates
 
 logger = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 @dataclass
@@ -49,8 +53,24 @@ class App:
         async with self.conversation.sessions() as db, db.begin():
             await forget_old_updates(db, older_than=timedelta(days=2))
 
+    async def in_transaction(self, work: Callable[[AsyncSession, Services], Awaitable[T]]) -> T:
+        """Runs `work` in one transaction with the bot's services (a staff command's work)."""
+        async with self.conversation.sessions() as db, db.begin():
+            return await work(db, self.conversation.services)
+
     async def close(self) -> None:
         await self.engine.dispose()
+
+
+@asynccontextmanager
+async def running_app(settings: Settings) -> AsyncIterator[App]:
+    """The factory's app with its database prepared, closed however the work ends."""
+    app = build_app(settings)
+    try:
+        await app.prepare_database()
+        yield app
+    finally:
+        await app.close()
 
 
 def _current_revision(connection: Connection) -> str | None:
