@@ -23,8 +23,8 @@ from sqlalchemy import insert  # noqa: E402
 
 from bot.app import build_app  # noqa: E402
 from bot.config import load_settings  # noqa: E402
+from handlers.core.content import to_content  # noqa: E402
 from handlers.core.events import SendText  # noqa: E402
-from handlers.core.letters import to_content  # noqa: E402
 from models import Applicant, Broadcast  # noqa: E402
 from models.broadcasts import broadcast_counts, enqueue_broadcast  # noqa: E402
 from models.db import upgrade_database  # noqa: E402

@@ -35,8 +35,8 @@ from bot.channels.telegram_aiogram import AiogramChannel  # noqa: E402
 from bot.config import load_settings  # noqa: E402
 from bot.delivery import OutboxSender  # noqa: E402
 from bot.pacing import SendPacer  # noqa: E402
+from handlers.core.content import to_content  # noqa: E402
 from handlers.core.events import SendText  # noqa: E402
-from handlers.core.letters import to_content  # noqa: E402
 from models.columns import utcnow  # noqa: E402
 from models.outbox import OutboxMessage  # noqa: E402
 from tests.fake_telegram import FakeTelegram  # noqa: E402

@@ -1,27 +1,31 @@
 """The factory: settings in, a wired application out, nothing started."""
 
 import logging
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import TypeVar
 
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.config import ConfigurationError, Settings
 from bot.i18n import LOCALES_DIR, load_translations
 from handlers import build_router
-from handlers.core.context import Services
 from handlers.core.conversation import Conversation
+from handlers.core.services import BotAccount, Services
 from handlers.faq.book import FaqBook
 from models.columns import utcnow
 from models.db import alembic_config, create_engine, session_factory, upgrade_database
 from models.updates import forget_old_updates
 
 logger = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 @dataclass
@@ -31,6 +35,7 @@ class App:
     settings: Settings
     engine: AsyncEngine
     conversation: Conversation
+    account: BotAccount  # the channel tells it the bot's username once Telegram has answered
 
     async def prepare_database(self) -> None:
         """Upgrades an SQLite database in place; a PostgreSQL one must be upgraded already."""
@@ -48,8 +53,24 @@ class App:
         async with self.conversation.sessions() as db, db.begin():
             await forget_old_updates(db, older_than=timedelta(days=2))
 
+    async def in_transaction(self, work: Callable[[AsyncSession, Services], Awaitable[T]]) -> T:
+        """Runs `work` in one transaction with the bot's services (a staff command's work)."""
+        async with self.conversation.sessions() as db, db.begin():
+            return await work(db, self.conversation.services)
+
     async def close(self) -> None:
         await self.engine.dispose()
+
+
+@asynccontextmanager
+async def running_app(settings: Settings) -> AsyncIterator[App]:
+    """The factory's app with its database prepared, closed however the work ends."""
+    app = build_app(settings)
+    try:
+        await app.prepare_database()
+        yield app
+    finally:
+        await app.close()
 
 
 def _current_revision(connection: Connection) -> str | None:
@@ -57,10 +78,14 @@ def _current_revision(connection: Connection) -> str | None:
 
 
 def build_app(
-    settings: Settings, locales_dir: Path = LOCALES_DIR, now: Callable[[], datetime] = utcnow
+    settings: Settings,
+    locales_dir: Path = LOCALES_DIR,
+    now: Callable[[], datetime] = utcnow,
+    account: BotAccount | None = None,
 ) -> App:
     """Wires database, texts, FAQ and conversation from the settings."""
     engine = create_engine(settings.database_url)
+    account = account or BotAccount()
     services = Services(
         faq=FaqBook.load(locales_dir),
         translators=load_translations(locales_dir),
@@ -69,9 +94,10 @@ def build_app(
         quiet=settings.quiet,
         reminders=settings.reminder_plan,
         offer_hours=settings.offer_hours,
+        account=account,
         owner_ids=frozenset(settings.admin_ids),
         staff_chat_id=settings.staff_chat_id,
         now=now,
     )
     conversation = Conversation(build_router(), session_factory(engine), services)
-    return App(settings, engine, conversation)
+    return App(settings, engine, conversation, account)

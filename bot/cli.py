@@ -9,7 +9,7 @@ from typing import Annotated, Any, NoReturn
 
 import typer
 
-from bot.app import App, build_app
+from bot.app import App, running_app
 from bot.config import ConfigurationError, Settings, load_settings
 from bot.delivery import OutboxSender
 from bot.i18n import LOCALES_DIR
@@ -71,12 +71,8 @@ def _with_app(settings: Settings, work: Callable[[App], Awaitable[None]]) -> Non
     """Builds the app, prepares its database, runs `work`, and always closes it."""
 
     async def go() -> None:
-        app = build_app(settings)
-        try:
-            await app.prepare_database()
+        async with running_app(settings) as app:
             await work(app)
-        finally:
-            await app.close()
 
     try:
         asyncio.run(go())

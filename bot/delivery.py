@@ -23,8 +23,8 @@ from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.pacing import SendPacer
+from handlers.core.content import from_content
 from handlers.core.events import Outgoing
-from handlers.core.letters import from_content
 from models.applicants import mark_applicant_unreachable
 from models.columns import utcnow
 from models.outbox import (

@@ -27,7 +27,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.delivery import STALE_CLAIM, OutboxSender
 from handlers.applicant.notices import expire_offers, reconcile_reminders
-from handlers.core.context import Services
+from handlers.core.services import Services
 from handlers.staff.broadcast import report_progress
 from models.outbox import release_claims
 from models.sessions import close_ended_windows

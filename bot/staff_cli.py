@@ -6,7 +6,8 @@ import getpass
 import json
 import sys
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import closing, contextmanager
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
@@ -19,15 +20,15 @@ from rich.table import Table
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from bot.app import build_app
 from bot.config import ConfigurationError, Settings, load_settings
 from handlers.applicant.notices import session_cancelled, session_moved
-from handlers.core.context import Services
+from handlers.core.content import to_content
 from handlers.core.events import TEXT_MAX_LENGTH, SendText
-from handlers.core.letters import to_content
+from handlers.core.services import Services
 from handlers.staff.broadcast import telegram_text_problem
 from handlers.staff.exports import export_filename, sign_in_sheet
 from models.broadcasts import broadcast_counts, count_audience, enqueue_broadcast
-from models.db import create_engine, session_factory, upgrade_database
 from models.outbox import Broadcast, OutboxStatus, count_by_status, oldest_pending, requeue_failed
 from models.sessions import (
     Exam,
@@ -55,19 +56,11 @@ sessions_cli = typer.Typer(help="Test sessions: dates, venues, seats.", no_args_
 
 def in_database(work: Callable[[AsyncSession, ZoneInfo], Awaitable[T]]) -> T:
     """Runs `work` in one transaction on the configured database, upgraded first."""
-    settings = settings_or_exit()
 
-    async def go() -> T:
-        engine = create_engine(settings.database_url)
-        try:
-            if engine.dialect.name == "sqlite":
-                await upgrade_database(engine)
-            async with session_factory(engine)() as db, db.begin():
-                return await work(db, settings.zone)
-        finally:
-            await engine.dispose()
+    async def with_zone(db: AsyncSession, services: Services) -> T:
+        return await work(db, services.zone)
 
-    return asyncio.run(go())
+    return in_app(with_zone)
 
 
 def settings_or_exit() -> Settings:
@@ -308,21 +301,38 @@ def sessions_move(
 
 def in_app(work: Callable[[AsyncSession, Services], Awaitable[T]]) -> T:
     """Runs `work` in one transaction with the bot's services (texts, reminders, quiet hours)."""
-    from bot.app import build_app
+    with staff_app() as app:
+        return app.run(work)
 
-    settings = settings_or_exit()
 
-    async def go() -> T:
-        app = build_app(settings)
-        try:
-            await app.prepare_database()
-            async with app.conversation.sessions() as db, db.begin():
-                return await work(db, app.conversation.services)
-        finally:
-            await app.close()
+class StaffApp:
+    """The bot's app for one staff command: built by the factory as `run` builds it, its
+    database prepared once, and one event loop for every transaction the command runs."""
 
+    def __init__(self, settings: Settings) -> None:
+        self._loop = asyncio.Runner()
+        self._app = build_app(settings)
+
+    def prepare(self) -> None:
+        """Upgrades an SQLite database, or checks a PostgreSQL one is up to date: once."""
+        self._loop.run(self._app.prepare_database())
+
+    def run(self, work: Callable[[AsyncSession, Services], Awaitable[T]]) -> T:
+        """Runs `work` in a transaction of its own."""
+        return self._loop.run(self._app.in_transaction(work))
+
+    def close(self) -> None:
+        self._loop.run(self._app.close())
+        self._loop.close()
+
+
+@contextmanager
+def staff_app() -> Iterator[StaffApp]:
+    """The app for a staff command, its database prepared; a configuration error exits."""
     try:
-        return asyncio.run(go())
+        with closing(StaffApp(settings_or_exit())) as app:
+            app.prepare()
+            yield app
     except ConfigurationError as error:
         typer.echo(f"Configuration error: {error}", err=True)
         raise typer.Exit(2) from None
@@ -528,28 +538,32 @@ def broadcast(
                     recipients=queued)  # fmt: skip
         return record.id, queued
 
-    outcome = in_app(work)
-    if isinstance(outcome, str):
-        typer.echo(outcome, err=True)
-        raise typer.Exit(1)
-    broadcast_id, queued = outcome
-    typer.echo(f"Broadcast #{broadcast_id} is queued for {queued} people.")
-    if wait:
-        _follow(broadcast_id, queued)
+    with staff_app() as app:
+        outcome = app.run(work)
+        if isinstance(outcome, str):
+            typer.echo(outcome, err=True)
+            raise typer.Exit(1)
+        broadcast_id, queued = outcome
+        typer.echo(f"Broadcast #{broadcast_id} is queued for {queued} people.")
+        if wait:
+            follow(app, broadcast_id, queued)
 
 
-def _follow(broadcast_id: int, total: int) -> None:
-    """A progress bar of the running bot's sending until nothing is left; Ctrl-C stops watching."""
+def follow(app: StaffApp, broadcast_id: int, total: int) -> None:
+    """A progress bar of the running bot's sending until nothing is left; Ctrl-C stops watching.
+
+    Each second is one short transaction on the command's one engine.
+    """
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
 
-    async def counts(db: AsyncSession, zone: ZoneInfo) -> dict[str, int]:
+    async def counts(db: AsyncSession, services: Services) -> dict[str, int]:
         return await broadcast_counts(db, broadcast_id)
 
     columns = (BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
     with Progress(*columns) as progress:
         task = progress.add_task("sending", total=total)
         while True:
-            now = in_database(counts)
+            now = app.run(counts)
             left = now.get("pending", 0) + now.get("sending", 0)
             progress.update(task, completed=total - left)
             if left == 0:

@@ -95,24 +95,6 @@ async def mark_unreachable(db: AsyncSession, telegram_id: int) -> None:
         await skip_pending_for(db, applicant.id, "blocked the bot")
 
 
-IDENTITY_FIELDS = (
-    "name_latin",
-    "name_khmer",
-    "date_of_birth",
-    "sex",
-    "phone",
-    "id_number",
-    "province",
-)
-
-
-def identity_of(applicant: Applicant) -> dict[str, object]:
-    """The identity the applicant gave last time; empty when they never registered."""
-    if applicant.name_latin is None:
-        return {}
-    return {name: getattr(applicant, name) for name in IDENTITY_FIELDS}
-
-
 async def mark_applicant_unreachable(db: AsyncSession, applicant_id: int) -> None:
     """The same as `mark_unreachable`, by the applicant's own id (from an outbox row)."""
     await db.exec(

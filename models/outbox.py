@@ -72,7 +72,7 @@ class OutboxMessage(SQLModel, table=True):
     )
     # Urgent messages go out at any hour; the others wait for the end of quiet hours.
     urgent: bool = Field(default=True, sa_column=Column(Boolean, nullable=False, default=True))
-    # The rendered actions, as handlers.letters serialises them: texts already translated.
+    # The rendered actions, as handlers.core.content stores them: texts already translated.
     content: list[dict[str, Any]] = Field(sa_column=Column(JSON, nullable=False))
     dedupe_key: str = Field(
         sa_column=Column(String(DEDUPE_KEY_MAX_LENGTH), nullable=False, unique=True)

@@ -1,6 +1,7 @@
 """The code keeps its shape: lint, format, types, and dependencies pointing one way."""
 
 import ast
+import graphlib
 import subprocess
 import sys
 from pathlib import Path
@@ -62,6 +63,37 @@ def test_applicants_never_reach_into_staff_and_staff_routes_are_gated() -> None:
     assert {j.name for j in staff} >= {"staff", "staff members", "exports", "broadcast"}
     assert all(any(j is wired for wired in JOURNEYS) for j in staff)
     assert [j.name for j in staff if not isinstance(j.gate, Requires)] == []
+
+
+def module_graph(folders: tuple[str, ...]) -> dict[str, set[str]]:
+    """Which of our modules each module imports, wherever the import stands (also under
+    TYPE_CHECKING or inside a function)."""
+    paths = {}
+    for folder in folders:
+        for path in (ROOT / folder).rglob("*.py"):
+            parts = path.relative_to(ROOT).with_suffix("").parts
+            paths[".".join(parts[:-1] if parts[-1] == "__init__" else parts)] = path
+    graph: dict[str, set[str]] = {module: set() for module in paths}
+    for module, path in paths.items():
+        for node in ast.walk(ast.parse(path.read_text("utf-8"))):
+            if isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.module:
+                # "from a.b import c" imports the module a.b.c when there is one
+                names = [node.module, *(f"{node.module}.{alias.name}" for alias in node.names)]
+            else:
+                continue
+            graph[module] |= {name for name in names if name in paths and name != module}
+    return graph
+
+
+def test_no_module_imports_itself_through_others() -> None:
+    graph = module_graph(("bot", "handlers", "models"))
+    assert "handlers.core.services" in graph["bot.scheduler"]  # the graph sees real imports
+    try:
+        graphlib.TopologicalSorter(graph).prepare()
+    except graphlib.CycleError as error:
+        pytest.fail(f"import cycle: {' -> '.join(error.args[1])}")
 
 
 def test_ruff_lint_and_format() -> None:

@@ -15,8 +15,8 @@ from pathlib import Path
 from sqlmodel import select
 
 from bot.app import build_app
+from handlers.core.content import to_content
 from handlers.core.events import SendText
-from handlers.core.letters import to_content
 from models import OutboxMessage
 from models.db import create_engine, session_factory
 from models.outbox import OutboxStatus, enqueue

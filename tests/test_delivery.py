@@ -11,8 +11,8 @@ from bot.app import App
 from bot.channels.telegram_aiogram import AiogramChannel
 from bot.delivery import Delivery, OutboxSender
 from bot.pacing import SendPacer
+from handlers.core.content import to_content
 from handlers.core.events import Incoming, Kind, Outgoing, SendText
-from handlers.core.letters import to_content
 from models import Applicant, OutboxMessage
 from models.outbox import OutboxStatus, enqueue
 from tests.fake_telegram import FakeTelegram

@@ -19,8 +19,8 @@ from bot.app import App, build_app
 from bot.delivery import STALE_CLAIM, Delivery, OutboxSender, Outcome
 from bot.pacing import SharedSendPacer
 from bot.scheduler import in_transaction
+from handlers.core.content import to_content
 from handlers.core.events import Outgoing, SendText
-from handlers.core.letters import to_content
 from models import OutboxMessage
 from models.columns import utcnow
 from models.outbox import OutboxStatus, claim, enqueue

@@ -2,9 +2,25 @@
 
 import subprocess
 import sys
+import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 import pytest
+from sqlmodel import select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+import bot.app
+from bot.app import App
+from bot.staff_cli import follow, staff_app
+from handlers.core.content import to_content
+from handlers.core.events import SendText
+from handlers.core.services import Services
+from models.columns import utcnow
+from models.outbox import Broadcast, OutboxMessage, OutboxStatus
+
+T = TypeVar("T")
 
 HEADER = (
     "exam,starts_at,venue_name_km,venue_name_en,venue_name_ja,venue_address_km,"
@@ -219,3 +235,47 @@ def test_broadcast_from_the_command_line(tmp_path: Path) -> None:
     assert again.returncode == 1
     assert "Nobody" in again.stderr
     assert "broadcast" in cli(tmp_path, "audit").stdout
+
+
+def test_following_a_broadcast_prepares_the_database_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("DATABASE_URL", f"sqlite+aiosqlite:///{tmp_path}/s.db")
+    prepared = []
+    monkeypatch.setattr(App, "prepare_database", counted(App.prepare_database, prepared))
+    engines = []
+    monkeypatch.setattr(bot.app, "create_engine", counted(bot.app.create_engine, engines))
+
+    async def queue(db: AsyncSession, services: Services) -> int:
+        record = Broadcast(author_id=0, texts={"all": "News"}, audience="all", send_at=utcnow())
+        db.add(record)
+        await db.flush()
+        assert record.id is not None
+        for chat in (1, 2, 3):
+            message = OutboxMessage(chat_id=chat, content=to_content([SendText("News")]),
+                                    dedupe_key=f"news:{chat}", broadcast_id=record.id,
+                                    send_after=record.send_at)  # fmt: skip
+            db.add(message)
+        return record.id
+
+    async def send_one(db: AsyncSession, services: Services) -> None:
+        pending = await db.exec(select(OutboxMessage).where(OutboxMessage.status == "pending"))
+        pending.first().status = OutboxStatus.SENT  # type: ignore[union-attr]
+
+    with staff_app() as app:
+        broadcast_id = app.run(queue)
+        monkeypatch.setattr(time, "sleep", lambda seconds: app.run(send_one))  # the bot sends
+        follow(app, broadcast_id, 3)
+    assert "Sent 3, unreachable or skipped 0, failed 0." in capsys.readouterr().out
+    assert (len(prepared), len(engines)) == (1, 1)
+
+
+def counted(function: Callable[..., T], calls: list[None]) -> Callable[..., T]:
+    """`function`, noting each call in `calls`."""
+
+    def note(*args: object, **kwargs: object) -> T:
+        calls.append(None)
+        return function(*args, **kwargs)
+
+    return note

@@ -142,7 +142,7 @@ class AiogramChannel:
         """Learns the bot's username (for deep links) and sets the command menus."""
         me = await self.calls.call(self.bot.get_me, user_id=None)
         if me is not None and me.username:
-            self.conversation.services.account.username = me.username
+            self.conversation.services.account.learn(me.username)
         await self.set_commands()
 
     async def stop(self) -> None:

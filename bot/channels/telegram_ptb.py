@@ -199,7 +199,7 @@ class PtbChannel:
         if me is not None:
             self._started = True
             if me.username:
-                self.conversation.services.account.username = me.username
+                self.conversation.services.account.learn(me.username)
         await self.set_commands()
 
     async def stop(self) -> None:

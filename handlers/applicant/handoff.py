@@ -38,7 +38,7 @@ async def send_to_office(ctx: Context, pressed: SendToOffice) -> None:
     if question.sent_to_office_at is not None:
         ctx.notify(ctx._("Your question is with the office already."))
         return
-    question.sent_to_office_at = ctx.services.now()
+    question.sent_to_office_at = ctx.now
     ctx.db.add(question)
     # The answer comes later, through the outbox: in the language they are reading now.
     ctx.applicant.locale = ctx.applicant.locale or ctx.locale

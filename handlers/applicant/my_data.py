@@ -4,14 +4,14 @@ from html import escape
 
 from handlers.applicant.buttons import EraseMyData, KeepMyData
 from handlers.applicant.describe import exam_name, status_name
+from handlers.applicant.identity import details_list, saved_answers
 from handlers.applicant.menus import home_button
 from handlers.applicant.notices import offer_freed_seat
-from handlers.applicant.registration import details_list, stored_answers
 from handlers.core.context import Context
 from handlers.core.events import InlineKeyboard
 from handlers.core.routing import Journey
 from handlers.core.texts import LANGUAGE_NAMES
-from models.applicants import erase_applicant, identity_of
+from models.applicants import erase_applicant
 from models.conversations import end_conversation
 from models.outbox import skip_pending_for
 from models.questions import count_questions, forget_questions_of
@@ -47,10 +47,10 @@ async def show_my_data(ctx: Context) -> None:
         questions=ctx.texts.number(questions),
         ratings=ctx.texts.number(ratings),
     )
-    identity = identity_of(applicant)
-    if identity:
+    answers = saved_answers(applicant)
+    if answers:
         text += "\n\n" + ctx._("<b>Your details for the tests</b>") + "\n"
-        text += details_list(ctx.texts, stored_answers(identity))
+        text += details_list(ctx.texts, answers)
         if applicant.consented_at:
             text += "\n" + ctx._("• You agreed to their use on: {day}").format(
                 day=ctx.texts.day(applicant.consented_at)
@@ -94,9 +94,7 @@ async def erase(ctx: Context, _: EraseMyData) -> None:
     """Erases the applicant's data."""
     assert ctx.applicant.id is not None
     # Seats first: a deleted applicant must not keep a seat someone in line could have.
-    for next_in_line in await cancel_live_registrations(
-        ctx.db, ctx.applicant.id, ctx.services.now()
-    ):
+    for next_in_line in await cancel_live_registrations(ctx.db, ctx.applicant.id, ctx.now):
         await offer_freed_seat(ctx.db, ctx.services, next_in_line)
     await skip_pending_for(ctx.db, ctx.applicant.id, "the applicant erased their data")
     await end_conversation(ctx.db, ctx.applicant.id)

@@ -155,7 +155,7 @@ async def cancel(ctx: Context, pressed: CancelRegistration) -> None:
     if registration is None:
         return
     await drop_reminders(ctx.db, registration)
-    next_in_line = await cancel_registration(ctx.db, registration, ctx.services.now())
+    next_in_line = await cancel_registration(ctx.db, registration, ctx.now)
     if next_in_line is not None:
         await offer_freed_seat(ctx.db, ctx.services, next_in_line)
     ctx.show(
@@ -179,7 +179,7 @@ async def choose_new_session(ctx: Context, pressed: ChangeDate) -> None:
     _, exam = await session_and_exam(ctx.db, registration)
     sessions = [
         session
-        for session in await bookable_sessions(ctx.db, registration.exam_id, ctx.services.now())
+        for session in await bookable_sessions(ctx.db, registration.exam_id, ctx.now)
         if session.id != registration.session_id and session.seats_taken < session.capacity
     ]
     if not sessions:
@@ -211,9 +211,7 @@ async def move(ctx: Context, pressed: MoveTo) -> None:
     if registration is None:
         return
     try:
-        next_in_line = await reschedule(
-            ctx.db, registration, pressed.session_id, ctx.services.now()
-        )
+        next_in_line = await reschedule(ctx.db, registration, pressed.session_id, ctx.now)
     except BookingRefused as refused:
         text = (
             ctx._("Sorry, that session has just filled up. Your registration has not changed.")
@@ -251,7 +249,7 @@ async def _open_offer(ctx: Context, registration_id: int) -> Registration | None
     if registration.status != RegistrationStatus.WAITLISTED or registration.offered_at is None:
         ctx.notify(ctx._("This offer is no longer open."))
         return None
-    now = ctx.services.now()
+    now = ctx.now
     if registration.offer_expires_at is not None and registration.offer_expires_at <= now:
         await expire_offer(ctx.db, ctx.services, registration, now)  # the job had not run yet
         ctx.notify(ctx._("This offer is no longer open."))
@@ -265,7 +263,7 @@ async def accept(ctx: Context, pressed: AcceptOffer) -> None:
     registration = await _open_offer(ctx, pressed.registration_id)
     if registration is None:
         return
-    await accept_offer(ctx.db, registration, ctx.services.now())
+    await accept_offer(ctx.db, registration, ctx.now)
     await plan_reminders(ctx.db, ctx.services, registration)
     session, exam = await session_and_exam(ctx.db, registration)
     ctx.show(registered(ctx.texts, registration.code, exam, session))
@@ -279,7 +277,7 @@ async def decline(ctx: Context, pressed: DeclineOffer) -> None:
     registration = await _open_offer(ctx, pressed.registration_id)
     if registration is None:
         return
-    next_in_line = await decline_offer(ctx.db, registration, ctx.services.now())
+    next_in_line = await decline_offer(ctx.db, registration, ctx.now)
     if next_in_line is not None:
         await offer_freed_seat(ctx.db, ctx.services, next_in_line)
     ctx.show(

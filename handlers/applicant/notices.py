@@ -15,9 +15,9 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from handlers.applicant.buttons import AcceptOffer, DeclineOffer
 from handlers.applicant.describe import session_details, venue_pin, what_to_bring
-from handlers.core.context import Services
 from handlers.core.events import InlineKeyboard, Outgoing, SendText
 from handlers.core.letters import tell
+from handlers.core.services import Services
 from handlers.core.texts import Texts
 from models.applicants import Applicant
 from models.outbox import skip_pending_about

@@ -6,7 +6,6 @@ step; a stale or forged press changes nothing.
 """
 
 from datetime import date
-from html import escape
 from typing import Any
 
 from handlers.applicant.buttons import (
@@ -38,23 +37,25 @@ from handlers.applicant.details import (
     DetailRejected,
     Rejection,
     age_on,
-    clean_id_number,
-    clean_khmer_name,
-    clean_latin_name,
     format_phone,
-    normalise_phone,
-    parse_birth_date,
-    province_name,
-    sex_name,
+)
+from handlers.applicant.identity import (
+    BY_NAME,
+    DETAILS,
+    Detail,
+    complete,
+    details_list,
+    save_answers,
+    saved_answers,
+    stop_button,
 )
 from handlers.applicant.menus import home_button
 from handlers.applicant.notices import plan_reminders
 from handlers.applicant.ticket import send_ticket
 from handlers.core.context import Context
-from handlers.core.events import Button, InlineKeyboard, Kind, RemoveKeyboard, ReplyKeyboard
+from handlers.core.events import InlineKeyboard, Kind, RemoveKeyboard
 from handlers.core.routing import Journey
 from handlers.core.texts import Texts
-from models.applicants import identity_of
 from models.registrations import (
     BookingRefused,
     RegistrationStatus,
@@ -73,9 +74,6 @@ from models.sessions import (
 
 journey = Journey("registration")
 
-# The details, in the order they are asked; each is one wizard step "reg:<field>".
-FIELDS = ("name_latin", "name_khmer", "date_of_birth", "sex", "phone", "id_number", "province")
-OPTIONAL = {"name_khmer"}
 CONSENT, SUMMARY, REUSE = "reg:consent", "reg:summary", "reg:reuse"
 
 
@@ -86,7 +84,7 @@ CONSENT, SUMMARY, REUSE = "reg:consent", "reg:summary", "reg:reuse"
 async def choose_exam(ctx: Context) -> None:
     """Lists the tests that take registrations now."""
     await ctx.finish()
-    exams = await exams_open_for_booking(ctx.db, ctx.services.now())
+    exams = await exams_open_for_booking(ctx.db, ctx.now)
     if not exams:
         ctx.show(
             ctx._(
@@ -134,7 +132,7 @@ async def choose_session(ctx: Context, pressed: PickExam) -> None:
             ),
         )
         return
-    sessions = await bookable_sessions(ctx.db, exam.id, ctx.services.now())
+    sessions = await bookable_sessions(ctx.db, exam.id, ctx.now)
     if not sessions:
         ctx.show(
             ctx._("No session of this test is open for registration right now."),
@@ -171,12 +169,12 @@ async def begin_details(ctx: Context, pressed: PickSession) -> None:
     session, exam = found
     fields = dict(ctx.data.get("fields", {})) if ctx.step == SUMMARY else {}
     await ctx.go_to(REUSE, session_id=session.id, exam_id=exam.id, fields=fields, editing=False)
-    if _complete(fields):
+    if complete(fields):
         await show_summary(ctx)
         return
-    saved = identity_of(ctx.applicant)
+    saved = saved_answers(ctx.applicant)
     if saved:
-        await ctx.go_to(REUSE, fields=stored_answers(saved))
+        await ctx.go_to(REUSE, fields=saved)
         ctx.say(
             ctx._("You gave these details last time:\n\n{details}\n\nUse them again?").format(
                 details=details_list(ctx.texts, ctx.data["fields"])
@@ -189,53 +187,28 @@ async def begin_details(ctx: Context, pressed: PickSession) -> None:
         )
         return
     await ctx.go_to(REUSE, fields={})
-    await ask(ctx, FIELDS[0])
+    await ask(ctx, DETAILS[0])
 
 
-async def ask(ctx: Context, field: str) -> None:
+async def ask(ctx: Context, detail: Detail) -> None:
     """Asks for one detail and waits for the answer on that step."""
-    await ctx.go_to(f"reg:{field}")
-    step = ctx._("Step {n} of {total}").format(n=FIELDS.index(field) + 1, total=len(FIELDS))
-    question = _questions(ctx.texts)[field]
-    text = f"<i>{step}</i>\n{question}"
-    if field == "phone":
-        ctx.say(
-            text + "\n\n" + ctx._("Send /cancel to stop registering."),
-            ReplyKeyboard(rows=(), contact=ctx._("📱 Share my phone number")),
-        )
-    elif field == "sex":
-        ctx.say(
-            text,
-            InlineKeyboard.of(
-                [PickSex(sex).button(sex_name(sex, ctx.texts)) for sex in SEXES],
-                [stop_button(ctx.texts)],
-            ),
-        )
-    elif field == "province":
-        buttons = [PickProvince(slug).button(province_name(slug, ctx.texts)) for slug in PROVINCES]
-        rows = [buttons[i : i + 2] for i in range(0, len(buttons), 2)]
-        ctx.say(text, InlineKeyboard.of(*rows, [stop_button(ctx.texts)]))
-    elif field == "name_khmer":
-        ctx.say(
-            text,
-            InlineKeyboard.of([SkipKhmerName().button(ctx._("Skip ➡️"))], [stop_button(ctx.texts)]),
-        )
-    else:
-        ctx.say(text, InlineKeyboard.of([stop_button(ctx.texts)]))
+    await ctx.go_to(detail.step)
+    step = ctx._("Step {n} of {total}").format(n=DETAILS.index(detail) + 1, total=len(DETAILS))
+    ctx.say(f"<i>{step}</i>\n{detail.question(ctx.texts)}", detail.keyboard(ctx.texts))
 
 
-@journey.step(*(f"reg:{field}" for field in FIELDS))
+@journey.step(*(detail.step for detail in DETAILS))
 async def answer(ctx: Context) -> None:
     """Checks a typed (or shared) answer; a wrong one is explained and asked again."""
     assert ctx.step is not None
-    field = ctx.step.removeprefix("reg:")
-    if field in ("sex", "province"):
+    detail = BY_NAME[ctx.step.removeprefix("reg:")]
+    if detail.parse is None:
         ctx.say(ctx._("Please choose one of the buttons above."))
         return
     if ctx.event.kind is Kind.MEDIA:
         ctx.say(ctx._("Please type your answer as text."))
         return
-    if field == "phone" and ctx.event.kind is Kind.CONTACT:
+    if detail.name == "phone" and ctx.event.kind is Kind.CONTACT:
         if not ctx.event.contact_is_own:
             ctx.say(ctx._("Please share your own phone number, not someone else's."))
             return
@@ -245,14 +218,15 @@ async def answer(ctx: Context) -> None:
         return
     else:
         typed = ctx.event.text
+    today = ctx.now.astimezone(ctx.texts.zone).date()
     try:
-        value = _checked(ctx, field, typed)
+        value = detail.parse(typed, today)
     except DetailRejected as rejected:
         ctx.say(_rejection_text(ctx.texts, rejected.reason))
         return
-    if field == "date_of_birth" and not await _old_enough(ctx, date.fromisoformat(value)):
+    if detail.name == "date_of_birth" and not await _old_enough(ctx, date.fromisoformat(value)):
         return
-    await _keep(ctx, field, value)
+    await _keep(ctx, detail.name, value)
 
 
 @journey.step(CONSENT, SUMMARY, REUSE)
@@ -275,7 +249,7 @@ async def reuse_details(ctx: Context, _: ReuseDetails) -> None:
     """Takes the details given last time, then asks for agreement."""
     if ctx.step != REUSE:
         ctx.out_of_date()
-    elif not _complete(ctx.data.get("fields", {})):
+    elif not complete(ctx.data.get("fields", {})):
         await _new_details(ctx)
     else:
         await ask_consent(ctx)
@@ -292,7 +266,7 @@ async def new_details(ctx: Context, _: NewDetails) -> None:
 
 async def _new_details(ctx: Context) -> None:
     await ctx.go_to(REUSE, fields={})
-    await ask(ctx, FIELDS[0])
+    await ask(ctx, DETAILS[0])
 
 
 @journey.button(SkipKhmerName)
@@ -338,11 +312,11 @@ async def disagree(ctx: Context, _: Disagree) -> None:
 @journey.button(EditDetail)
 async def edit_detail(ctx: Context, pressed: EditDetail) -> None:
     """Asks one detail again, then goes back to the summary."""
-    if ctx.step != SUMMARY or pressed.field not in FIELDS:
+    if ctx.step != SUMMARY or pressed.field not in BY_NAME:
         ctx.out_of_date()
         return
     await ctx.go_to(SUMMARY, editing=True)
-    await ask(ctx, pressed.field)
+    await ask(ctx, BY_NAME[pressed.field])
 
 
 @journey.button(ConfirmBooking)
@@ -362,7 +336,7 @@ async def _keep(ctx: Context, field: str, value: Any) -> None:
     if ctx.data.get("editing"):
         await show_summary(ctx)
         return
-    later = FIELDS[FIELDS.index(field) + 1 :]
+    later = DETAILS[DETAILS.index(BY_NAME[field]) + 1 :]
     if later:
         await ask(ctx, later[0])
     else:
@@ -412,8 +386,7 @@ async def show_summary(ctx: Context) -> None:
         return
     session, exam = found
     await ctx.go_to(SUMMARY, editing=True)
-    labels = _field_labels(ctx.texts)
-    edits = [EditDetail(field).button(f"✏️ {labels[field]}") for field in FIELDS]
+    edits = [EditDetail(d.name).button(f"✏️ {d.label(ctx.texts)}") for d in DETAILS]
     ctx.say(
         ctx._("<b>Please check your registration</b>\n\n{session}\n\n{details}").format(
             session=session_details(ctx.texts, exam, session),
@@ -430,7 +403,7 @@ async def show_summary(ctx: Context) -> None:
 async def confirm(ctx: Context) -> None:
     """Books the seat (or a place in line), saves the details, and says what comes next."""
     fields = ctx.data.get("fields", {})
-    if not ctx.data.get("consented") or not _complete(fields):
+    if not ctx.data.get("consented") or not complete(fields):
         ctx.out_of_date()
         return
     found = await _bookable_session(ctx, int(ctx.data["session_id"]))
@@ -442,7 +415,7 @@ async def confirm(ctx: Context) -> None:
     assert ctx.applicant.id is not None
     assert session.id is not None
     try:
-        registration = await book_seat(ctx.db, ctx.applicant.id, session.id, ctx.services.now())
+        registration = await book_seat(ctx.db, ctx.applicant.id, session.id, ctx.now)
     except BookingRefused as refused:
         await ctx.finish()
         if refused.reason == "already_registered":
@@ -493,10 +466,6 @@ async def stop(ctx: Context) -> None:
 # --- Shared pieces ----------------------------------------------------------------------------
 
 
-def stop_button(_: Texts) -> Button:
-    return StopRegistering().button(_("✖ Stop registering"))
-
-
 async def session_gone(ctx: Context, exam: Exam) -> None:
     """The session closed, filled or was cancelled meanwhile: offers the others."""
     ctx.say(
@@ -512,24 +481,10 @@ async def _bookable_session(ctx: Context, session_id: int) -> tuple[TestSession,
     if session is None or exam is None:
         ctx.out_of_date()
         return None
-    if not exam.active or not is_bookable(session, ctx.services.now()):
+    if not exam.active or not is_bookable(session, ctx.now):
         await session_gone(ctx, exam)
         return None
     return session, exam
-
-
-def _checked(ctx: Context, field: str, typed: str) -> Any:
-    """The clean value of a typed detail, or DetailRejected."""
-    if field == "name_latin":
-        return clean_latin_name(typed)
-    if field == "name_khmer":
-        return clean_khmer_name(typed)
-    if field == "phone":
-        return normalise_phone(typed)
-    if field == "id_number":
-        return clean_id_number(typed)
-    today = ctx.services.now().astimezone(ctx.texts.zone).date()
-    return parse_birth_date(typed, today).isoformat()
 
 
 async def _old_enough(ctx: Context, birth: date) -> bool:
@@ -544,90 +499,13 @@ async def _old_enough(ctx: Context, birth: date) -> bool:
     return True
 
 
-def _complete(fields: dict[str, Any]) -> bool:
-    return all(fields.get(field) for field in FIELDS if field not in OPTIONAL)
-
-
-def stored_answers(identity: dict[str, object]) -> dict[str, Any]:
-    """The applicant's saved identity as wizard answers (dates as ISO text)."""
-    return {
-        field: value.isoformat() if isinstance(value, date) else value
-        for field, value in identity.items()
-    }
-
-
 def _save_identity(ctx: Context, fields: dict[str, Any]) -> None:
     applicant = ctx.applicant
-    applicant.name_latin = fields["name_latin"]
-    applicant.name_khmer = fields.get("name_khmer")
-    applicant.date_of_birth = date.fromisoformat(fields["date_of_birth"])
-    applicant.sex = fields["sex"]
-    applicant.phone = fields["phone"]
-    applicant.id_number = fields["id_number"]
-    applicant.province = fields["province"]
-    applicant.consented_at = ctx.services.now()
+    save_answers(applicant, fields)
+    applicant.consented_at = ctx.now
     # Messages sent later (a seat offer) must be in the language the wizard was in.
     applicant.locale = applicant.locale or ctx.locale
     ctx.db.add(applicant)
-
-
-def _field_labels(_: Texts) -> dict[str, str]:
-    return {
-        "name_latin": _("Name (passport)"),
-        "name_khmer": _("Name in Khmer"),
-        "date_of_birth": _("Date of birth"),
-        "sex": _("Sex"),
-        "phone": _("Phone"),
-        "id_number": _("ID or passport no."),
-        "province": _("Province"),
-    }
-
-
-def details_list(_: Texts, fields: dict[str, Any]) -> str:
-    """The details as "• label: value" lines, with user text escaped."""
-
-    def shown(field: str) -> str:
-        value = fields.get(field)
-        if not value:
-            return "–"
-        if field == "date_of_birth":
-            return _.day(date.fromisoformat(value))
-        if field == "sex":
-            return sex_name(value, _)
-        if field == "province":
-            return province_name(value, _)
-        if field == "phone":
-            return format_phone(value)
-        return escape(str(value))
-
-    labels = _field_labels(_)
-    return "\n".join(f"• {labels[field]}: <b>{shown(field)}</b>" for field in FIELDS)
-
-
-def _questions(_: Texts) -> dict[str, str]:
-    return {
-        "name_latin": _(
-            "✍️ Your name <b>exactly as in your passport</b>, in Latin letters, "
-            "for example: <i>SOK DARA</i>"
-        ),
-        "name_khmer": _(
-            "✍️ Your name in Khmer script, for example: <i>សុខ ដារា</i>. Tap Skip if you "
-            "prefer not to give it."
-        ),
-        "date_of_birth": _(
-            "🎂 Your date of birth: day, month and year, for example: <i>25/12/2001</i>"
-        ),
-        "sex": _("Your sex, as in your passport:"),
-        "phone": _(
-            "📱 Your phone number: tap the button below to share it, or type it, for example: "
-            "<i>012 345 678</i>"
-        ),
-        "id_number": _(
-            "🪪 Your national ID card number (9 digits) or your passport number, "
-            "for example: <i>N01234567</i>"
-        ),
-        "province": _("🏠 The province where you live:"),
-    }
 
 
 def _too_young(_: Texts, exam: Exam) -> str:

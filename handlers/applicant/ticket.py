@@ -44,6 +44,13 @@ ELLIPSIS = "…"
 TICKET_LINK = "ticket_"  # the QR code on a ticket opens the bot with /start ticket_<code>
 
 
+# A value on the ticket: its text, size, weight and most lines; a line adds its ink.
+Value = tuple[str, int, int, int]
+Line = tuple[str, int, int, int]
+TEXT_WIDTH = WIDTH - 2 * MARGIN
+FIELD_GAP = 14
+
+
 def ticket_png(
     texts: Texts,
     applicant: Applicant,
@@ -54,70 +61,94 @@ def ticket_png(
 ) -> bytes:
     """The ticket as a small grayscale PNG: who, which test, when, where, the code and a QR."""
     _ = texts  # the name pybabel extracts messages by (babel.cfg)
-    locale = texts.locale
-    # Each field: its label, then its values as (text, size, weight, most lines).
-    fields: list[tuple[str, list[tuple[str, int, int, int]]]] = [
-        (_("Name (passport)"), [(applicant.name_latin or "", 34, BOLD, 3)]),
+    blocks = [
+        _field_lines(label, values) for label, values in _fields(texts, applicant, session, exam)
     ]
-    if applicant.name_khmer:
-        fields.append((_("Name in Khmer"), [(applicant.name_khmer, 30, BOLD, 2)]))
-    fields += [
-        (_("Test"), [(_localized(exam, "name", locale), 28, BOLD, 2)]),
-        (_("Date and time"), [(texts.moment(session.starts_at), 28, BOLD, 2)]),
-        (
-            _("Venue"),
-            [
-                (_localized(session, "venue_name", locale), 28, BOLD, 2),
-                (_localized(session, "venue_address", locale), 22, REGULAR, 3),
-            ],
-        ),
-    ]
-    text_width = WIDTH - 2 * MARGIN
-    blocks = []
-    height = HEADER + 24
-    for label, values in fields:
-        lines = [(label, 20, REGULAR, GREY)]
-        for value, size, weight, max_lines in values:
-            for line in _wrap(value, size, weight, text_width, max_lines):
-                lines.append((line, size, weight, INK))
-        blocks.append(lines)
-        height += sum(_line_height(size) for _text, size, _weight, _ink in lines) + 14
     qr, quiet = _qr_image(deep_link, QR_SIZE)
-    bottom = height + 10
+    bottom = HEADER + 24 + sum(_block_height(lines) for lines in blocks) + 10
     height = bottom + 4 + qr.height + 2 * _line_height(18) + 24
 
     image = Image.new("L", (WIDTH, height), PAPER)
     draw = ImageDraw.Draw(image)
     draw.rectangle((0, 0, WIDTH, HEADER), fill=INK)
-    (title,) = _wrap(_("Test ticket"), 34, BOLD, text_width, 1)
+    (title,) = _wrap(_("Test ticket"), 34, BOLD, TEXT_WIDTH, 1)
     _draw_line(draw, (MARGIN, HEADER // 2 + 12), title, 34, BOLD, PAPER)
-
-    y = HEADER + 24
-    for lines in blocks:
-        for text, size, weight, ink in lines:
-            y += _line_height(size)
-            _draw_line(draw, (MARGIN, y - _descent(size)), text, size, weight, ink)
-        y += 14
-
+    _draw_blocks(draw, HEADER + 24, blocks)
     draw.line((MARGIN, bottom, WIDTH - MARGIN, bottom), fill=GREY, width=2)
-    # The QR's white quiet zone may reach into the page margin: its dark part lines up.
-    image.paste(qr, (WIDTH - MARGIN + quiet - qr.width, bottom + 4))
-    code_width = WIDTH - 2 * MARGIN - (qr.width - 2 * quiet) - 24
-    y = bottom + quiet + _line_height(20) - _descent(20)
-    for line in _wrap(_("Confirmation code"), 20, REGULAR, code_width, 3):
-        _draw_line(draw, (MARGIN, y), line, 20, REGULAR, GREY)
-        y += _line_height(20)
-    _draw_code(draw, (MARGIN, y + 64), registration.code, code_width)
-
-    y = bottom + 4 + qr.height
+    _draw_code_beside_qr(image, draw, bottom, texts, registration.code, qr, quiet)
     notice = _("Show this ticket and your identity document at the entrance.")
-    for line in _wrap(notice, 18, REGULAR, text_width, 2):
-        y += _line_height(18)
-        _draw_line(draw, (MARGIN, y - _descent(18)), line, 18, REGULAR, GREY)
+    _draw_notice(draw, bottom + 4 + qr.height, notice)
 
     out = BytesIO()
     image.save(out, format="PNG", optimize=True)
     return out.getvalue()
+
+
+def _fields(
+    _: Texts, applicant: Applicant, session: TestSession, exam: Exam
+) -> list[tuple[str, list[Value]]]:
+    """What the ticket says: each field's label, then its values."""
+    locale = _.locale
+    fields = [(_("Name (passport)"), [(applicant.name_latin or "", 34, BOLD, 3)])]
+    if applicant.name_khmer:
+        fields.append((_("Name in Khmer"), [(applicant.name_khmer, 30, BOLD, 2)]))
+    venue = [
+        (_localized(session, "venue_name", locale), 28, BOLD, 2),
+        (_localized(session, "venue_address", locale), 22, REGULAR, 3),
+    ]
+    return [
+        *fields,
+        (_("Test"), [(_localized(exam, "name", locale), 28, BOLD, 2)]),
+        (_("Date and time"), [(_.moment(session.starts_at), 28, BOLD, 2)]),
+        (_("Venue"), venue),
+    ]
+
+
+def _field_lines(label: str, values: list[Value]) -> list[Line]:
+    """A field as the lines it takes: its label in grey, then its values wrapped."""
+    lines = [(label, 20, REGULAR, GREY)]
+    for value, size, weight, max_lines in values:
+        for line in _wrap(value, size, weight, TEXT_WIDTH, max_lines):
+            lines.append((line, size, weight, INK))
+    return lines
+
+
+def _block_height(lines: list[Line]) -> int:
+    return sum(_line_height(size) for _text, size, _weight, _ink in lines) + FIELD_GAP
+
+
+def _draw_blocks(draw: ImageDraw.ImageDraw, y: int, blocks: list[list[Line]]) -> None:
+    for lines in blocks:
+        for text, size, weight, ink in lines:
+            y += _line_height(size)
+            _draw_line(draw, (MARGIN, y - _descent(size)), text, size, weight, ink)
+        y += FIELD_GAP
+
+
+def _draw_code_beside_qr(
+    image: Image.Image,
+    draw: ImageDraw.ImageDraw,
+    top: int,
+    _: Texts,
+    code: str,
+    qr: Image.Image,
+    quiet: int,
+) -> None:
+    """The confirmation code on the left, the QR of the ticket link on the right."""
+    # The QR's white quiet zone may reach into the page margin: its dark part lines up.
+    image.paste(qr, (WIDTH - MARGIN + quiet - qr.width, top + 4))
+    code_width = WIDTH - 2 * MARGIN - (qr.width - 2 * quiet) - 24
+    y = top + quiet + _line_height(20) - _descent(20)
+    for line in _wrap(_("Confirmation code"), 20, REGULAR, code_width, 3):
+        _draw_line(draw, (MARGIN, y), line, 20, REGULAR, GREY)
+        y += _line_height(20)
+    _draw_code(draw, (MARGIN, y + 64), code, code_width)
+
+
+def _draw_notice(draw: ImageDraw.ImageDraw, y: int, notice: str) -> None:
+    for line in _wrap(notice, 18, REGULAR, TEXT_WIDTH, 2):
+        y += _line_height(18)
+        _draw_line(draw, (MARGIN, y - _descent(18)), line, 18, REGULAR, GREY)
 
 
 def ticket_ics(

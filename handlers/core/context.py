@@ -1,10 +1,8 @@
 """What a handler gets: the event, the applicant, their words, the database, and a reply."""
 
-from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Awaitable, Callable
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
-from zoneinfo import ZoneInfo
+from typing import Any
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -21,46 +19,10 @@ from handlers.core.events import (
     SendVenue,
 )
 from handlers.core.letters import Compose, tell
-from handlers.core.texts import Texts, Translator
+from handlers.core.services import Services
 from models.applicants import Applicant
-from models.columns import utcnow
 from models.conversations import end_conversation, save_conversation
-from models.schedule import QuietHours, ReminderPlan
 from models.staff import Role, role_of
-
-if TYPE_CHECKING:
-    from handlers.faq.book import FaqBook
-
-
-@dataclass
-class BotAccount:
-    """The bot's own Telegram username, known once a channel has asked Telegram."""
-
-    username: str = "applicant_bot"
-
-    def deep_link(self, payload: str) -> str:
-        """A t.me link that opens the bot with /start <payload>."""
-        return f"https://t.me/{self.username}?start={payload}"
-
-
-@dataclass(frozen=True)
-class Services:
-    """What every handler may use besides the database; built once by the factory."""
-
-    faq: "FaqBook"
-    translators: Mapping[str, Translator]
-    default_locale: str
-    zone: ZoneInfo
-    quiet: QuietHours | None = None
-    reminders: ReminderPlan | None = None
-    offer_hours: float = 12.0
-    account: BotAccount = field(default_factory=BotAccount)
-    owner_ids: frozenset[int] = frozenset()  # ADMIN_IDS: the owners of the bot
-    staff_chat_id: int | None = None  # STAFF_CHAT_ID: the group where questions go
-    now: Callable[[], datetime] = utcnow  # tests move time by passing their own clock
-
-    def texts(self, locale: str) -> Texts:
-        return Texts(locale, self.translators[locale], self.zone)
 
 
 class Context:
@@ -97,6 +59,11 @@ class Context:
     def actor(self) -> str:
         """Who acts, as the audit trail names them."""
         return f"telegram:{self.event.user_id}"
+
+    @property
+    def now(self) -> datetime:
+        """The present moment, from the bot's clock (which tests move)."""
+        return self.services.now()
 
     @property
     def locale(self) -> str:

@@ -16,9 +16,10 @@ from contextlib import asynccontextmanager
 from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from handlers.core.context import Context, Services
+from handlers.core.context import Context
 from handlers.core.events import Incoming, Kind, Notify, Outgoing, SendText
 from handlers.core.routing import Router
+from handlers.core.services import Services
 from handlers.core.texts import Texts, resolve_locale
 from models.applicants import mark_unreachable, meet_applicant
 from models.conversations import load_conversation

@@ -4,37 +4,24 @@ The text is rendered in the recipient's language at the moment of the change, an
 stored as plain JSON, so the sender needs no handler code to send it later.
 """
 
-import base64
 from collections.abc import Callable
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from handlers.core.events import (
-    Button,
-    EditText,
-    InlineKeyboard,
-    Outgoing,
-    RemoveKeyboard,
-    SendFile,
-    SendMedia,
-    SendText,
-    SendVenue,
-)
+from handlers.core.content import to_content
+from handlers.core.events import Outgoing
+from handlers.core.services import Services
 from handlers.core.texts import Texts
 from models.applicants import Applicant
 from models.outbox import enqueue
-
-if TYPE_CHECKING:
-    from handlers.core.context import Services
 
 Compose = Callable[[Texts], list[Outgoing]]
 
 
 async def tell(
     db: AsyncSession,
-    services: "Services",
+    services: Services,
     recipient: Applicant,
     dedupe_key: str,
     compose: Compose,
@@ -77,86 +64,3 @@ async def post_to_chat(
     return await enqueue(
         db, chat_id=chat_id, applicant_id=None, content=to_content(actions), dedupe_key=dedupe_key
     )
-
-
-def to_content(actions: list[Outgoing]) -> list[dict[str, Any]]:
-    """The actions as JSON-ready dicts; only new messages and venues can be queued."""
-    content: list[dict[str, Any]] = []
-    for action in actions:
-        if isinstance(action, SendText):
-            item: dict[str, Any] = {"type": "text", "text": action.text}
-            if isinstance(action.keyboard, InlineKeyboard):
-                item["buttons"] = [
-                    [[button.label, button.data] for button in row] for row in action.keyboard.rows
-                ]
-            elif action.keyboard is not None and not isinstance(action.keyboard, RemoveKeyboard):
-                raise ValueError("a queued message can only carry inline buttons")
-            content.append(item)
-        elif isinstance(action, SendVenue):
-            content.append(
-                {
-                    "type": "venue",
-                    "latitude": action.latitude,
-                    "longitude": action.longitude,
-                    "title": action.title,
-                    "address": action.address,
-                }
-            )
-        elif isinstance(action, EditText):
-            item = {"type": "edit", "message_id": action.message_id, "text": action.text}
-            if action.keyboard is not None:
-                item["buttons"] = [
-                    [[button.label, button.data] for button in row] for row in action.keyboard.rows
-                ]
-            content.append(item)
-        elif isinstance(action, SendMedia):
-            content.append(
-                {
-                    "type": "media",
-                    "kind": action.kind,
-                    "file_id": action.file_id,
-                    "caption": action.caption,
-                }
-            )
-        elif isinstance(action, SendFile):
-            content.append(
-                {
-                    "type": "photo" if action.photo else "document",
-                    "filename": action.filename,
-                    "data": base64.b64encode(action.data).decode(),
-                    "caption": action.caption,
-                }
-            )
-        else:
-            raise ValueError(f"{type(action).__name__} cannot be queued: it needs a live chat")
-    return content
-
-
-def from_content(content: list[dict[str, Any]]) -> list[Outgoing]:
-    """The actions a queued message stands for."""
-    actions: list[Outgoing] = []
-    for item in content:
-        if item["type"] == "media":
-            actions.append(SendMedia(item["kind"], item["file_id"], item["caption"]))
-            continue
-        if item["type"] in ("photo", "document"):
-            data = base64.b64decode(item["data"])
-            photo = item["type"] == "photo"
-            actions.append(SendFile(item["filename"], data, item["caption"], photo))
-            continue
-        if item["type"] == "venue":
-            actions.append(
-                SendVenue(item["latitude"], item["longitude"], item["title"], item["address"])
-            )
-            continue
-        rows = item.get("buttons")
-        keyboard = (
-            InlineKeyboard.of(*[[Button(label, data) for label, data in row] for row in rows])
-            if rows
-            else None
-        )
-        if item["type"] == "edit":
-            actions.append(EditText(item["message_id"], item["text"], keyboard))
-        else:
-            actions.append(SendText(item["text"], keyboard))
-    return actions

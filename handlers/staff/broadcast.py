@@ -18,7 +18,8 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from handlers.applicant.describe import exam_name
 from handlers.core.buttons import ButtonData
-from handlers.core.context import Context, Services
+from handlers.core.content import to_content
+from handlers.core.context import Context
 from handlers.core.events import (
     TEXT_MAX_LENGTH,
     Button,
@@ -29,8 +30,9 @@ from handlers.core.events import (
     SendMedia,
     SendText,
 )
-from handlers.core.letters import post_to_chat, to_content
+from handlers.core.letters import post_to_chat
 from handlers.core.routing import Journey, requires
+from handlers.core.services import Services
 from handlers.core.texts import LANGUAGE_NAMES, LOCALES, Texts
 from models.broadcasts import (
     active_broadcasts,
@@ -181,7 +183,7 @@ async def pick_group(ctx: Context, pressed: PickGroup) -> None:
     if not _in_wizard(ctx) or not _texts_done(ctx):
         ctx.out_of_date()
         return
-    now = ctx.services.now()
+    now = ctx.now
     if pressed.group == "exam":
         rows = [[PickAudience(f"exam:{e.id}").button(exam_name(e, ctx.locale))]
                 for e in await exams_open_for_booking(ctx.db, now)]  # fmt: skip
@@ -264,7 +266,7 @@ async def take_time(ctx: Context) -> None:
         ctx.say(ctx._("Please write the time as 2027-10-01 08:00 (Phnom Penh time)."))
         return
     send_at = local.replace(tzinfo=ctx.texts.zone)
-    if send_at <= ctx.services.now():
+    if send_at <= ctx.now:
         ctx.say(ctx._("That time has passed. Please write a time in the future."))
         return
     await ctx.go_to(TEXT_STEP, send_at=send_at.isoformat())
@@ -293,7 +295,7 @@ async def confirm(ctx: Context, _: ConfirmBroadcast) -> None:
         return
     data = dict(ctx.data)
     await ctx.finish()  # a second press of Confirm finds no wizard, and sends nothing
-    now = ctx.services.now()
+    now = ctx.now
     send_at = datetime.fromisoformat(data["send_at"]) if data.get("send_at") else now
     broadcast = Broadcast(
         author_id=ctx.event.user_id,

@@ -155,7 +155,7 @@ async def mark_checked_in(ctx: Context, pressed: CheckIn) -> None:
     if registration is None:
         ctx.out_of_date()
         return
-    if await check_in(ctx.db, registration, ctx.event.user_id, ctx.services.now()):
+    if await check_in(ctx.db, registration, ctx.event.user_id, ctx.now):
         await audit(ctx.db, ctx.actor, "check_in", registration.code)
         ctx.notify(ctx._("Checked in."))
     elif registration.status == RegistrationStatus.ATTENDED:
@@ -183,10 +183,10 @@ async def mark_the_rest_absent(ctx: Context) -> None:
     if session is None:
         ctx.say(ctx._("Use: /absent SESSION_NUMBER (see `applicant-bot sessions list`)."))
         return
-    if session.starts_at > ctx.services.now():
+    if session.starts_at > ctx.now:
         ctx.say(ctx._("This session has not started yet; nobody can be absent from it."))
         return
-    marked = await mark_absent(ctx.db, int(number), ctx.services.now())
+    marked = await mark_absent(ctx.db, int(number), ctx.now)
     await audit(ctx.db, ctx.actor, "mark_absent", f"session:{number}", marked=marked)
     ctx.say(ctx._("{count} registration(s) marked absent.").format(count=marked))
 
@@ -212,7 +212,7 @@ async def open_ticket_at_the_door(ctx: Context, code: str) -> None:
 @journey.command("stats")
 async def show_statistics(ctx: Context) -> None:
     """Seats per session, applicants, registrations per day (with a chart), sources, questions."""
-    now = ctx.services.now()
+    now = ctx.now
     stats = await gather_statistics(ctx.db, now, ctx.texts.zone)
     await audit(ctx.db, ctx.actor, "stats")
     ctx.say(statistics_text(ctx.texts, stats))
@@ -234,7 +234,7 @@ async def export_sign_in_sheets(ctx: Context) -> None:
         ctx.say(ctx._("Use: /export for every session, or /export SESSION_NUMBER for one."))
         return
     await audit(ctx.db, ctx.actor, "export", f"session:{session_id or 'all'}")
-    local_now = ctx.services.now().astimezone(ctx.texts.zone)
+    local_now = ctx.now.astimezone(ctx.texts.zone)
     ctx.send_files(
         [
             SendFile(

@@ -35,7 +35,7 @@ async def answer_from_the_office(ctx: Context) -> None:
         await ctx.db.get(Applicant, question.applicant_id) if question.applicant_id else None
     )
     answer = ctx.event.text.strip()[:3500]
-    now = ctx.services.now()
+    now = ctx.now
     question.answered_at, question.answered_by, question.answer = now, ctx.event.user_id, answer
     ctx.db.add(question)
     await audit(ctx.db, ctx.actor, "answer_question", f"question:{question.id}")

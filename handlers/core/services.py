@@ -1,0 +1,54 @@
+"""What every handler and scheduled job may use besides the database: built once by the factory."""
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING
+from zoneinfo import ZoneInfo
+
+from handlers.core.texts import Texts, Translator
+from models.columns import utcnow
+from models.schedule import QuietHours, ReminderPlan
+
+if TYPE_CHECKING:
+    from handlers.faq.book import FaqBook
+
+
+class BotAccount:
+    """The bot's own Telegram username: made by the factory, told by the channel once Telegram
+    has answered getMe (deep links made before that use the placeholder)."""
+
+    def __init__(self, username: str = "applicant_bot") -> None:
+        self._username = username
+
+    @property
+    def username(self) -> str:
+        return self._username
+
+    def learn(self, username: str) -> None:
+        """Takes the username Telegram gave the bot."""
+        self._username = username
+
+    def deep_link(self, payload: str) -> str:
+        """A t.me link that opens the bot with /start <payload>."""
+        return f"https://t.me/{self.username}?start={payload}"
+
+
+@dataclass(frozen=True)
+class Services:
+    """What every handler may use besides the database; built once by the factory."""
+
+    faq: "FaqBook"
+    translators: Mapping[str, Translator]
+    default_locale: str
+    zone: ZoneInfo
+    quiet: QuietHours | None = None
+    reminders: ReminderPlan | None = None
+    offer_hours: float = 12.0
+    account: BotAccount = field(default_factory=BotAccount)
+    owner_ids: frozenset[int] = frozenset()  # ADMIN_IDS: the owners of the bot
+    staff_chat_id: int | None = None  # STAFF_CHAT_ID: the group where questions go
+    now: Callable[[], datetime] = utcnow  # tests move time by passing their own clock
+
+    def texts(self, locale: str) -> Texts:
+        return Texts(locale, self.translators[locale], self.zone)
