@@ -13,8 +13,9 @@ from handlers.applicant.details import sex_name
 from handlers.core.context import Context
 from handlers.core.events import Button, InlineKeyboard, Kind, SendFile
 from handlers.core.routing import Journey
+from handlers.core.texts import LOCALES
 from handlers.staff.exports import export_filename, sign_in_sheet
-from handlers.staff.statistics import gather_statistics, registrations_chart, statistics_text
+from handlers.staff.statistics import registrations_chart, statistics_text
 from models.applicants import Applicant
 from models.registrations import (
     Registration,
@@ -26,6 +27,7 @@ from models.registrations import (
 )
 from models.sessions import TestSession
 from models.staff import Role, add_staff, audit, list_staff, may, remove_staff
+from models.statistics import gather_statistics
 
 
 async def is_staff(ctx: Context) -> bool:
@@ -213,7 +215,7 @@ async def open_ticket_as_staff(ctx: Context, code: str) -> bool:
 async def show_statistics(ctx: Context) -> None:
     """Seats per session, applicants, registrations per day (with a chart), sources, questions."""
     now = ctx.services.now()
-    stats = await gather_statistics(ctx.db, now, ctx.texts.zone)
+    stats = await gather_statistics(ctx.db, now, ctx.texts.zone, LOCALES)
     await audit(ctx.db, ctx.actor, "stats")
     ctx.say(statistics_text(ctx.texts, stats))
     texts = ctx.texts
