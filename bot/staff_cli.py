@@ -26,9 +26,9 @@ from handlers.core.events import TEXT_MAX_LENGTH, SendText
 from handlers.core.letters import to_content
 from handlers.staff.broadcast import telegram_text_problem
 from handlers.staff.exports import export_filename, sign_in_sheet
-from models.broadcasts import broadcast_counts, count_audience, enqueue_broadcast
+from models.broadcasts import Broadcast, broadcast_counts, count_audience, create_broadcast
 from models.db import create_engine, session_factory, upgrade_database
-from models.outbox import Broadcast, OutboxStatus, count_by_status, oldest_pending, requeue_failed
+from models.outbox import OutboxStatus, count_by_status, oldest_pending, requeue_failed
 from models.sessions import (
     Exam,
     SessionDraft,
@@ -519,13 +519,11 @@ def broadcast(
             audience=audience,
             send_at=send_at or services.now(),
         )
-        db.add(record)
-        await db.flush()
-        assert record.id is not None
         content = to_content([SendText(html)])
-        queued = await enqueue_broadcast(db, record, {"all": content}, services.default_locale)
-        await audit(db, cli_actor(), "broadcast", f"broadcast:{record.id}", audience=audience,
-                    recipients=queued)  # fmt: skip
+        queued = await create_broadcast(
+            db, record, {"all": content}, services.default_locale, cli_actor()
+        )
+        assert record.id is not None
         return record.id, queued
 
     outcome = in_app(work)
