@@ -24,8 +24,8 @@ from handlers.applicant.notices import session_cancelled, session_moved
 from handlers.core.context import Services
 from handlers.core.events import TEXT_MAX_LENGTH, SendText
 from handlers.core.letters import to_content
+from handlers.staff import exports
 from handlers.staff.broadcast import telegram_text_problem
-from handlers.staff.exports import export_filename, sign_in_sheet
 from models.broadcasts import Broadcast, broadcast_counts, count_audience, create_broadcast
 from models.db import create_engine, session_factory, upgrade_database
 from models.outbox import OutboxStatus, count_by_status, oldest_pending, requeue_failed
@@ -39,7 +39,7 @@ from models.sessions import (
     list_sessions,
     set_session_status,
 )
-from models.staff import Role, add_staff, audit, audit_trail, list_staff, remove_staff
+from models.staff import Role, add_staff, audit_trail, list_staff, remove_staff
 
 T = TypeVar("T")
 LOCAL_TIME_FORMAT = "%Y-%m-%d %H:%M"
@@ -379,7 +379,6 @@ def staff_add(
 
     async def work(db: AsyncSession, zone: ZoneInfo) -> None:
         await add_staff(db, telegram_id, Role(role), cli_actor())
-        await audit(db, cli_actor(), "staff_add", str(telegram_id), role=role)
 
     in_database(work)
     typer.echo(f"{telegram_id} is now staff ({role}).")
@@ -390,9 +389,7 @@ def staff_remove(telegram_id: int) -> None:
     """Takes a user's staff role away."""
 
     async def work(db: AsyncSession, zone: ZoneInfo) -> bool:
-        removed = await remove_staff(db, telegram_id)
-        await audit(db, cli_actor(), "staff_remove", str(telegram_id), removed=removed)
-        return removed
+        return await remove_staff(db, telegram_id, cli_actor())
 
     if not in_database(work):
         typer.echo(f"{telegram_id} was not staff.", err=True)
@@ -460,17 +457,13 @@ def export_sheets(
         raise typer.Exit(2)
 
     async def work(db: AsyncSession, services: Services) -> list[Path] | None:
-        if session is not None and await db.get(TestSession, session) is None:
-            return None
         texts = services.texts(language)
-        local_now = services.now().astimezone(services.zone)
-        await audit(db, cli_actor(), "export", f"session:{session or 'all'}")
-        written = []
-        for kind in ("csv", "xlsx"):
-            path = out / export_filename(session, kind, local_now)
-            path.write_bytes(await sign_in_sheet(db, texts, session, kind))  # type: ignore[arg-type]
-            written.append(path)
-        return written
+        files = await exports.export_sheets(db, texts, cli_actor(), session, services.now())
+        if files is None:
+            return None
+        for file in files:
+            (out / file.filename).write_bytes(file.data)
+        return [out / file.filename for file in files]
 
     out.mkdir(parents=True, exist_ok=True)
     written = in_app(work)
