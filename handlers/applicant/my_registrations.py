@@ -16,10 +16,10 @@ from handlers.applicant.describe import (
 )
 from handlers.applicant.menus import home_button
 from handlers.applicant.notices import (
-    drop_reminders,
     expire_offer,
     offer_freed_seat,
     plan_reminders,
+    release_seat,
     replan_reminders,
 )
 from handlers.applicant.ticket import send_ticket
@@ -33,8 +33,6 @@ from models.registrations import (
     Registration,
     RegistrationStatus,
     accept_offer,
-    cancel_registration,
-    decline_offer,
     registrations_of,
     reschedule,
     session_and_exam,
@@ -137,10 +135,7 @@ async def ask_to_cancel(ctx: Context, registration: Registration) -> None:
 
 async def cancel(ctx: Context, registration: Registration) -> None:
     """Cancels; the seat is offered to the first in line."""
-    await drop_reminders(ctx.db, registration)
-    next_in_line = await cancel_registration(ctx.db, registration, ctx.services.now())
-    if next_in_line is not None:
-        await offer_freed_seat(ctx.db, ctx.services, next_in_line)
+    await release_seat(ctx.db, ctx.services, registration, ctx.services.now())
     ctx.show(
         ctx._("Your registration {code} is cancelled.").format(code=registration.code),
         InlineKeyboard.of(
@@ -242,9 +237,7 @@ async def answer_offer(ctx: Context) -> None:
         ctx.show_venue(venue_pin(ctx.texts, session))
         await send_ticket(ctx, registration)
         return
-    next_in_line = await decline_offer(ctx.db, registration, ctx.services.now())
-    if next_in_line is not None:
-        await offer_freed_seat(ctx.db, ctx.services, next_in_line)
+    await release_seat(ctx.db, ctx.services, registration, now)
     ctx.show(
         ctx._("You declined the seat; it passes to the next person in line."),
         InlineKeyboard.of([home_button(ctx.texts)]),
