@@ -16,7 +16,6 @@ import typer
 from pydantic import ValidationError
 from rich.console import Console
 from rich.table import Table
-from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.config import ConfigurationError, Settings, load_settings
@@ -36,6 +35,7 @@ from models.sessions import (
     TestSession,
     add_session,
     find_exam,
+    list_exams,
     list_sessions,
     set_session_status,
 )
@@ -112,7 +112,7 @@ def exams_list() -> None:
     """Lists the exams."""
 
     async def work(db: AsyncSession, zone: ZoneInfo) -> list[Exam]:
-        return list((await db.exec(select(Exam))).all())
+        return list(await list_exams(db))
 
     table = Table("id", "English", "Khmer", "Japanese", "min age")
     for exam in in_database(work):

@@ -359,19 +359,18 @@ async def live_registration_for_exam(
 
 async def live_registrations_of(db: AsyncSession, applicant_id: int) -> Sequence[Registration]:
     """The applicant's confirmed or waitlisted registrations, oldest first."""
-    result = await db.exec(
-        select(Registration)
-        .where(col(Registration.applicant_id) == applicant_id, col(Registration.status).in_(LIVE))
-        .order_by(col(Registration.id))
-    )
-    return result.all()
+    return await _live(db, col(Registration.applicant_id) == applicant_id)
 
 
 async def live_registrations_at(db: AsyncSession, session_id: int) -> Sequence[Registration]:
     """Everyone confirmed or waitlisted at a session, in booking order."""
+    return await _live(db, col(Registration.session_id) == session_id)
+
+
+async def _live(db: AsyncSession, which: ColumnElement[bool]) -> Sequence[Registration]:
     result = await db.exec(
         select(Registration)
-        .where(col(Registration.session_id) == session_id, col(Registration.status).in_(LIVE))
+        .where(which, col(Registration.status).in_(LIVE))
         .order_by(col(Registration.id))
     )
     return result.all()

@@ -15,8 +15,7 @@ from handlers.core.texts import Texts
 from handlers.staff.office import is_staff, note_refusal
 from models.applicants import Applicant
 from models.outbox import sent_message
-from models.questions import UnansweredQuestion
-from models.staff import audit
+from models.questions import UnansweredQuestion, answer_question
 
 journey = Journey("office-answers", gate=is_staff, refused=note_refusal)
 
@@ -37,9 +36,7 @@ async def answer_from_the_office(ctx: Context) -> None:
     )
     answer = ctx.event.text.strip()[:3500]
     now = ctx.services.now()
-    question.answered_at, question.answered_by, question.answer = now, ctx.event.user_id, answer
-    ctx.db.add(question)
-    await audit(ctx.db, ctx.actor, "answer_question", f"question:{question.id}")
+    await answer_question(ctx.db, question, ctx.event.user_id, answer, ctx.actor, now)
     if applicant is not None:
 
         def compose(_: Texts) -> list[Outgoing]:
