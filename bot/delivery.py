@@ -25,7 +25,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from bot.pacing import SendPacer
 from handlers.core.content import from_content
 from handlers.core.events import Outgoing
-from models.applicants import mark_applicant_unreachable
+from models.applicants import applicant_blocked
 from models.columns import utcnow
 from models.outbox import (
     DueMessage,
@@ -35,7 +35,6 @@ from models.outbox import (
     postpone,
     release_claims,
     settle,
-    skip_pending_for,
 )
 from models.schedule import QuietHours
 
@@ -228,8 +227,7 @@ class OutboxSender:
             case Outcome.BLOCKED:
                 await settle(db, message.id, OutboxStatus.FAILED, now, delivery.error)
                 if message.applicant_id is not None:
-                    await mark_applicant_unreachable(db, message.applicant_id)
-                    await skip_pending_for(db, message.applicant_id, "blocked the bot")
+                    await applicant_blocked(db, message.applicant_id)
             case Outcome.CHAT_GONE | Outcome.REFUSED:
                 await settle(db, message.id, OutboxStatus.FAILED, now, delivery.error)
                 logger.warning("outbox message %s refused: %s", message.id, delivery.error)

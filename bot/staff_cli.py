@@ -17,7 +17,6 @@ import typer
 from pydantic import ValidationError
 from rich.console import Console
 from rich.table import Table
-from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.app import build_app
@@ -26,10 +25,15 @@ from handlers.applicant.notices import session_cancelled, session_moved
 from handlers.core.content import to_content
 from handlers.core.events import TEXT_MAX_LENGTH, SendText
 from handlers.core.services import Services
+from handlers.staff import exports
 from handlers.staff.broadcast import telegram_text_problem
-from handlers.staff.exports import export_filename, sign_in_sheet
-from models.broadcasts import broadcast_counts, count_audience, enqueue_broadcast
-from models.outbox import Broadcast, OutboxStatus, count_by_status, oldest_pending, requeue_failed
+from models.broadcasts import (
+    Broadcast,
+    broadcast_counts,
+    count_audience,
+    create_broadcast,
+)
+from models.outbox import OutboxStatus, count_by_status, oldest_pending, requeue_failed
 from models.sessions import (
     Exam,
     SessionDraft,
@@ -37,10 +41,11 @@ from models.sessions import (
     TestSession,
     add_session,
     find_exam,
+    list_exams,
     list_sessions,
     set_session_status,
 )
-from models.staff import Role, add_staff, audit, audit_trail, list_staff, remove_staff
+from models.staff import Role, add_staff, audit_trail, list_staff, remove_staff
 
 T = TypeVar("T")
 LOCAL_TIME_FORMAT = "%Y-%m-%d %H:%M"
@@ -105,7 +110,7 @@ def exams_list() -> None:
     """Lists the exams."""
 
     async def work(db: AsyncSession, zone: ZoneInfo) -> list[Exam]:
-        return list((await db.exec(select(Exam))).all())
+        return list(await list_exams(db))
 
     table = Table("id", "English", "Khmer", "Japanese", "min age")
     for exam in in_database(work):
@@ -389,7 +394,6 @@ def staff_add(
 
     async def work(db: AsyncSession, zone: ZoneInfo) -> None:
         await add_staff(db, telegram_id, Role(role), cli_actor())
-        await audit(db, cli_actor(), "staff_add", str(telegram_id), role=role)
 
     in_database(work)
     typer.echo(f"{telegram_id} is now staff ({role}).")
@@ -400,9 +404,7 @@ def staff_remove(telegram_id: int) -> None:
     """Takes a user's staff role away."""
 
     async def work(db: AsyncSession, zone: ZoneInfo) -> bool:
-        removed = await remove_staff(db, telegram_id)
-        await audit(db, cli_actor(), "staff_remove", str(telegram_id), removed=removed)
-        return removed
+        return await remove_staff(db, telegram_id, cli_actor())
 
     if not in_database(work):
         typer.echo(f"{telegram_id} was not staff.", err=True)
@@ -470,17 +472,13 @@ def export_sheets(
         raise typer.Exit(2)
 
     async def work(db: AsyncSession, services: Services) -> list[Path] | None:
-        if session is not None and await db.get(TestSession, session) is None:
-            return None
         texts = services.texts(language)
-        local_now = services.now().astimezone(services.zone)
-        await audit(db, cli_actor(), "export", f"session:{session or 'all'}")
-        written = []
-        for kind in ("csv", "xlsx"):
-            path = out / export_filename(session, kind, local_now)
-            path.write_bytes(await sign_in_sheet(db, texts, session, kind))  # type: ignore[arg-type]
-            written.append(path)
-        return written
+        files = await exports.export_sheets(db, texts, cli_actor(), session, services.now())
+        if files is None:
+            return None
+        for file in files:
+            (out / file.filename).write_bytes(file.data)
+        return [out / file.filename for file in files]
 
     out.mkdir(parents=True, exist_ok=True)
     written = in_app(work)
@@ -529,13 +527,11 @@ def broadcast(
             audience=audience,
             send_at=send_at or services.now(),
         )
-        db.add(record)
-        await db.flush()
-        assert record.id is not None
         content = to_content([SendText(html)])
-        queued = await enqueue_broadcast(db, record, {"all": content}, services.default_locale)
-        await audit(db, cli_actor(), "broadcast", f"broadcast:{record.id}", audience=audience,
-                    recipients=queued)  # fmt: skip
+        queued = await create_broadcast(
+            db, record, {"all": content}, services.default_locale, cli_actor()
+        )
+        assert record.id is not None
         return record.id, queued
 
     with staff_app() as app:

@@ -5,8 +5,9 @@ owns the transaction.
 """
 
 from models.applicants import Applicant
+from models.broadcasts import Broadcast
 from models.conversations import ConversationState
-from models.outbox import Broadcast, OutboxMessage
+from models.outbox import OutboxMessage
 from models.questions import FaqFeedback, UnansweredQuestion
 from models.registrations import Registration
 from models.send_budget import ChatPace, SendSlot

@@ -88,18 +88,18 @@ def record_source(applicant: Applicant, source: str) -> None:
 
 
 async def mark_unreachable(db: AsyncSession, telegram_id: int) -> None:
-    """Marks an applicant who blocked the bot; what is queued for them is skipped."""
+    """`applicant_blocked`, by Telegram user id (a reply met Telegram's 403)."""
     applicant = await find_applicant(db, telegram_id)
     if applicant is not None and applicant.id is not None:
-        await mark_applicant_unreachable(db, applicant.id)
-        await skip_pending_for(db, applicant.id, "blocked the bot")
+        await applicant_blocked(db, applicant.id)
 
 
-async def mark_applicant_unreachable(db: AsyncSession, applicant_id: int) -> None:
-    """The same as `mark_unreachable`, by the applicant's own id (from an outbox row)."""
+async def applicant_blocked(db: AsyncSession, applicant_id: int) -> None:
+    """The applicant blocked the bot: marked unreachable, and what is queued for them skipped."""
     await db.exec(
         update(Applicant).where(col(Applicant.id) == applicant_id).values(reachable=False)
     )
+    await skip_pending_for(db, applicant_id, "blocked the bot")
 
 
 async def erase_applicant(db: AsyncSession, applicant: Applicant) -> None:

@@ -7,10 +7,13 @@ harmless: nobody gets it twice.
 """
 
 from datetime import datetime, timedelta
+from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import JSON as SqlJSON
 from sqlalchemy import (
+    BigInteger,
+    Column,
     ColumnElement,
     String,
     and_,
@@ -22,15 +25,61 @@ from sqlalchemy import (
     true,
     update,
 )
-from sqlmodel import col, select
+from sqlmodel import Field, SQLModel, col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from models.applicants import Applicant
 from models.columns import UtcDateTime, upsert_insert, utcnow
-from models.outbox import Broadcast, OutboxMessage, OutboxStatus
+from models.outbox import OutboxMessage, OutboxStatus, message_with_key
 from models.registrations import LIVE, Registration, RegistrationStatus
+from models.staff import audit
 
 SLICE = 5_000
+
+
+class BroadcastStatus(StrEnum):
+    SENDING = "sending"
+    DONE = "done"
+    STOPPED = "stopped"
+
+
+class Broadcast(SQLModel, table=True):
+    """One announcement from the office to a chosen group, and how its sending goes."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    author_id: int = Field(sa_column=Column(BigInteger, nullable=False))
+    author_locale: str = Field(default="km", max_length=8)  # for the progress message
+    # Telegram HTML per locale, or under "all" for one text for everyone.
+    texts: dict[str, str] = Field(sa_column=Column(SqlJSON, nullable=False))
+    media: dict[str, str] | None = Field(default=None, sa_column=Column(SqlJSON))  # kind, file_id
+    audience: str = Field(
+        max_length=64
+    )  # "all", "exam:<id>", "session:<n>", "waitlisted", "lang:<l>"
+    send_at: datetime = Field(sa_column=Column(UtcDateTime(), nullable=False))
+    status: str = Field(default=BroadcastStatus.SENDING.value, max_length=16)  # BroadcastStatus
+    total: int = Field(default=0)
+    created_at: datetime = Field(
+        default_factory=utcnow, sa_column=Column(UtcDateTime(), nullable=False)
+    )
+
+
+async def create_broadcast(
+    db: AsyncSession,
+    broadcast: Broadcast,
+    contents: dict[str, list[dict[str, Any]]],
+    default_locale: str,
+    actor: str,
+) -> int:
+    """Saves the broadcast and queues it for its whole audience, audited; how many it queued.
+
+    `contents` is the message per locale, or under "all", as the outbox stores it.
+    """
+    db.add(broadcast)
+    await db.flush()
+    queued = await enqueue_broadcast(db, broadcast, contents, default_locale)
+    await audit(db, actor, "broadcast", f"broadcast:{broadcast.id}",
+                audience=broadcast.audience, recipients=queued)  # fmt: skip
+    return queued
 
 
 def audience_filter(audience: str, default_locale: str) -> ColumnElement[bool]:
@@ -178,16 +227,28 @@ async def stop_broadcast(db: AsyncSession, broadcast: Broadcast) -> int:
     await db.exec(
         update(OutboxMessage)
         .where(
-            col(OutboxMessage.dedupe_key).startswith(f"bcprogress:{broadcast.id}:"),
+            col(OutboxMessage.dedupe_key).startswith(progress_key(broadcast.id or 0) + ":"),
             col(OutboxMessage.status) == OutboxStatus.PENDING.value,
         )
         .values(status=OutboxStatus.SKIPPED.value, last_error="the broadcast was stopped")
     )
-    broadcast.status = "stopped"
+    broadcast.status = BroadcastStatus.STOPPED
     db.add(broadcast)
     return int(result.rowcount or 0)
 
 
 async def active_broadcasts(db: AsyncSession) -> list[Broadcast]:
-    result = await db.exec(select(Broadcast).where(col(Broadcast.status) == "sending"))
+    result = await db.exec(
+        select(Broadcast).where(col(Broadcast.status) == BroadcastStatus.SENDING.value)
+    )
     return list(result.all())
+
+
+def progress_key(broadcast_id: int) -> str:
+    """The dedupe key of the message that shows the author how the sending goes."""
+    return f"bcprogress:{broadcast_id}"
+
+
+async def progress_post(db: AsyncSession, broadcast_id: int) -> OutboxMessage | None:
+    """The author's progress message, once queued."""
+    return await message_with_key(db, progress_key(broadcast_id))

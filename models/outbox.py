@@ -377,6 +377,14 @@ async def skip_pending_about(db: AsyncSession, registration_id: int, reason: str
     return int(result.rowcount or 0)
 
 
+async def message_with_key(db: AsyncSession, dedupe_key: str) -> OutboxMessage | None:
+    """The message queued under this dedupe key, whatever became of it."""
+    result = await db.exec(
+        select(OutboxMessage).where(col(OutboxMessage.dedupe_key) == dedupe_key)
+    )
+    return result.first()
+
+
 async def sent_message(db: AsyncSession, chat_id: int, message_id: int) -> OutboxMessage | None:
     """The outbox row that became message `message_id` in `chat_id` (to trace a reply)."""
     result = await db.exec(
@@ -386,23 +394,3 @@ async def sent_message(db: AsyncSession, chat_id: int, message_id: int) -> Outbo
         )
     )
     return result.first()
-
-
-class Broadcast(SQLModel, table=True):
-    """One announcement from the office to a chosen group, and how its sending goes."""
-
-    id: int | None = Field(default=None, primary_key=True)
-    author_id: int = Field(sa_column=Column(BigInteger, nullable=False))
-    author_locale: str = Field(default="km", max_length=8)  # for the progress message
-    # Telegram HTML per locale, or under "all" for one text for everyone.
-    texts: dict[str, str] = Field(sa_column=Column(JSON, nullable=False))
-    media: dict[str, str] | None = Field(default=None, sa_column=Column(JSON))  # kind, file_id
-    audience: str = Field(
-        max_length=64
-    )  # "all", "exam:<id>", "session:<n>", "waitlisted", "lang:<l>"
-    send_at: datetime = Field(sa_column=Column(UtcDateTime(), nullable=False))
-    status: str = Field(default="sending", max_length=16)  # sending, done, stopped
-    total: int = Field(default=0)
-    created_at: datetime = Field(
-        default_factory=utcnow, sa_column=Column(UtcDateTime(), nullable=False)
-    )

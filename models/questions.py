@@ -8,6 +8,7 @@ from sqlmodel import Field, SQLModel, col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from models.columns import UtcDateTime, utcnow
+from models.staff import audit
 
 QUESTION_MAX_LENGTH = 4096
 
@@ -113,3 +114,26 @@ async def forget_questions_of(db: AsyncSession, applicant_id: int) -> None:
         .where(col(FaqFeedback.applicant_id) == applicant_id)
         .values(applicant_id=None)
     )
+
+
+async def hand_to_office(db: AsyncSession, question: UnansweredQuestion, now: datetime) -> bool:
+    """Marks the question as handed to the office; False when it was already."""
+    if question.sent_to_office_at is not None:
+        return False
+    question.sent_to_office_at = now
+    db.add(question)
+    return True
+
+
+async def answer_question(
+    db: AsyncSession,
+    question: UnansweredQuestion,
+    staff_id: int,
+    answer: str,
+    actor: str,
+    now: datetime,
+) -> None:
+    """Records the office's answer to a question, audited as `actor`."""
+    question.answered_at, question.answered_by, question.answer = now, staff_id, answer
+    db.add(question)
+    await audit(db, actor, "answer_question", f"question:{question.id}")

@@ -28,8 +28,6 @@ from models.sessions import Exam, SessionStatus, TestSession
 # Read aloud or typed on a cheap phone: no 0/O, 1/I/L, 5/S or 2/Z to mix up.
 CODE_ALPHABET = "346789ABCDEFGHJKMNPQRTUVWXY"
 CODE_LENGTH = 6
-LIVE = ("confirmed", "waitlisted")
-SEATED = ("confirmed", "attended", "absent")
 
 
 class RegistrationStatus(StrEnum):
@@ -38,6 +36,14 @@ class RegistrationStatus(StrEnum):
     CANCELLED = "cancelled"
     ATTENDED = "attended"
     ABSENT = "absent"
+
+
+LIVE = (RegistrationStatus.CONFIRMED.value, RegistrationStatus.WAITLISTED.value)
+SEATED = (
+    RegistrationStatus.CONFIRMED.value,
+    RegistrationStatus.ATTENDED.value,
+    RegistrationStatus.ABSENT.value,
+)
 
 
 class Registration(SQLModel, table=True):
@@ -129,38 +135,46 @@ async def book_seat(
     session = await db.get(TestSession, session_id)
     if session is None:
         raise BookingRefused("closed")
-    open_now = _open_at(session_id, now)
     try:
         # A savepoint: if the applicant already holds a live registration for this exam,
         # the database refuses the insert, and the seat just taken is given back with it.
         async with db.begin_nested():
-            registration = await _take_seat_or_wait(db, applicant_id, session, open_now, now)
+            registration = await _take_seat_or_wait(db, applicant_id, session, now)
     except IntegrityError:
         raise BookingRefused("already_registered") from None
     return registration
 
 
-async def _take_seat_or_wait(
-    db: AsyncSession,
-    applicant_id: int,
-    session: TestSession,
-    open_now: ColumnElement[bool],
-    now: datetime,
-) -> Registration:
+async def _take_seat(db: AsyncSession, session_id: int, now: datetime) -> bool:
+    """Takes a seat with one conditional update; False when the session is full or closed."""
     taken = await db.exec(
         update(TestSession)
-        .where(open_now, col(TestSession.seats_taken) < col(TestSession.capacity))
+        .where(_open_at(session_id, now), col(TestSession.seats_taken) < col(TestSession.capacity))
         .values(seats_taken=TestSession.seats_taken + 1)  # type: ignore[operator]
         .execution_options(synchronize_session=False)
     )
-    if taken.rowcount == 1:
-        status = RegistrationStatus.CONFIRMED
-    else:
-        still_open = await db.exec(select(func.count()).select_from(TestSession).where(open_now))
-        if not still_open.one():
-            raise BookingRefused("cancelled" if session.status == "cancelled" else "closed")
-        status = RegistrationStatus.WAITLISTED
+    return taken.rowcount == 1
+
+
+async def _still_open(db: AsyncSession, session_id: int, now: datetime) -> bool:
+    """Whether the session takes registrations at `now` (read after a seat was refused)."""
+    found = await db.exec(
+        select(func.count()).select_from(TestSession).where(_open_at(session_id, now))
+    )
+    return bool(found.one())
+
+
+async def _take_seat_or_wait(
+    db: AsyncSession, applicant_id: int, session: TestSession, now: datetime
+) -> Registration:
     assert session.id is not None
+    if await _take_seat(db, session.id, now):
+        status = RegistrationStatus.CONFIRMED
+    elif await _still_open(db, session.id, now):
+        status = RegistrationStatus.WAITLISTED
+    else:
+        cancelled = session.status == SessionStatus.CANCELLED
+        raise BookingRefused("cancelled" if cancelled else "closed")
     registration = Registration(
         applicant_id=applicant_id,
         session_id=session.id,
@@ -286,20 +300,8 @@ async def reschedule(
     new_session = await db.get(TestSession, new_session_id)
     if new_session is None or new_session.exam_id != registration.exam_id:
         raise BookingRefused("closed")
-    taken = await db.exec(
-        update(TestSession)
-        .where(
-            _open_at(new_session_id, now),
-            col(TestSession.seats_taken) < col(TestSession.capacity),
-        )
-        .values(seats_taken=TestSession.seats_taken + 1)  # type: ignore[operator]
-        .execution_options(synchronize_session=False)
-    )
-    if taken.rowcount != 1:
-        still_open = await db.exec(
-            select(func.count()).select_from(TestSession).where(_open_at(new_session_id, now))
-        )
-        raise BookingRefused("full" if still_open.one() else "closed")
+    if not await _take_seat(db, new_session_id, now):
+        raise BookingRefused("full" if await _still_open(db, new_session_id, now) else "closed")
     old_session_id, held = registration.session_id, registration.holds_seat
     registration.session_id = new_session_id
     registration.status = RegistrationStatus.CONFIRMED
@@ -355,28 +357,39 @@ async def live_registration_for_exam(
     return result.first()
 
 
-async def cancel_live_registrations(
-    db: AsyncSession, applicant_id: int, now: datetime | None = None
-) -> list[Registration]:
-    """Cancels every live registration of an applicant, freeing or passing on their seats.
+async def live_registrations_of(db: AsyncSession, applicant_id: int) -> Sequence[Registration]:
+    """The applicant's confirmed or waitlisted registrations, oldest first."""
+    return await _live(db, col(Registration.applicant_id) == applicant_id)
 
-    Returns the registrations that were offered a seat as a result.
-    """
-    live = (
-        await db.exec(
-            select(Registration)
-            .where(
-                col(Registration.applicant_id) == applicant_id,
-                col(Registration.status).in_(LIVE),
-            )
-            .order_by(col(Registration.id))
+
+async def live_registrations_at(db: AsyncSession, session_id: int) -> Sequence[Registration]:
+    """Everyone confirmed or waitlisted at a session, in booking order."""
+    return await _live(db, col(Registration.session_id) == session_id)
+
+
+async def _live(db: AsyncSession, which: ColumnElement[bool]) -> Sequence[Registration]:
+    result = await db.exec(
+        select(Registration)
+        .where(which, col(Registration.status).in_(LIVE))
+        .order_by(col(Registration.id))
+    )
+    return result.all()
+
+
+async def overdue_offers(
+    db: AsyncSession, now: datetime, limit: int = 500
+) -> Sequence[Registration]:
+    """Waitlisted registrations whose held seat was not accepted in time, oldest first."""
+    result = await db.exec(
+        select(Registration)
+        .where(
+            col(Registration.status) == RegistrationStatus.WAITLISTED.value,
+            col(Registration.offer_expires_at) <= now,
         )
-    ).all()
-    offered = []
-    for registration in live:
-        if (next_in_line := await cancel_registration(db, registration, now)) is not None:
-            offered.append(next_in_line)
-    return offered
+        .order_by(col(Registration.offer_expires_at))
+        .limit(limit)
+    )
+    return result.all()
 
 
 async def check_in(

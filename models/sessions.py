@@ -98,6 +98,12 @@ class SessionDraft(BaseModel):
         return self
 
 
+async def list_exams(db: AsyncSession) -> Sequence[Exam]:
+    """Every exam, by id."""
+    result = await db.exec(select(Exam).order_by(col(Exam.id)))
+    return result.all()
+
+
 async def find_exam(db: AsyncSession, exam_id: str) -> Exam | None:
     return await db.get(Exam, exam_id)
 

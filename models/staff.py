@@ -62,26 +62,28 @@ async def role_of(db: AsyncSession, telegram_id: int, owners: frozenset[int]) ->
     return Role(member.role) if member else None
 
 
-async def add_staff(db: AsyncSession, telegram_id: int, role: Role, added_by: str) -> StaffMember:
-    """Adds a staff member, or changes the role of one already there."""
+async def add_staff(db: AsyncSession, telegram_id: int, role: Role, actor: str) -> StaffMember:
+    """Adds a staff member, or changes the role of one already there; audited as `actor`."""
     if role == Role.OWNER:
         raise ValueError("owners come from ADMIN_IDS")
     member = await db.get(StaffMember, telegram_id)
     if member is None:
-        member = StaffMember(telegram_id=telegram_id, role=role, added_by=added_by)
+        member = StaffMember(telegram_id=telegram_id, role=role, added_by=actor)
     member.role = role
     db.add(member)
     await db.flush()
+    await audit(db, actor, "staff_add", str(telegram_id), role=str(role))
     return member
 
 
-async def remove_staff(db: AsyncSession, telegram_id: int) -> bool:
+async def remove_staff(db: AsyncSession, telegram_id: int, actor: str) -> bool:
+    """Takes a user's staff role away, audited as `actor`; False when they were not staff."""
     member = await db.get(StaffMember, telegram_id)
-    if member is None:
-        return False
-    await db.delete(member)
-    await db.flush()
-    return True
+    if member is not None:
+        await db.delete(member)
+        await db.flush()
+    await audit(db, actor, "staff_remove", str(telegram_id), removed=member is not None)
+    return member is not None
 
 
 async def list_staff(db: AsyncSession) -> Sequence[StaffMember]:

@@ -14,17 +14,11 @@ from sqlalchemy import event
 from bot.app import App
 from bot.i18n import load_translations
 from handlers.core.texts import Texts
-from handlers.staff.exports import (
-    SignInRow,
-    export_csv,
-    export_filename,
-    export_xlsx,
-    sign_in_rows,
-    sign_in_sheet,
-)
+from handlers.staff.exports import export_csv, export_filename, export_xlsx, sign_in_sheet
 from models import Applicant, Exam, Registration, TestSession
 from models.applicants import erase_applicant
 from models.registrations import CODE_ALPHABET
+from models.sign_in import SignInRow, sign_in_rows
 
 NOW = datetime(2027, 9, 1, 3, 0, tzinfo=UTC)
 ZONE = ZoneInfo("Asia/Phnom_Penh")

@@ -17,8 +17,9 @@ from bot.staff_cli import follow, staff_app
 from handlers.core.content import to_content
 from handlers.core.events import SendText
 from handlers.core.services import Services
+from models.broadcasts import Broadcast
 from models.columns import utcnow
-from models.outbox import Broadcast, OutboxMessage, OutboxStatus
+from models.outbox import OutboxMessage, OutboxStatus
 
 T = TypeVar("T")
 

@@ -15,19 +15,17 @@ from sqlmodel import func, select
 from bot.app import App
 from bot.i18n import load_translations
 from handlers.core.texts import LOCALES, Texts
-from handlers.staff.statistics import (
-    MESSAGE_LIMIT,
+from handlers.staff.statistics import MESSAGE_LIMIT, registrations_chart, statistics_text
+from models import Applicant, Registration, UnansweredQuestion
+from models.registrations import RegistrationStatus, book_seat, cancel_registration
+from models.statistics import (
     DayCount,
     QuestionCount,
     SessionFigures,
     SourceCount,
     Statistics,
     gather_statistics,
-    registrations_chart,
-    statistics_text,
 )
-from models import Applicant, Registration, UnansweredQuestion
-from models.registrations import RegistrationStatus, book_seat, cancel_registration
 from tests.test_booking import NOW, make_session
 
 PHNOM_PENH = ZoneInfo("Asia/Phnom_Penh")
@@ -80,7 +78,7 @@ async def add_registrations(
 
 async def gather(app: App, zone: ZoneInfo = PHNOM_PENH) -> Statistics:
     async with app.conversation.sessions() as db:
-        return await gather_statistics(db, NOW, zone)
+        return await gather_statistics(db, NOW, zone, LOCALES)
 
 
 async def test_seats_taken_left_and_waiting_per_session(app: App) -> None:

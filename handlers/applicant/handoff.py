@@ -14,7 +14,7 @@ from handlers.core.events import Button, InlineKeyboard, SendText
 from handlers.core.letters import post_to_chat
 from handlers.core.routing import Journey
 from handlers.core.texts import LANGUAGE_NAMES, Texts
-from models.questions import UnansweredQuestion
+from models.questions import UnansweredQuestion, hand_to_office
 from models.registrations import registrations_of
 
 journey = Journey("handoff")
@@ -35,11 +35,9 @@ async def send_to_office(ctx: Context, pressed: SendToOffice) -> None:
     if question is None or question.applicant_id != ctx.applicant.id or staff_chat is None:
         ctx.out_of_date()
         return
-    if question.sent_to_office_at is not None:
+    if not await hand_to_office(ctx.db, question, ctx.now):
         ctx.notify(ctx._("Your question is with the office already."))
         return
-    question.sent_to_office_at = ctx.now
-    ctx.db.add(question)
     # The answer comes later, through the outbox: in the language they are reading now.
     ctx.applicant.locale = ctx.applicant.locale or ctx.locale
     post = await _office_post(ctx, question)

@@ -6,7 +6,7 @@ from handlers.applicant.buttons import EraseMyData, KeepMyData
 from handlers.applicant.describe import exam_name, status_name
 from handlers.applicant.identity import details_list, saved_answers
 from handlers.applicant.menus import home_button
-from handlers.applicant.notices import offer_freed_seat
+from handlers.applicant.notices import release_seat
 from handlers.core.context import Context
 from handlers.core.events import InlineKeyboard
 from handlers.core.routing import Journey
@@ -16,7 +16,7 @@ from models.conversations import end_conversation
 from models.outbox import skip_pending_for
 from models.questions import count_questions, forget_questions_of
 from models.registrations import (
-    cancel_live_registrations,
+    live_registrations_of,
     registrations_of,
     session_and_exam,
 )
@@ -94,8 +94,8 @@ async def erase(ctx: Context, _: EraseMyData) -> None:
     """Erases the applicant's data."""
     assert ctx.applicant.id is not None
     # Seats first: a deleted applicant must not keep a seat someone in line could have.
-    for next_in_line in await cancel_live_registrations(ctx.db, ctx.applicant.id, ctx.now):
-        await offer_freed_seat(ctx.db, ctx.services, next_in_line)
+    for registration in await live_registrations_of(ctx.db, ctx.applicant.id):
+        await release_seat(ctx.db, ctx.services, registration, ctx.now)
     await skip_pending_for(ctx.db, ctx.applicant.id, "the applicant erased their data")
     await end_conversation(ctx.db, ctx.applicant.id)
     await forget_questions_of(ctx.db, ctx.applicant.id)

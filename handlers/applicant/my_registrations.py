@@ -26,10 +26,10 @@ from handlers.applicant.describe import (
 )
 from handlers.applicant.menus import home_button
 from handlers.applicant.notices import (
-    drop_reminders,
     expire_offer,
     offer_freed_seat,
     plan_reminders,
+    release_seat,
     replan_reminders,
 )
 from handlers.applicant.ticket import send_ticket
@@ -43,8 +43,6 @@ from models.registrations import (
     Registration,
     RegistrationStatus,
     accept_offer,
-    cancel_registration,
-    decline_offer,
     registrations_of,
     reschedule,
     session_and_exam,
@@ -154,10 +152,7 @@ async def cancel(ctx: Context, pressed: CancelRegistration) -> None:
     registration = await _own_live_registration(ctx, pressed.registration_id)
     if registration is None:
         return
-    await drop_reminders(ctx.db, registration)
-    next_in_line = await cancel_registration(ctx.db, registration, ctx.now)
-    if next_in_line is not None:
-        await offer_freed_seat(ctx.db, ctx.services, next_in_line)
+    await release_seat(ctx.db, ctx.services, registration, ctx.now)
     ctx.show(
         ctx._("Your registration {code} is cancelled.").format(code=registration.code),
         InlineKeyboard.of(
@@ -277,9 +272,7 @@ async def decline(ctx: Context, pressed: DeclineOffer) -> None:
     registration = await _open_offer(ctx, pressed.registration_id)
     if registration is None:
         return
-    next_in_line = await decline_offer(ctx.db, registration, ctx.now)
-    if next_in_line is not None:
-        await offer_freed_seat(ctx.db, ctx.services, next_in_line)
+    await release_seat(ctx.db, ctx.services, registration, ctx.now)
     ctx.show(
         ctx._("You declined the seat; it passes to the next person in line."),
         InlineKeyboard.of([home_button(ctx.texts)]),

@@ -7,10 +7,8 @@ the bottom; handlers call the ones at the top.
 """
 
 import logging
-from collections.abc import Sequence
 from datetime import datetime
 
-from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from handlers.applicant.buttons import AcceptOffer, DeclineOffer
@@ -25,10 +23,12 @@ from models.registrations import (
     Registration,
     RegistrationStatus,
     cancel_registration,
-    decline_offer,
+    live_registrations_at,
+    overdue_offers,
     registrations_of,
     session_and_exam,
 )
+from models.reminders import reminders_to_drop, reminders_to_plan
 from models.schedule import offer_deadline
 from models.sessions import Exam, TestSession
 
@@ -36,6 +36,16 @@ logger = logging.getLogger(__name__)
 
 
 # --- A freed seat, offered to the next in line --------------------------------------------
+
+
+async def release_seat(
+    db: AsyncSession, services: Services, registration: Registration, now: datetime
+) -> None:
+    """Cancels a registration; a seat it held is offered to the first in line, who is told."""
+    await drop_reminders(db, registration)
+    next_in_line = await cancel_registration(db, registration, now)
+    if next_in_line is not None:
+        await offer_freed_seat(db, services, next_in_line)
 
 
 async def offer_freed_seat(
@@ -78,9 +88,7 @@ async def expire_offer(
 ) -> None:
     """An offer not answered in time: the seat passes on, and the applicant is told."""
     applicant, session, exam = await _parties(db, registration)
-    next_in_line = await decline_offer(db, registration, now)
-    if next_in_line is not None:
-        await offer_freed_seat(db, services, next_in_line)
+    await release_seat(db, services, registration, now)
     if applicant is None:
         return
 
@@ -186,7 +194,8 @@ async def session_moved(
 ) -> int:
     """Tells everyone registered of the new time, with a new venue pin; reminders follow."""
     told = 0
-    for registration in await _live_registrations(db, session):
+    assert session.id is not None
+    for registration in await live_registrations_at(db, session.id):
         applicant, _session, exam = await _parties(db, registration)
         await replan_reminders(db, services, registration)
         if applicant is None:
@@ -221,7 +230,8 @@ async def session_moved(
 async def session_cancelled(db: AsyncSession, services: Services, session: TestSession) -> int:
     """Cancels every registration of a cancelled session and tells the people concerned."""
     told = 0
-    for registration in await _live_registrations(db, session):
+    assert session.id is not None
+    for registration in await live_registrations_at(db, session.id):
         applicant, _session, exam = await _parties(db, registration)
         await drop_reminders(db, registration)
         await cancel_registration(db, registration, services.now())
@@ -248,17 +258,7 @@ async def session_cancelled(db: AsyncSession, services: Services, session: TestS
 
 async def expire_offers(db: AsyncSession, services: Services, now: datetime) -> int:
     """Passes on every held seat whose deadline has passed."""
-    overdue = (
-        await db.exec(
-            select(Registration)
-            .where(
-                col(Registration.status) == RegistrationStatus.WAITLISTED.value,
-                col(Registration.offer_expires_at) <= now,
-            )
-            .order_by(col(Registration.offer_expires_at))
-            .limit(500)
-        )
-    ).all()
+    overdue = await overdue_offers(db, now)
     for registration in overdue:
         await expire_offer(db, services, registration, now)
     return len(overdue)
@@ -272,35 +272,10 @@ async def reconcile_reminders(
     Only registrations whose reminders were not planned for their session's current start
     are touched, a batch at a time, so a quiet run costs two queries.
     """
-    stale = (
-        await db.exec(
-            select(Registration)
-            .join(TestSession, col(TestSession.id) == col(Registration.session_id))
-            .where(
-                col(Registration.status) != RegistrationStatus.CONFIRMED.value,
-                col(Registration.reminders_for).is_not(None),
-            )
-            .limit(batch)
-        )
-    ).all()
+    stale = await reminders_to_drop(db, batch)
     for registration in stale:
         await drop_reminders(db, registration)
-    missing = (
-        await db.exec(
-            select(Registration)
-            .join(TestSession, col(TestSession.id) == col(Registration.session_id))
-            .join(Applicant, col(Applicant.id) == col(Registration.applicant_id))
-            .where(
-                col(Registration.status) == RegistrationStatus.CONFIRMED.value,
-                col(TestSession.starts_at) > now,
-                col(Applicant.reminders).is_(True),
-                col(Registration.reminders_for).is_(None)
-                | (col(Registration.reminders_for) != col(TestSession.starts_at)),
-            )
-            .order_by(col(Registration.id))
-            .limit(batch)
-        )
-    ).all()
+    missing = await reminders_to_plan(db, now, batch)
     for registration in missing:
         await replan_reminders(db, services, registration)
     return len(stale) + len(missing)
@@ -317,15 +292,3 @@ async def _parties(
     )
     session, exam = await session_and_exam(db, registration)
     return applicant, session, exam
-
-
-async def _live_registrations(db: AsyncSession, session: TestSession) -> Sequence[Registration]:
-    result = await db.exec(
-        select(Registration)
-        .where(
-            col(Registration.session_id) == session.id,
-            col(Registration.status).in_(["confirmed", "waitlisted"]),
-        )
-        .order_by(col(Registration.id))
-    )
-    return result.all()

@@ -13,7 +13,6 @@ from html import escape
 from html.parser import HTMLParser
 from typing import Any, Literal, NamedTuple
 
-from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from handlers.applicant.describe import exam_name
@@ -35,14 +34,17 @@ from handlers.core.routing import Journey, requires
 from handlers.core.services import Services
 from handlers.core.texts import LANGUAGE_NAMES, LOCALES, Texts
 from models.broadcasts import (
+    Broadcast,
+    BroadcastStatus,
     active_broadcasts,
     broadcast_counts,
     count_audience,
-    enqueue_broadcast,
+    create_broadcast,
+    progress_key,
+    progress_post,
     recent_rate,
     stop_broadcast,
 )
-from models.outbox import Broadcast, OutboxMessage
 from models.sessions import exams_open_for_booking, list_sessions
 from models.staff import Role, audit
 
@@ -305,18 +307,17 @@ async def confirm(ctx: Context, _: ConfirmBroadcast) -> None:
         audience=data["audience"],
         send_at=send_at,
     )
-    ctx.db.add(broadcast)
-    await ctx.db.flush()
     contents = {
         locale: to_content(_message(html, data["media"])) for locale, html in data["texts"].items()
     }
-    queued = await enqueue_broadcast(ctx.db, broadcast, contents, ctx.services.default_locale)
-    await audit(ctx.db, ctx.actor, "broadcast", f"broadcast:{broadcast.id}",
-                audience=broadcast.audience, recipients=queued)  # fmt: skip
+    queued = await create_broadcast(
+        ctx.db, broadcast, contents, ctx.services.default_locale, ctx.actor
+    )
+    assert broadcast.id is not None
     await post_to_chat(
         ctx.db,
         ctx.event.chat_id,
-        f"bcprogress:{broadcast.id}",
+        progress_key(broadcast.id),
         [SendText(*progress_report(ctx.texts, broadcast, {"pending": queued}, 0.0))],
     )
     ctx.show(ctx._("📣 Broadcast #{id} is queued for {count} people.").format(
@@ -356,7 +357,7 @@ async def stop(ctx: Context, pressed: StopBroadcast) -> None:
     """Cancels whatever of the broadcast is not sent yet."""
     broadcast_id = pressed.broadcast_id
     broadcast = await ctx.db.get(Broadcast, broadcast_id)
-    if broadcast is None or broadcast.status != "sending":
+    if broadcast is None or broadcast.status != BroadcastStatus.SENDING:
         ctx.notify(ctx._("This broadcast is not sending any more."))
         return
     cancelled = await stop_broadcast(ctx.db, broadcast)
@@ -374,22 +375,16 @@ async def report_progress(db: AsyncSession, services: Services, now: datetime) -
         assert broadcast.id is not None
         counts = await broadcast_counts(db, broadcast.id)
         if not counts.get("pending") and not counts.get("sending"):
-            broadcast.status = "done"
+            broadcast.status = BroadcastStatus.DONE
             db.add(broadcast)
-        progress_post = (
-            await db.exec(
-                select(OutboxMessage).where(
-                    col(OutboxMessage.dedupe_key) == f"bcprogress:{broadcast.id}"
-                )
-            )
-        ).first()
-        if progress_post is None or progress_post.telegram_message_id is None:
+        post = await progress_post(db, broadcast.id)
+        if post is None or post.telegram_message_id is None:
             continue
         author = services.texts(broadcast.author_locale)
         rate = await recent_rate(db, broadcast.id, now)
         update = progress_report(author, broadcast, counts, rate)
-        key = "bcprogress:{id}:{sent}:{failed}:{skipped}:{status}".format(
-            id=broadcast.id,
+        key = "{post}:{sent}:{failed}:{skipped}:{status}".format(
+            post=progress_key(broadcast.id),
             sent=counts.get("sent", 0),
             failed=counts.get("failed", 0),
             skipped=counts.get("skipped", 0),
@@ -397,9 +392,9 @@ async def report_progress(db: AsyncSession, services: Services, now: datetime) -
         )
         edited += await post_to_chat(
             db,
-            progress_post.chat_id,
+            post.chat_id,
             key,
-            [EditText(progress_post.telegram_message_id, update.text, update.inline)],
+            [EditText(post.telegram_message_id, update.text, update.inline)],
         )
     return edited
 
@@ -423,7 +418,7 @@ def progress_report(
     done = total - left
     filled = PROGRESS_BAR * done // total if total else PROGRESS_BAR
     bar = "▓" * filled + "░" * (PROGRESS_BAR - filled)
-    if broadcast.status == "stopped":
+    if broadcast.status == BroadcastStatus.STOPPED:
         state = _("⏹ Stopped.")
     elif left == 0:
         state = _("✅ Finished.")
@@ -449,7 +444,7 @@ def progress_report(
     assert broadcast.id is not None
     keyboard = (
         InlineKeyboard.of([StopBroadcast(broadcast.id).button(_("⏹ Stop"))])
-        if left and broadcast.status == "sending"
+        if left and broadcast.status == BroadcastStatus.SENDING
         else None
     )
     return Progress(text, keyboard)

@@ -8,8 +8,7 @@ import asyncio
 import csv
 import io
 import re
-from collections.abc import AsyncIterator, Callable, Iterable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable
 from datetime import date, datetime
 from typing import Literal
 from zoneinfo import ZoneInfo
@@ -18,99 +17,25 @@ from openpyxl import Workbook
 from openpyxl.cell import Cell, WriteOnlyCell
 from openpyxl.styles import Font
 from openpyxl.utils import get_column_letter
-from sqlalchemy import func, tuple_
-from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from handlers.applicant.details import DetailRejected, format_phone, province_name, sex_name
+from handlers.core.events import SendFile
 from handlers.core.texts import Texts
-from models.applicants import Applicant
-from models.registrations import Registration, RegistrationStatus
+from models.registrations import RegistrationStatus
 from models.sessions import TestSession
+from models.sign_in import SignInRow, sign_in_rows
+from models.staff import audit
 
 Kind = Literal["csv", "xlsx"]
 
-BATCH_SIZE = 500
+KINDS: tuple[Kind, ...] = ("csv", "xlsx")
 SHEET_TITLE = "Sign-in"
-# Everyone expected in the room, or who was: a cancelled seat has no line on the sheet.
-ON_THE_SHEET = (
-    RegistrationStatus.CONFIRMED.value,
-    RegistrationStatus.WAITLISTED.value,
-    RegistrationStatus.ATTENDED.value,
-    RegistrationStatus.ABSENT.value,
-)
 # Excel and LibreOffice read a cell starting with one of these as a formula (OWASP's list).
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 # Control characters an .xlsx file cannot hold at all.
 _NOT_IN_XLSX = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
 _WIDTHS = (9, 28, 28, 12, 9, 18, 16, 18, 18, 17, 12, 17, 32)
-
-
-@dataclass(frozen=True, slots=True)
-class SignInRow:
-    """One registration on the sign-in sheet: who, their status, and which sitting."""
-
-    code: str
-    name_latin: str | None
-    name_khmer: str | None
-    date_of_birth: date | None
-    sex: str | None
-    phone: str | None  # E.164
-    id_number: str | None
-    province: str | None
-    status: str
-    registered_at: datetime
-    exam_id: str
-    starts_at: datetime
-    venue: str  # the venue's English name
-
-
-async def sign_in_rows(
-    db: AsyncSession, session_id: int | None, *, batch_size: int = BATCH_SIZE
-) -> AsyncIterator[SignInRow]:
-    """The session's (or every session's) sign-in rows, by session start, then name.
-
-    Erased applicants and cancelled registrations are left out. Rows are read
-    `batch_size` at a time, each page starting after the last row of the one before.
-    """
-    name = func.coalesce(col(Applicant.name_latin), "")
-    # The whole sort key, unique thanks to the registration id, so pages never overlap.
-    order = (col(TestSession.starts_at), col(TestSession.id), name, col(Registration.id))
-    query = (
-        select(Registration, Applicant, TestSession)
-        # An inner join: an erased applicant's registrations have no applicant to join.
-        .join(Applicant, col(Registration.applicant_id) == col(Applicant.id))
-        .join(TestSession, col(Registration.session_id) == col(TestSession.id))
-        .where(col(Registration.status).in_(ON_THE_SHEET))
-        .order_by(*order)
-        .limit(batch_size)
-    )
-    if session_id is not None:
-        query = query.where(col(Registration.session_id) == session_id)
-    page = query
-    while True:
-        batch = (await db.exec(page)).all()
-        for registration, applicant, session in batch:
-            yield SignInRow(
-                code=registration.code,
-                name_latin=applicant.name_latin,
-                name_khmer=applicant.name_khmer,
-                date_of_birth=applicant.date_of_birth,
-                sex=applicant.sex,
-                phone=applicant.phone,
-                id_number=applicant.id_number,
-                province=applicant.province,
-                status=registration.status,
-                registered_at=registration.created_at,
-                exam_id=registration.exam_id,
-                starts_at=session.starts_at,
-                venue=session.venue_name_en,
-            )
-        if len(batch) < batch_size:
-            return
-        registration, applicant, session = batch[-1]
-        last = (session.starts_at, session.id, applicant.name_latin or "", registration.id)
-        page = query.where(tuple_(*order) > tuple_(*last))
 
 
 def export_csv(texts: Texts, rows: Iterable[SignInRow]) -> bytes:
@@ -137,6 +62,23 @@ async def sign_in_sheet(
     async for row in sign_in_rows(db, session_id):
         sheet.add(row)
     return await asyncio.to_thread(sheet.finish)
+
+
+async def export_sheets(
+    db: AsyncSession, texts: Texts, actor: str, session_id: int | None, now: datetime
+) -> list[SendFile] | None:
+    """The sign-in sheet as CSV and XLSX, audited; None when there is no such session."""
+    if session_id is not None and await db.get(TestSession, session_id) is None:
+        return None
+    await audit(db, actor, "export", f"session:{session_id or 'all'}")
+    local_now = now.astimezone(texts.zone)
+    return [
+        SendFile(
+            export_filename(session_id, kind, local_now),
+            await sign_in_sheet(db, texts, session_id, kind),
+        )
+        for kind in KINDS
+    ]
 
 
 def export_filename(session_id: int | None, kind: str, now: datetime) -> str:

@@ -17,8 +17,9 @@ from handlers.core.buttons import ButtonData
 from handlers.core.context import Context
 from handlers.core.events import InlineKeyboard, SendFile
 from handlers.core.routing import Journey, requires
-from handlers.staff.exports import export_filename, sign_in_sheet
-from handlers.staff.statistics import gather_statistics, registrations_chart, statistics_text
+from handlers.core.texts import LOCALES
+from handlers.staff.exports import export_sheets
+from handlers.staff.statistics import registrations_chart, statistics_text
 from models.applicants import Applicant
 from models.registrations import (
     Registration,
@@ -30,6 +31,7 @@ from models.registrations import (
 )
 from models.sessions import TestSession
 from models.staff import Role, add_staff, audit, list_staff, remove_staff
+from models.statistics import gather_statistics
 
 journey = Journey("staff", gate=requires(Role.OPERATOR))
 owners = Journey(
@@ -61,11 +63,9 @@ async def manage_staff(ctx: Context) -> None:
         and words[2] in ("admin", "operator")
     ):
         member = await add_staff(ctx.db, int(words[1]), Role(words[2]), ctx.actor)
-        await audit(ctx.db, ctx.actor, "staff_add", words[1], role=str(member.role))
         ctx.say(ctx._("{id} is now staff ({role}).").format(id=words[1], role=str(member.role)))
     elif action == "remove" and len(words) == 2 and words[1].isdigit():
-        removed = await remove_staff(ctx.db, int(words[1]))
-        await audit(ctx.db, ctx.actor, "staff_remove", words[1], removed=removed)
+        removed = await remove_staff(ctx.db, int(words[1]), ctx.actor)
         ctx.say(
             ctx._("{id} is no longer staff.").format(id=words[1])
             if removed
@@ -213,7 +213,7 @@ async def open_ticket_at_the_door(ctx: Context, code: str) -> None:
 async def show_statistics(ctx: Context) -> None:
     """Seats per session, applicants, registrations per day (with a chart), sources, questions."""
     now = ctx.now
-    stats = await gather_statistics(ctx.db, now, ctx.texts.zone)
+    stats = await gather_statistics(ctx.db, now, ctx.texts.zone, LOCALES)
     await audit(ctx.db, ctx.actor, "stats")
     ctx.say(statistics_text(ctx.texts, stats))
     texts = ctx.texts
@@ -230,17 +230,10 @@ async def export_sign_in_sheets(ctx: Context) -> None:
     """/export [SESSION]: the sign-in sheet as CSV and XLSX, for one session or all (admins)."""
     argument = ctx.event.argument.strip()
     session_id = int(argument) if argument.isdigit() else None
-    if argument and (session_id is None or await ctx.db.get(TestSession, session_id) is None):
+    files = None
+    if not argument or session_id is not None:
+        files = await export_sheets(ctx.db, ctx.texts, ctx.actor, session_id, ctx.now)
+    if files is None:
         ctx.say(ctx._("Use: /export for every session, or /export SESSION_NUMBER for one."))
         return
-    await audit(ctx.db, ctx.actor, "export", f"session:{session_id or 'all'}")
-    local_now = ctx.now.astimezone(ctx.texts.zone)
-    ctx.send_files(
-        [
-            SendFile(
-                export_filename(session_id, kind, local_now),
-                await sign_in_sheet(ctx.db, ctx.texts, session_id, kind),
-            )
-            for kind in ("csv", "xlsx")
-        ]
-    )
+    ctx.send_files(files)

@@ -14,8 +14,8 @@ from handlers.core.routing import Journey, requires
 from handlers.core.texts import Texts
 from models.applicants import Applicant
 from models.outbox import sent_message
-from models.questions import UnansweredQuestion
-from models.staff import Role, audit
+from models.questions import UnansweredQuestion, answer_question
+from models.staff import Role
 
 journey = Journey("office-answers", gate=requires(Role.OPERATOR))
 
@@ -36,9 +36,7 @@ async def answer_from_the_office(ctx: Context) -> None:
     )
     answer = ctx.event.text.strip()[:3500]
     now = ctx.now
-    question.answered_at, question.answered_by, question.answer = now, ctx.event.user_id, answer
-    ctx.db.add(question)
-    await audit(ctx.db, ctx.actor, "answer_question", f"question:{question.id}")
+    await answer_question(ctx.db, question, ctx.event.user_id, answer, ctx.actor, now)
     if applicant is not None:
 
         def compose(_: Texts) -> list[Outgoing]:
