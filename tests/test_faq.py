@@ -26,6 +26,7 @@ def test_the_faq_is_complete(book: FaqBook) -> None:
     assert len(book.entries) >= 30
     assert [c.id for c in book.categories] == [
         "programmes",
+        "cambodia-japan",
         "tests",
         "registration",
         "fees",
