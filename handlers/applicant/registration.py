@@ -244,23 +244,18 @@ async def stop_button_pressed(ctx: Context, _: StopRegistering) -> None:
     await stop(ctx)
 
 
-@journey.button(ReuseDetails)
+@journey.button(ReuseDetails, on_step=REUSE)
 async def reuse_details(ctx: Context, _: ReuseDetails) -> None:
     """Takes the details given last time, then asks for agreement."""
-    if ctx.step != REUSE:
-        ctx.out_of_date()
-    elif not complete(ctx.data.get("fields", {})):
+    if not complete(ctx.data.get("fields", {})):
         await _new_details(ctx)
     else:
         await ask_consent(ctx)
 
 
-@journey.button(NewDetails)
+@journey.button(NewDetails, on_step=REUSE)
 async def new_details(ctx: Context, _: NewDetails) -> None:
     """Asks for every detail afresh."""
-    if ctx.step != REUSE:
-        ctx.out_of_date()
-        return
     await _new_details(ctx)
 
 
@@ -269,61 +264,49 @@ async def _new_details(ctx: Context) -> None:
     await ask(ctx, DETAILS[0])
 
 
-@journey.button(SkipKhmerName)
+@journey.button(SkipKhmerName, on_step="reg:name_khmer")
 async def skip_khmer_name(ctx: Context, _: SkipKhmerName) -> None:
-    if ctx.step != "reg:name_khmer":
-        ctx.out_of_date()
-        return
     await _keep(ctx, "name_khmer", None)
 
 
-@journey.button(PickSex)
+@journey.button(PickSex, on_step="reg:sex")
 async def pick_sex(ctx: Context, pressed: PickSex) -> None:
-    if ctx.step != "reg:sex" or pressed.sex not in SEXES:
+    if pressed.sex not in SEXES:
         ctx.out_of_date()
         return
     await _keep(ctx, "sex", pressed.sex)
 
 
-@journey.button(PickProvince)
+@journey.button(PickProvince, on_step="reg:province")
 async def pick_province(ctx: Context, pressed: PickProvince) -> None:
-    if ctx.step != "reg:province" or pressed.province not in PROVINCES:
+    if pressed.province not in PROVINCES:
         ctx.out_of_date()
         return
     await _keep(ctx, "province", pressed.province)
 
 
-@journey.button(Agree)
+@journey.button(Agree, on_step=CONSENT)
 async def agree(ctx: Context, _: Agree) -> None:
-    if ctx.step != CONSENT:
-        ctx.out_of_date()
-        return
     await consent(ctx, True)
 
 
-@journey.button(Disagree)
+@journey.button(Disagree, on_step=CONSENT)
 async def disagree(ctx: Context, _: Disagree) -> None:
-    if ctx.step != CONSENT:
-        ctx.out_of_date()
-        return
     await consent(ctx, False)
 
 
-@journey.button(EditDetail)
+@journey.button(EditDetail, on_step=SUMMARY)
 async def edit_detail(ctx: Context, pressed: EditDetail) -> None:
     """Asks one detail again, then goes back to the summary."""
-    if ctx.step != SUMMARY or pressed.field not in BY_NAME:
+    if pressed.field not in BY_NAME:
         ctx.out_of_date()
         return
     await ctx.go_to(SUMMARY, editing=True)
     await ask(ctx, BY_NAME[pressed.field])
 
 
-@journey.button(ConfirmBooking)
+@journey.button(ConfirmBooking, on_step=SUMMARY)
 async def confirm_booking(ctx: Context, _: ConfirmBooking) -> None:
-    if ctx.step != SUMMARY:
-        ctx.out_of_date()
-        return
     await confirm(ctx)
 
 

@@ -72,13 +72,16 @@ class Journey:
         return self._register(self.commands, names)
 
     def button(
-        self, kind: type[Pressed]
+        self, kind: type[Pressed], on_step: str | None = None
     ) -> Callable[[ButtonHandler[Pressed]], ButtonHandler[Pressed]]:
-        """Answers presses of this kind of button, with the button read."""
+        """Answers presses of this kind of button, with the button read.
+
+        With `on_step`, the button works only while the applicant is on that wizard step.
+        """
 
         def register(handler: ButtonHandler[Pressed]) -> ButtonHandler[Pressed]:
             self.button_kinds.append(kind)
-            self._register(self.buttons, (kind.prefix,))(_reading(kind, handler))
+            self._register(self.buttons, (kind.prefix,))(_reading(kind, handler, on_step))
             return handler
 
         return register
@@ -218,13 +221,17 @@ class Router:
         return self.buttons[head]
 
 
-def _reading(kind: type[Pressed], handler: ButtonHandler[Pressed]) -> Handler:
-    """Reads the pressed button; data of no kind is out of date and changes nothing."""
+def _reading(kind: type[Pressed], handler: ButtonHandler[Pressed], on_step: str | None) -> Handler:
+    """Reads the pressed button; data of no kind, or a wizard button pressed after its step
+    has passed, is out of date and changes nothing."""
 
     async def read_then_handle(ctx: "Context") -> None:
         try:
             pressed = kind.unpack(ctx.event.button_data)
         except OutOfDate:
+            ctx.out_of_date()
+            return
+        if on_step is not None and ctx.step != on_step:
             ctx.out_of_date()
             return
         await handler(ctx, pressed)
