@@ -26,8 +26,7 @@ from typing import Any, Protocol
 
 from bot.app import App
 from bot.channels.console import ConsoleChannel
-from bot.channels.telegram_aiogram import AiogramChannel
-from bot.channels.telegram_ptb import PtbChannel
+from bot.channels.telegram import TelegramChannel, telegram_api
 from bot.delivery import OutboxSender
 from bot.pacing import SendPacer
 from handlers.events import Incoming
@@ -258,20 +257,6 @@ class ConsoleChats:
 # --- Telegram, over HTTP against the fake Bot API server -----------------------------------------
 
 
-class TelegramChannel(Protocol):
-    """What AiogramChannel and PtbChannel both offer."""
-
-    pacer: SendPacer
-
-    async def run(self) -> None: ...
-
-    async def stop(self) -> None: ...
-
-    async def close(self) -> None: ...
-
-    async def send_one(self, chat_id: int, action: Any) -> Any: ...
-
-
 class Finished:
     """The update ids the conversation has finished handling (replies sent)."""
 
@@ -475,18 +460,11 @@ def _as_message(change: ChatMessage) -> Message:
 
 def channel_on_fake(
     name: str, app: App, telegram: FakeTelegram, api_url: str | None = None, **options: Any
-) -> Any:
-    """The aiogram or PTB channel on `app`, talking to the fake (retrying after 50 ms)."""
-    channel_class = AiogramChannel if name == "aiogram" else PtbChannel
-    services = app.conversation.services
-    return channel_class(
-        app.conversation,
-        telegram.token,
-        api_url or telegram.base_url,
-        services.translators,
-        services.default_locale,
-        **{"retry_delay": 0.05, **options},
-    )
+) -> TelegramChannel:
+    """The channel on aiogram or PTB (`name`) on `app`, talking to the fake (retrying after
+    50 ms)."""
+    api = telegram_api(name, telegram.token, api_url or telegram.base_url)
+    return TelegramChannel(api, app.conversation, **{"retry_delay": 0.05, **options})
 
 
 @asynccontextmanager

@@ -13,7 +13,8 @@ from sqlalchemy import insert
 from sqlmodel import select
 
 from bot.app import App, build_app
-from bot.channels.telegram_aiogram import AiogramChannel
+from bot.channels.telegram import TelegramChannel
+from bot.channels.telegram_aiogram import AiogramApi
 from bot.delivery import OutboxSender
 from bot.pacing import SendPacer
 from bot.scheduler import in_transaction
@@ -69,14 +70,16 @@ async def telegram() -> AsyncIterator[FakeTelegram]:
 @pytest.fixture
 async def bot(
     app: App, telegram: FakeTelegram, clock: RunningClock
-) -> AsyncIterator[AiogramChannel]:
+) -> AsyncIterator[TelegramChannel]:
     """The channel, its outbox sender and the progress job, as `applicant-bot run` wires them."""
     services = app.conversation.services
     pacer = SendPacer(rate=900, chat_burst=20)
-    channel = AiogramChannel(
-        app.conversation, telegram.token, telegram.base_url, services.translators,
-        services.default_locale, retry_delay=0.05, pacer=pacer,
-    )  # fmt: skip
+    channel = TelegramChannel(
+        AiogramApi(telegram.token, telegram.base_url),
+        app.conversation,
+        retry_delay=0.05,
+        pacer=pacer,
+    )
     sender = OutboxSender(
         app.conversation.sessions, channel.send_one, pacer, clock=clock, idle_interval=0.05
     )
@@ -136,7 +139,7 @@ def messages_to(telegram: FakeTelegram, chat: int) -> list[ChatMessage]:
 
 
 async def test_a_broadcast_to_2000_applicants_in_three_languages(
-    app: App, bot: AiogramChannel, telegram: FakeTelegram
+    app: App, bot: TelegramChannel, telegram: FakeTelegram
 ) -> None:
     chats = await crowd(app, telegram, CROWD)
     question = await write_broadcast(telegram)
@@ -159,7 +162,7 @@ async def test_a_broadcast_to_2000_applicants_in_three_languages(
 
 
 async def test_stopping_a_broadcast_in_the_middle(
-    app: App, bot: AiogramChannel, telegram: FakeTelegram
+    app: App, bot: TelegramChannel, telegram: FakeTelegram
 ) -> None:
     telegram.latency = 0.004  # slow enough to press Stop while it sends
     chats = await crowd(app, telegram, CROWD)
@@ -183,7 +186,7 @@ async def test_stopping_a_broadcast_in_the_middle(
 
 
 async def test_a_scheduled_broadcast_fires_at_its_time(
-    app: App, bot: AiogramChannel, telegram: FakeTelegram, clock: RunningClock
+    app: App, bot: TelegramChannel, telegram: FakeTelegram, clock: RunningClock
 ) -> None:
     chats = await crowd(app, telegram, 30)
     question = await write_broadcast(telegram)
@@ -200,7 +203,7 @@ async def test_a_scheduled_broadcast_fires_at_its_time(
 
 
 async def test_export_through_telegram_cell_by_cell(
-    app: App, bot: AiogramChannel, telegram: FakeTelegram
+    app: App, bot: TelegramChannel, telegram: FakeTelegram
 ) -> None:
     from bot.demo import seed_demo
 
@@ -226,7 +229,7 @@ async def test_export_through_telegram_cell_by_cell(
 
 
 async def test_handoff_round_trip_and_check_in_twice(
-    app: App, bot: AiogramChannel, telegram: FakeTelegram
+    app: App, bot: TelegramChannel, telegram: FakeTelegram
 ) -> None:
     from bot.demo import seed_demo
 

@@ -12,8 +12,7 @@ import pytest
 from sqlmodel import select
 
 from bot.app import App
-from bot.channels.telegram import ALLOWED_UPDATES, WebhookSpec
-from bot.channels.telegram_aiogram import AiogramChannel
+from bot.channels.telegram import ALLOWED_UPDATES, TelegramChannel, WebhookSpec
 from models import Applicant, TestSession
 from tests.channels import channel_on_fake
 from tests.fake_telegram import FakeTelegram
@@ -33,7 +32,7 @@ async def telegram(request: pytest.FixtureRequest) -> AsyncIterator[FakeTelegram
 
 
 @pytest.fixture
-async def bot(app: App, telegram: FakeTelegram) -> AsyncIterator[AiogramChannel]:
+async def bot(app: App, telegram: FakeTelegram) -> AsyncIterator[TelegramChannel]:
     channel = channel_on_fake("aiogram", app, telegram)
     polling = asyncio.create_task(channel.run())
     await telegram.wait_for(lambda f: any(r.method == "getUpdates" for r in f.requests))
@@ -44,7 +43,7 @@ async def bot(app: App, telegram: FakeTelegram) -> AsyncIterator[AiogramChannel]
 
 
 @pytest.fixture
-async def webhook_bot(app: App, telegram: FakeTelegram) -> AsyncIterator[AiogramChannel]:
+async def webhook_bot(app: App, telegram: FakeTelegram) -> AsyncIterator[TelegramChannel]:
     """The channel in webhook mode: started, not polling; updates come through `feed`."""
     channel = channel_on_fake("aiogram", app, telegram)
     await channel.start()
@@ -72,7 +71,7 @@ def rejected_except_not_modified(telegram: FakeTelegram) -> list:
     return [r for r in telegram.rejected if "not modified" not in r.description]
 
 
-async def test_start_language_and_menu(bot: AiogramChannel, telegram: FakeTelegram) -> None:
+async def test_start_language_and_menu(bot: TelegramChannel, telegram: FakeTelegram) -> None:
     telegram.user_sends(DARA, "/start", language_code="en")
     welcome = await telegram.next_message(DARA)
     assert welcome.text.startswith("👋 Welcome!")
@@ -89,7 +88,7 @@ async def test_start_language_and_menu(bot: AiogramChannel, telegram: FakeTelegr
 
 
 async def test_command_menus_are_set_per_language(
-    bot: AiogramChannel, telegram: FakeTelegram
+    bot: TelegramChannel, telegram: FakeTelegram
 ) -> None:
     await telegram.wait_for(lambda f: len(f.commands) >= 4)
     by_language = {
@@ -102,7 +101,7 @@ async def test_command_menus_are_set_per_language(
 
 
 async def test_browsing_the_faq_and_asking(
-    app: App, bot: AiogramChannel, telegram: FakeTelegram
+    app: App, bot: TelegramChannel, telegram: FakeTelegram
 ) -> None:
     telegram.user_sends(DARA, "/faq", language_code="en")
     topics = await telegram.next_message(DARA)
@@ -127,7 +126,7 @@ async def test_browsing_the_faq_and_asking(
 
 
 async def test_pressing_the_same_button_twice_is_harmless(
-    bot: AiogramChannel, telegram: FakeTelegram, caplog: pytest.LogCaptureFixture
+    bot: TelegramChannel, telegram: FakeTelegram, caplog: pytest.LogCaptureFixture
 ) -> None:
     telegram.user_sends(DARA, "/faq", language_code="en")
     topics = await telegram.next_message(DARA)
@@ -151,7 +150,7 @@ async def test_pressing_the_same_button_twice_is_harmless(
     ],
 )
 async def test_what_the_bot_cannot_read(
-    bot: AiogramChannel, telegram: FakeTelegram, send: str, answer: str
+    bot: TelegramChannel, telegram: FakeTelegram, send: str, answer: str
 ) -> None:
     telegram.user_sends(DARA, "/help", language_code="en")
     await telegram.next_message(DARA)
@@ -160,7 +159,7 @@ async def test_what_the_bot_cannot_read(
     assert answer in reply.text
 
 
-async def test_location_edit_and_contact(bot: AiogramChannel, telegram: FakeTelegram) -> None:
+async def test_location_edit_and_contact(bot: TelegramChannel, telegram: FakeTelegram) -> None:
     telegram.user_sends(DARA, "/help", language_code="en")
     await telegram.next_message(DARA)
     telegram.user_sends_location(DARA, 11.55, 104.92)
@@ -171,7 +170,7 @@ async def test_location_edit_and_contact(bot: AiogramChannel, telegram: FakeTele
     assert "phone number" in (await telegram.next_message(DARA)).text
 
 
-async def test_group_chats_are_ignored(bot: AiogramChannel, telegram: FakeTelegram) -> None:
+async def test_group_chats_are_ignored(bot: TelegramChannel, telegram: FakeTelegram) -> None:
     telegram.user_sends(DARA, "hello bot", chat_type="group", chat_id=-100123)
     telegram.user_sends(SOKHA, "/help", language_code="en")
     await telegram.next_message(SOKHA)
@@ -179,7 +178,7 @@ async def test_group_chats_are_ignored(bot: AiogramChannel, telegram: FakeTelegr
 
 
 async def test_forged_button_data_is_refused_politely(
-    bot: AiogramChannel, telegram: FakeTelegram
+    bot: TelegramChannel, telegram: FakeTelegram
 ) -> None:
     telegram.user_sends(DARA, "/faq", language_code="en")
     topics = await telegram.next_message(DARA)
@@ -191,7 +190,7 @@ async def test_forged_button_data_is_refused_politely(
 
 
 async def test_a_blocked_applicant_is_marked_unreachable(
-    app: App, bot: AiogramChannel, telegram: FakeTelegram
+    app: App, bot: TelegramChannel, telegram: FakeTelegram
 ) -> None:
     telegram.user_sends(DARA, "/help", language_code="en")
     await telegram.next_message(DARA)
@@ -212,7 +211,7 @@ async def test_a_blocked_applicant_is_marked_unreachable(
 
 
 async def test_flood_control_from_telegram_is_waited_out(
-    bot: AiogramChannel, telegram: FakeTelegram
+    bot: TelegramChannel, telegram: FakeTelegram
 ) -> None:
     telegram.force_retry_after(1)
     telegram.user_sends(DARA, "/help", language_code="en")
@@ -221,7 +220,7 @@ async def test_flood_control_from_telegram_is_waited_out(
     assert [r.status for r in telegram.requests if r.method == "sendMessage"] == [429, 200]
 
 
-async def test_server_errors_are_retried(bot: AiogramChannel, telegram: FakeTelegram) -> None:
+async def test_server_errors_are_retried(bot: TelegramChannel, telegram: FakeTelegram) -> None:
     telegram.fail_next(500, times=2)
     telegram.user_sends(DARA, "/help", language_code="en")
     reply = await telegram.next_message(DARA, timeout=5)
@@ -229,7 +228,7 @@ async def test_server_errors_are_retried(bot: AiogramChannel, telegram: FakeTele
 
 
 async def test_a_duplicated_update_is_answered_once(
-    bot: AiogramChannel, telegram: FakeTelegram
+    bot: TelegramChannel, telegram: FakeTelegram
 ) -> None:
     update_id = telegram.user_sends(DARA, "/help", language_code="en")
     await telegram.next_message(DARA)
@@ -255,7 +254,7 @@ async def test_a_duplicated_update_is_answered_once(
 # Telegram's own per-chat limit would make the bot wait ~20 s for the flooder's replies.
 @pytest.mark.parametrize("telegram", [{"chat_burst": 30}], indirect=True)
 async def test_a_flooding_user_is_slowed_down_and_others_still_served(
-    bot: AiogramChannel, telegram: FakeTelegram
+    bot: TelegramChannel, telegram: FakeTelegram
 ) -> None:
     for i in range(25):
         telegram.user_sends(DARA, f"passport {i}", language_code="en")
@@ -271,7 +270,10 @@ async def test_a_flooding_user_is_slowed_down_and_others_still_served(
 
 
 async def test_a_posted_update_is_answered_before_feed_returns(
-    app: App, webhook_bot: AiogramChannel, telegram: FakeTelegram, caplog: pytest.LogCaptureFixture
+    app: App,
+    webhook_bot: TelegramChannel,
+    telegram: FakeTelegram,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     assert app.conversation.services.account.username == "applicant_test_bot"
     assert telegram.commands[("default", None)][0] == ("start", "ម៉ឺនុយមេ")
@@ -287,7 +289,7 @@ async def test_a_posted_update_is_answered_before_feed_returns(
 
 
 async def test_the_webhook_is_registered_read_back_and_deleted(
-    webhook_bot: AiogramChannel, telegram: FakeTelegram
+    webhook_bot: TelegramChannel, telegram: FakeTelegram
 ) -> None:
     spec = WebhookSpec("https://bot.example.org/telegram", ALLOWED_UPDATES, 80)
     await webhook_bot.set_webhook(spec, "s3cret")
@@ -355,7 +357,7 @@ def data_of(message, label: str) -> str:  # type: ignore[no-untyped-def]
 # can run in a second without provoking flood waits that a real user would never meet.
 @pytest.mark.parametrize("telegram", [{"chat_burst": 30}], indirect=True)
 async def test_booking_a_seat_through_telegram(
-    app: App, bot: AiogramChannel, telegram: FakeTelegram
+    app: App, bot: TelegramChannel, telegram: FakeTelegram
 ) -> None:
     from bot.delivery import OutboxSender
     from bot.demo import seed_demo
@@ -466,7 +468,7 @@ async def book_through_telegram(telegram: FakeTelegram, user_id: int, session_da
 @pytest.mark.parametrize(("answers_before", "bad", "explanation"), BAD_ANSWERS)
 async def test_each_wrong_answer_through_telegram(
     app: App,
-    bot: AiogramChannel,
+    bot: TelegramChannel,
     telegram: FakeTelegram,
     answers_before: list[str],
     bad: str,

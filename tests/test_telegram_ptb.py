@@ -12,7 +12,8 @@ from collections.abc import AsyncIterator
 import pytest
 
 from bot.app import App
-from bot.channels.telegram_ptb import PtbChannel
+from bot.channels.telegram import TelegramChannel
+from bot.channels.telegram_ptb import PtbApi
 from bot.delivery import Outcome
 from handlers.events import EditText, SendFile, SendText
 from tests import test_telegram_aiogram as aiogram_tests
@@ -45,7 +46,7 @@ telegram = aiogram_tests.telegram  # the fake server fixture, shared
 
 
 @pytest.fixture
-async def bot(app: App, telegram: FakeTelegram) -> AsyncIterator[PtbChannel]:
+async def bot(app: App, telegram: FakeTelegram) -> AsyncIterator[TelegramChannel]:
     """The PTB channel, long polling the fake server."""
     channel = channel_on_fake("ptb", app, telegram)
     polling = asyncio.create_task(channel.run())
@@ -57,7 +58,7 @@ async def bot(app: App, telegram: FakeTelegram) -> AsyncIterator[PtbChannel]:
 
 
 @pytest.fixture
-async def webhook_bot(app: App, telegram: FakeTelegram) -> AsyncIterator[PtbChannel]:
+async def webhook_bot(app: App, telegram: FakeTelegram) -> AsyncIterator[TelegramChannel]:
     """The PTB channel in webhook mode: started, not polling; updates come through `feed`."""
     channel = channel_on_fake("ptb", app, telegram)
     await channel.start()
@@ -66,7 +67,7 @@ async def webhook_bot(app: App, telegram: FakeTelegram) -> AsyncIterator[PtbChan
 
 
 async def test_one_users_burst_is_answered_in_order_while_another_is_served(
-    bot: PtbChannel, telegram: FakeTelegram
+    bot: TelegramChannel, telegram: FakeTelegram
 ) -> None:
     commands = ["/help", "/faq", "/language", "/help", "/faq"]
     for command in commands:
@@ -83,7 +84,7 @@ async def test_one_users_burst_is_answered_in_order_while_another_is_served(
 
 
 async def test_send_one_reports_each_outcome_to_the_outbox_sender(
-    app: App, webhook_bot: PtbChannel, telegram: FakeTelegram
+    app: App, webhook_bot: TelegramChannel, telegram: FakeTelegram
 ) -> None:
     telegram.add_chats([DARA, SOKHA])
     sent = await webhook_bot.send_one(DARA, SendText("<b>Reminder</b>: your test is tomorrow"))
@@ -113,19 +114,21 @@ async def test_send_one_reports_each_outcome_to_the_outbox_sender(
 
 
 async def test_a_poll_cancelled_at_any_point_leaves_the_poller_a_connection(
-    webhook_bot: PtbChannel,
+    webhook_bot: TelegramChannel,
 ) -> None:
     """Stopping cancels the long poll, then PTB asks getUpdates once more to confirm the
     last update. httpcore 1.0.9 keeps the slot of a request cancelled while it connects
     (encode/httpcore#1093): with one connection, that last call waited forever."""
+    api = webhook_bot.api
+    assert isinstance(api, PtbApi)
     for yields in range(12):  # every point at which the poll can be cancelled
-        poll = asyncio.create_task(webhook_bot.bot.get_updates(timeout=0))
+        poll = asyncio.create_task(api.bot.get_updates(timeout=0))
         for _ in range(yields):
             await asyncio.sleep(0)
         poll.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await poll
-        assert await asyncio.wait_for(webhook_bot.bot.get_updates(timeout=0), 5) == ()
+        assert await asyncio.wait_for(api.bot.get_updates(timeout=0), 5) == ()
 
 
 async def test_send_one_to_an_unreachable_server_is_transient(
@@ -155,7 +158,7 @@ async def test_a_reply_retries_through_network_errors(
 
 
 async def test_a_button_under_an_inline_mode_message_is_just_answered(
-    webhook_bot: PtbChannel, telegram: FakeTelegram
+    webhook_bot: TelegramChannel, telegram: FakeTelegram
 ) -> None:
     before = len(telegram.requests)
     await webhook_bot.feed(
