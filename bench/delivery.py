@@ -40,7 +40,7 @@ from handlers.events import SendText  # noqa: E402
 from handlers.letters import to_content  # noqa: E402
 from models.columns import utcnow  # noqa: E402
 from models.outbox import OutboxMessage  # noqa: E402
-from tests.fake_telegram import FakeTelegram  # noqa: E402
+from tests.support.fake_telegram import FakeTelegram  # noqa: E402
 
 FIRST_CHAT = 1_000_000
 CONTENT = to_content([SendText("A seat has become free for you: <b>JFT-Basic</b>, 12 May.")])

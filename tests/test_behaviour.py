@@ -18,8 +18,8 @@ from bot.demo import seed_demo
 from bot.scheduler import in_transaction
 from handlers.notices import reconcile_reminders
 from models import Registration, TestSession
-from tests.channels import CHANNELS, Chat, Chats, open_chats
-from tests.conftest import settings_for_test
+from tests.support.app import settings_for_test
+from tests.support.channels import CHANNELS, Chat, Chats, open_chats
 from tests.test_reminders import PHNOM_PENH
 from tests.test_staff_telegram import RunningClock
 

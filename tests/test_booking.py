@@ -187,7 +187,7 @@ async def test_a_refused_second_booking_gives_its_seat_back(app: App) -> None:
 
 
 async def test_deleteme_frees_the_applicants_seat_for_the_next_in_line(app: App) -> None:
-    from tests.driver import Applicant as Chat
+    from tests.support.core import Applicant as Chat
 
     session_id = await make_session(app, 1)
     dara = Chat(app.conversation, user_id=777, language="en")

@@ -10,8 +10,8 @@ from sqlmodel import select
 from bot.app import App
 from handlers.broadcast import progress_report, report_progress
 from models import Broadcast, OutboxMessage
-from tests.conftest import start_app
-from tests.driver import Applicant, deliver_outbox
+from tests.support.app import start_app
+from tests.support.core import Applicant, deliver_outbox
 from tests.test_reminders import Clock, local
 
 OWNER = 900

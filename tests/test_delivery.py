@@ -16,7 +16,7 @@ from handlers.events import Incoming, Kind, Outgoing, SendText
 from handlers.letters import to_content
 from models import Applicant, OutboxMessage
 from models.outbox import OutboxStatus, enqueue
-from tests.fake_telegram import FakeTelegram
+from tests.support.fake_telegram import FakeTelegram
 
 FIRST_CHAT = 7000
 UNKNOWN_CHAT = 999_999  # never wrote to the bot: Telegram answers "chat not found"

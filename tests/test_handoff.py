@@ -8,8 +8,8 @@ from sqlmodel import select
 
 from bot.app import App
 from models import AuditEntry, UnansweredQuestion
-from tests.conftest import start_app
-from tests.driver import Applicant, StaffGroup, deliver_outbox
+from tests.support.app import start_app
+from tests.support.core import Applicant, StaffGroup, deliver_outbox
 
 OWNER, STAFF_GROUP = 900, -100123
 UNANSWERABLE = "where can I buy a cheap motorbike"

@@ -10,8 +10,8 @@ from bot.app import App, build_app
 from bot.demo import seed_demo
 from models import Applicant as ApplicantRow
 from models import ConversationState, OutboxMessage, Registration, TestSession
-from tests.conftest import settings_for_test
-from tests.driver import Applicant, deliver_outbox
+from tests.support.app import settings_for_test
+from tests.support.core import Applicant, deliver_outbox
 
 
 @pytest.fixture

@@ -15,8 +15,8 @@ from handlers.notices import expire_offers, reconcile_reminders, session_cancell
 from models import OutboxMessage, Registration, TestSession
 from models.schedule import QuietHours, ReminderPlan, offer_deadline
 from models.sessions import close_ended_windows
-from tests.conftest import start_app
-from tests.driver import Applicant, deliver_outbox
+from tests.support.app import start_app
+from tests.support.core import Applicant, deliver_outbox
 from tests.test_booking import make_session
 from tests.test_registration import give_details
 

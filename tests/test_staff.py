@@ -9,8 +9,8 @@ from sqlmodel import col, select
 
 from bot.app import App
 from models import AuditEntry, Registration
-from tests.conftest import start_app
-from tests.driver import Applicant
+from tests.support.app import start_app
+from tests.support.core import Applicant
 from tests.test_booking import make_session
 from tests.test_registration import give_details
 from tests.test_reminders import Clock

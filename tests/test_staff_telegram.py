@@ -20,8 +20,8 @@ from bot.pacing import SendPacer
 from bot.scheduler import in_transaction
 from handlers.broadcast import report_progress
 from models import Applicant, Broadcast
-from tests.conftest import settings_for_test
-from tests.fake_telegram import ChatMessage, FakeTelegram
+from tests.support.app import settings_for_test
+from tests.support.fake_telegram import ChatMessage, FakeTelegram
 from tests.test_reminders import local
 from tests.test_telegram_aiogram import answer_and_read, book_through_telegram, data_of
 

@@ -14,8 +14,8 @@ from sqlmodel import select
 from bot.app import App
 from bot.channels.telegram import ALLOWED_UPDATES, TelegramChannel, WebhookSpec
 from models import Applicant, TestSession
-from tests.channels import channel_on_fake
-from tests.fake_telegram import FakeTelegram
+from tests.support.channels import channel_on_fake
+from tests.support.fake_telegram import FakeTelegram
 from tests.test_registration import BAD_ANSWERS
 
 DARA = 5001

@@ -17,8 +17,8 @@ from bot.channels.telegram_ptb import PtbApi
 from bot.delivery import Outcome
 from handlers.events import EditText, SendFile, SendText
 from tests import test_telegram_aiogram as aiogram_tests
-from tests.channels import channel_on_fake
-from tests.fake_telegram import FakeTelegram
+from tests.support.channels import channel_on_fake
+from tests.support.fake_telegram import FakeTelegram
 from tests.test_telegram_aiogram import (  # noqa: F401  (fixtures and tests run on PTB too)
     DARA,
     SOKHA,

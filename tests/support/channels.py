@@ -30,7 +30,7 @@ from bot.channels.telegram import TelegramChannel, telegram_api
 from bot.delivery import OutboxSender
 from bot.pacing import SendPacer
 from handlers.events import Incoming
-from tests.fake_telegram import ChatMessage, FakeTelegram
+from tests.support.fake_telegram import ChatMessage, FakeTelegram
 
 CHANNELS = ("console", "aiogram", "ptb")
 TIMEOUT = 10.0
