@@ -4,9 +4,8 @@ The Telegram channels poll the fake Bot API server over real HTTP; the console r
 script mode in-process. A journey that works on one channel and not another fails here.
 """
 
-import importlib.util
 import re
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -32,28 +31,7 @@ TAG = re.compile(r"<[^>]+>")
 def applies_to(*channels: str, reason: str) -> pytest.MarkDecorator:
     """The channels a journey applies to; `reason` says why the others cannot play it."""
     assert reason, "say why the journey does not apply to the other channels"
-    return pytest.mark.parametrize("chats", channel_params(channels), indirect=True)
-
-
-def channel_params(channels: Sequence[str]) -> list:
-    ptb_missing = importlib.util.find_spec("bot.channels.telegram_ptb") is None
-    return [
-        pytest.param(
-            name,
-            id=name,
-            marks=pytest.mark.skip(reason="bot/channels/telegram_ptb.py is not written yet")
-            if name == "ptb" and ptb_missing
-            else (),
-        )
-        for name in channels
-    ]
-
-
-def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
-    """A journey runs on every channel unless `applies_to` says otherwise."""
-    chosen = any(m.args[0] == "chats" for m in metafunc.definition.iter_markers("parametrize"))
-    if "chats" in metafunc.fixturenames and not chosen:
-        metafunc.parametrize("chats", channel_params(CHANNELS), indirect=True)
+    return pytest.mark.parametrize("chats", channels, indirect=True)
 
 
 @pytest.fixture
@@ -75,8 +53,9 @@ async def app(tmp_path: Path, clock: RunningClock) -> AsyncIterator[App]:
     await app.close()
 
 
-@pytest.fixture
+@pytest.fixture(params=CHANNELS)
 async def chats(request: pytest.FixtureRequest, app: App) -> AsyncIterator[Chats]:
+    """The users of one channel; every journey runs on each unless `applies_to` says."""
     async with open_chats(request.param, app) as chats:
         yield chats
 

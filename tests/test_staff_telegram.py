@@ -22,8 +22,8 @@ from handlers.broadcast import report_progress
 from models import Applicant, Broadcast
 from tests.support.app import settings_for_test
 from tests.support.fake_telegram import ChatMessage, FakeTelegram
+from tests.support.telegram import answer_and_read, book_through_telegram, data_of
 from tests.test_reminders import local
-from tests.test_telegram_aiogram import answer_and_read, book_through_telegram, data_of
 
 OWNER, STAFF_GROUP, DARA = 900, -100777, 5001
 CROWD = 2_000
