@@ -1,7 +1,9 @@
-"""Every journey, written once, run on every channel: the console, aiogram and PTB.
+"""Every journey, written once, run on every channel: the core itself, the console, aiogram
+and PTB.
 
 The Telegram channels poll the fake Bot API server over real HTTP; the console runs in
-script mode in-process. A journey that works on one channel and not another fails here.
+script mode in-process; the core driver hands events to the conversation directly. A
+journey that works on one channel and not another fails here.
 """
 
 import re
@@ -18,7 +20,8 @@ from bot.scheduler import in_transaction
 from handlers.notices import reconcile_reminders
 from models import Registration, TestSession
 from tests.support.app import settings_for_test
-from tests.support.channels import CHANNELS, Chat, Chats, open_chats
+from tests.support.channels import CHANNELS, open_chats
+from tests.support.chat import Chat, Chats
 from tests.test_reminders import PHNOM_PENH
 from tests.test_staff_telegram import RunningClock
 
@@ -297,6 +300,7 @@ async def test_an_owner_broadcasts_to_everyone_in_their_language(app: App, chats
 
 
 @applies_to(
+    "core",
     "aiogram",
     "ptb",
     reason="the console plays private chats only: it cannot show the staff group's post nor "

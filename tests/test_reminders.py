@@ -247,7 +247,7 @@ async def test_waitlisted_applicants_get_reminders_only_once_confirmed(app: App)
     pending = [r for r in await outbox(app) if r.status == "pending"]
     assert len(pending) == 3
     assert {r.applicant_id for r in pending} != {None}
-    assert sokha.files[0].photo  # the ticket comes with the confirmation
+    assert sokha.files[0].kind == "photo"  # the ticket comes with the confirmation
 
 
 # --- Offers that nobody answers -------------------------------------------------------------
@@ -302,7 +302,7 @@ async def test_a_moved_session_tells_everyone_and_moves_their_reminders(
         assert await session_moved(db, app.conversation.services, session, was) == 1
     await deliver_outbox(app.conversation, dara)
     assert "has changed your test session" in dara.last.text
-    assert dara.venues[-1].title == "v"
+    assert dara.venues[-1].text == "v"  # the venue's title
     pending = [r for r in await outbox(app) if r.status == "pending"]
     assert len(pending) == 3
     assert all(r.dedupe_key.endswith(str(int(session.starts_at.timestamp()))) for r in pending)

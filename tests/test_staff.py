@@ -153,7 +153,7 @@ async def test_statistics_and_exports_for_staff(app: App) -> None:
     await operator.send("/stats")
     assert "Statistics" in operator.last.text
     assert "Seats: 1/10 taken, 9 left, 0 waiting" in operator.last.text
-    assert operator.files[-1].photo
+    assert operator.files[-1].kind == "photo"
     assert operator.files[-1].data.startswith(b"\x89PNG")
     await operator.send("/export")
     assert "Only admins" in operator.last.text
