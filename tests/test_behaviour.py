@@ -22,8 +22,7 @@ from models import Registration, TestSession
 from tests.support.app import settings_for_test
 from tests.support.channels import CHANNELS, open_chats
 from tests.support.chat import Chat, Chats
-from tests.test_reminders import PHNOM_PENH
-from tests.test_staff_telegram import RunningClock
+from tests.support.clock import PHNOM_PENH, RunningClock
 
 OWNER, STAFF_GROUP = 900, -100777
 DARA, SOKHA, KENJI = 5001, 5002, 5003

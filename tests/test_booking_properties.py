@@ -19,7 +19,7 @@ from models.registrations import (
     reschedule,
 )
 from tests.support.app import settings_for_test
-from tests.test_booking import NOW, make_session
+from tests.support.sessions import NOW, make_session
 
 ACTIONS = ["book", "cancel", "reschedule", "accept", "decline"]
 # (action, applicant index, session index)

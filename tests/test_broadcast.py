@@ -11,8 +11,8 @@ from bot.app import App
 from handlers.broadcast import progress_report, report_progress
 from models import Broadcast, OutboxMessage
 from tests.support.app import start_app
+from tests.support.clock import Clock, local
 from tests.support.core import Applicant, deliver_outbox
-from tests.test_reminders import Clock, local
 
 OWNER = 900
 

@@ -12,6 +12,7 @@ from models import Applicant as ApplicantRow
 from models import ConversationState, OutboxMessage, Registration, TestSession
 from tests.support.app import settings_for_test
 from tests.support.core import Applicant, deliver_outbox
+from tests.support.registration import BAD_ANSWERS, give_details
 
 
 @pytest.fixture
@@ -45,16 +46,6 @@ async def start_booking(person: Applicant, exam: str = "JFT-Basic", venue: str =
     await person.send("/book")
     await person.press(exam)
     await person.press(venue)
-
-
-async def give_details(person: Applicant) -> None:
-    await person.send("Sok Dara")
-    await person.send("សុខ ដារា")
-    await person.send("15/03/2001")
-    await person.press("Female")
-    await person.share_contact("+85512345678")
-    await person.send("N01234567")
-    await person.press("Kampot")
 
 
 async def book(person: Applicant, exam: str = "JFT-Basic", venue: str = "Oct") -> None:
@@ -102,26 +93,6 @@ async def test_the_whole_wizard_books_a_seat(app: App) -> None:
     )
     assert me.consented_at is not None
     assert await rows(app, ConversationState) == []
-
-
-# (answers before the bad one, the bad answer, words of the explanation); "-" taps Skip.
-BAD_ANSWERS = [
-        ([], "Сок Дара", "Latin letters"),
-        ([], "D", "too short"),
-        ([], "SOK " * 30, "too long"),
-        (["Sok Dara"], "Sok Dara", "Khmer script"),
-        (["Sok Dara", "-"], "31/02/2001", "does not exist"),
-        (["Sok Dara", "-"], "yesterday", "could not read a date"),
-        (["Sok Dara", "-"], "15/3/01", "four digits"),
-        (["Sok Dara", "-"], "15/03/2099", "in the future"),
-        (["Sok Dara", "-"], "15/03/1900", "check the year"),
-        (["Sok Dara", "-"], "15/03/2015", "at least 18 years old"),
-        (["Sok Dara", "-", "15/03/2001"], "female please", "choose one of the buttons"),
-        (["Sok Dara", "-", "15/03/2001", "Female"], "12345", "does not look like a phone"),
-        (["Sok Dara", "-", "15/03/2001", "Female", "012345678"], "ABC", "national ID"),
-        (["Sok Dara", "-", "15/03/2001", "Female", "012345678", "123456789"], "Kampot!",
-         "choose one of the buttons"),
-    ]  # fmt: skip
 
 
 @pytest.mark.parametrize(("answers_before", "bad", "explanation"), BAD_ANSWERS)  # fmt: skip

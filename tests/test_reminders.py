@@ -1,10 +1,8 @@
 """Reminders, offer deadlines, quiet hours and the scheduled jobs, on a clock the test moves."""
 
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
-from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy import update
@@ -16,25 +14,10 @@ from models import OutboxMessage, Registration, TestSession
 from models.schedule import QuietHours, ReminderPlan, offer_deadline
 from models.sessions import close_ended_windows
 from tests.support.app import start_app
+from tests.support.clock import PHNOM_PENH, Clock, local
 from tests.support.core import Applicant, deliver_outbox
-from tests.test_booking import make_session
-from tests.test_registration import give_details
-
-PHNOM_PENH = ZoneInfo("Asia/Phnom_Penh")
-
-
-@dataclass
-class Clock:
-    """The time the bot believes it is; tests move it."""
-
-    now: datetime
-
-    def __call__(self) -> datetime:
-        return self.now
-
-
-def local(*args: int) -> datetime:
-    return datetime(*args, tzinfo=PHNOM_PENH)
+from tests.support.registration import give_details
+from tests.support.sessions import make_session
 
 
 @pytest.fixture

@@ -28,7 +28,7 @@ from models.outbox import OutboxStatus
 from tests.support.app import start_app
 from tests.support.balancer import Balancer
 from tests.support.fake_telegram import FakeTelegram
-from tests.test_booking import make_session
+from tests.support.sessions import make_session
 
 SEND_RATE = 100
 SECRET = "scale-test-secret"

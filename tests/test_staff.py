@@ -10,10 +10,10 @@ from sqlmodel import col, select
 from bot.app import App
 from models import AuditEntry, Registration
 from tests.support.app import start_app
+from tests.support.clock import Clock
 from tests.support.core import Applicant
-from tests.test_booking import make_session
-from tests.test_registration import give_details
-from tests.test_reminders import Clock
+from tests.support.registration import give_details
+from tests.support.sessions import make_session
 
 OWNER = 900
 UNKNOWN_COMMAND = "I don't know the command"

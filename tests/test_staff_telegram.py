@@ -21,27 +21,14 @@ from bot.scheduler import in_transaction
 from handlers.broadcast import report_progress
 from models import Applicant, Broadcast
 from tests.support.app import settings_for_test
+from tests.support.clock import RunningClock, local
 from tests.support.fake_telegram import ChatMessage, FakeTelegram
 from tests.support.telegram import answer_and_read, book_through_telegram, data_of
-from tests.test_reminders import local
 
 OWNER, STAFF_GROUP, DARA = 900, -100777, 5001
 CROWD = 2_000
 LANGUAGES = ("km", "en", "ja")
 TEXTS = {"km": "សេចក្តីជូនដំណឹង", "en": "Notice for applicants", "ja": "受験者へのお知らせ"}
-
-
-class RunningClock:
-    """Time that runs like the real one, from a chosen start; a test can jump ahead."""
-
-    def __init__(self, start: datetime) -> None:
-        self.offset = start - datetime.now(UTC)
-
-    def __call__(self) -> datetime:
-        return datetime.now(UTC) + self.offset
-
-    def jump_to(self, moment: datetime) -> None:
-        self.offset = moment - datetime.now(UTC)
 
 
 @pytest.fixture

@@ -28,7 +28,7 @@ from handlers.statistics import (
 from handlers.texts import LOCALES, Texts
 from models import Applicant, Registration, UnansweredQuestion
 from models.registrations import RegistrationStatus, book_seat, cancel_registration
-from tests.test_booking import NOW, make_session
+from tests.support.sessions import NOW, make_session
 
 PHNOM_PENH = ZoneInfo("Asia/Phnom_Penh")
 TODAY = date(2026, 10, 1)  # NOW is 10:00 on 1 October in Phnom Penh

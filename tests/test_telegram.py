@@ -21,6 +21,7 @@ from handlers.events import EditText, SendFile, SendText
 from models import Applicant, TestSession
 from tests.support.channels import channel_on_fake
 from tests.support.fake_telegram import FakeTelegram
+from tests.support.registration import BAD_ANSWERS
 from tests.support.telegram import (
     answer_and_read,
     book_through_telegram,
@@ -28,7 +29,6 @@ from tests.support.telegram import (
     posted_message,
     rejected_except_not_modified,
 )
-from tests.test_registration import BAD_ANSWERS
 
 DARA = 5001
 SOKHA = 5002
