@@ -26,7 +26,7 @@ from bot.config import load_settings  # noqa: E402
 from bot.demo import seed_demo  # noqa: E402
 from models import Registration, TestSession  # noqa: E402
 from models.db import upgrade_database  # noqa: E402
-from tests.driver import Applicant  # noqa: E402
+from tests.support.core import Applicant  # noqa: E402
 
 
 async def one_booking(person: Applicant, session_data: str, steps: list[float]) -> None:
@@ -110,7 +110,7 @@ def main() -> None:
             url = f"sqlite+aiosqlite:///{folder}/bench.sqlite3"
             asyncio.run(measure(url, args.applicants, args.concurrency, upgrade=False))
     if args.engine in ("postgresql", "both"):
-        from tests.postgres import database_url, postgres_cluster
+        from tests.support.postgres import database_url, postgres_cluster
 
         with postgres_cluster() as socket:
             url = database_url(socket, "postgres")

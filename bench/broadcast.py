@@ -88,7 +88,7 @@ def main() -> None:
             url = f"sqlite+aiosqlite:///{folder}/bench.sqlite3"
             asyncio.run(measure(url, args.recipients, upgrade=False))
     if args.engine in ("postgresql", "both"):
-        from tests.postgres import database_url, postgres_cluster
+        from tests.support.postgres import database_url, postgres_cluster
 
         with postgres_cluster() as socket:
             asyncio.run(measure(database_url(socket, "postgres"), args.recipients, upgrade=True))

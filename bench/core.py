@@ -109,7 +109,7 @@ async def main_async(databases: list[str], applicants: int, per_applicant: int) 
                 f"sqlite+aiosqlite:///{folder}/bench.sqlite3", applicants, per_applicant
             )
         else:
-            from tests.postgres import database_url, postgres_cluster
+            from tests.support.postgres import database_url, postgres_cluster
 
             with postgres_cluster() as socket:
                 rate, cpu, match = await measure(

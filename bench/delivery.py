@@ -1,6 +1,6 @@
 """The outbox sender against the fake Bot API server: rate held, 429s provoked, memory used.
 
-Real OutboxSender, real AiogramChannel over HTTP, FakeTelegram in the same process with
+Real OutboxSender, real TelegramChannel over HTTP, FakeTelegram in the same process with
 its bot-wide limit held as a strict one-second sliding window at R (by arrival time), one
 message to each of N chats (N = R x --seconds), SQLite in a temporary folder. For each R
 it prints the messages per second the server accepted in steady state (whole seconds,
@@ -31,7 +31,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bot.app import App, build_app  # noqa: E402
-from bot.channels.telegram_aiogram import AiogramChannel  # noqa: E402
+from bot.channels.telegram import TelegramChannel  # noqa: E402
+from bot.channels.telegram_aiogram import AiogramApi  # noqa: E402
 from bot.config import load_settings  # noqa: E402
 from bot.delivery import OutboxSender  # noqa: E402
 from bot.pacing import SendPacer  # noqa: E402
@@ -39,7 +40,7 @@ from handlers.core.content import to_content  # noqa: E402
 from handlers.core.events import SendText  # noqa: E402
 from models.columns import utcnow  # noqa: E402
 from models.outbox import OutboxMessage  # noqa: E402
-from tests.fake_telegram import FakeTelegram  # noqa: E402
+from tests.support.fake_telegram import FakeTelegram  # noqa: E402
 
 FIRST_CHAT = 1_000_000
 CONTENT = to_content([SendText("A seat has become free for you: <b>JFT-Basic</b>, 12 May.")])
@@ -83,7 +84,7 @@ async def queue_rows(app: App, count: int) -> None:
 
 async def sending_setup(
     folder: Path, rate: int, rows: int, **fake_options: Any
-) -> tuple[App, FakeTelegram, AiogramChannel, OutboxSender]:
+) -> tuple[App, FakeTelegram, TelegramChannel, OutboxSender]:
     app = build_app(
         load_settings(database_url=f"sqlite+aiosqlite:///{folder}/bench.db", _env_file=None)
     )
@@ -93,20 +94,12 @@ async def sending_setup(
     await fake.start()
     fake.add_chats(range(FIRST_CHAT, FIRST_CHAT + rows))
     pacer = SendPacer(rate=rate)
-    services = app.conversation.services
-    channel = AiogramChannel(
-        app.conversation,
-        fake.token,
-        fake.base_url,
-        services.translators,
-        services.default_locale,
-        pacer=pacer,
-    )
+    channel = TelegramChannel(AiogramApi(fake.token, fake.base_url), app.conversation, pacer=pacer)
     sender = OutboxSender(app.conversation.sessions, channel.send_one, pacer)
     return app, fake, channel, sender
 
 
-async def teardown(app: App, fake: FakeTelegram, channel: AiogramChannel) -> None:
+async def teardown(app: App, fake: FakeTelegram, channel: TelegramChannel) -> None:
     await channel.close()
     await fake.stop()
     await app.close()

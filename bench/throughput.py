@@ -51,7 +51,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tests.fake_telegram import FakeTelegram  # noqa: E402
+from tests.support.fake_telegram import FakeTelegram  # noqa: E402
 
 FIRST_USER = 7_000_000
 WEBHOOK_PATH = "/telegram"
@@ -246,7 +246,7 @@ async def new_postgres_database(socket_dir: str) -> str:
     import asyncpg
 
     from models.db import create_engine, upgrade_database
-    from tests.postgres import database_url
+    from tests.support.postgres import database_url
 
     name = f"bench_{uuid.uuid4().hex[:12]}"
     connection = await asyncpg.connect(host=socket_dir, user="postgres", database="postgres")
@@ -280,7 +280,7 @@ class Load:
 
 async def measure(config: Config, kind: str, database_url: str, load: Load, folder: Path) -> Run:
     """Starts the instances of the bot (`kind` "bot" or "echo"), warms up, measures, stops."""
-    from tests.balancer import Balancer
+    from tests.support.balancer import Balancer
 
     fake = BenchFake(flood_control=False, history=False)
     await fake.start()
@@ -492,7 +492,7 @@ def main() -> None:
     with ExitStack() as stack:
         postgres_socket = None
         if any("postgresql" in databases for _, databases in configs):
-            from tests.postgres import postgres_cluster
+            from tests.support.postgres import postgres_cluster
 
             try:
                 postgres_socket = stack.enter_context(postgres_cluster())

@@ -12,32 +12,30 @@ which marks the outbox rows it claims so that it re-sends its own after a crash.
 import asyncio
 import logging
 import signal
-from typing import Any
 
 from bot.app import App
+from bot.channels.telegram import (
+    ALLOWED_UPDATES,
+    DEFAULT_MAX_CONNECTIONS,
+    TelegramChannel,
+    WebhookSpec,
+    telegram_api,
+)
 from bot.config import Settings
 from bot.delivery import OutboxSender
 from bot.pacing import SendPacer, SharedSendPacer
-from bot.scheduler import SenderKick, build_scheduler
+from bot.scheduler import JobScheduler, SenderKick, build_scheduler
 from models.turns import wait_for_job_turn
 
 logger = logging.getLogger(__name__)
 
 
-def telegram_channel(settings: Settings, app: App, pacer: SendPacer) -> Any:
-    """The channel of BOT_FRAMEWORK: aiogram or python-telegram-bot, the same bot on either."""
-    if settings.bot_framework == "ptb":
-        from bot.channels.telegram_ptb import PtbChannel as Channel
-    else:
-        from bot.channels.telegram_aiogram import AiogramChannel as Channel  # type: ignore[assignment]
-    return Channel(
-        app.conversation,
-        settings.require_bot_token(),
-        str(settings.telegram_api_url),
-        app.conversation.services.translators,
-        settings.default_locale,
-        pacer=pacer,
+def telegram_channel(settings: Settings, app: App, pacer: SendPacer) -> TelegramChannel:
+    """The channel on BOT_FRAMEWORK: aiogram or python-telegram-bot, the same bot on either."""
+    api = telegram_api(
+        settings.bot_framework, settings.require_bot_token(), str(settings.telegram_api_url)
     )
+    return TelegramChannel(api, app.conversation, pacer=pacer, account=app.account)
 
 
 async def sending_budget(settings: Settings, app: App) -> SendPacer:
@@ -82,9 +80,12 @@ async def run_instance(
 
 
 async def _serve_webhook(
-    settings: Settings, app: App, channel: Any, scheduler: Any, stop: asyncio.Event
+    settings: Settings,
+    app: App,
+    channel: TelegramChannel,
+    scheduler: JobScheduler,
+    stop: asyncio.Event,
 ) -> None:
-    from bot.channels.telegram import ALLOWED_UPDATES, DEFAULT_MAX_CONNECTIONS, WebhookSpec
     from bot.webhook import WebhookServer, app_health, ensure_webhook, webhook_path
 
     assert settings.webhook_url is not None

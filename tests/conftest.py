@@ -1,29 +1,14 @@
 """Fixtures: the real app from the real factory, on a fresh database per test."""
 
-import uuid
-from collections.abc import AsyncIterator, Callable, Iterator
-from datetime import datetime
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
-import asyncpg
 import pytest
 
 from bot.app import App, build_app
-from bot.config import Settings, load_settings
-from models.columns import utcnow
-from models.db import upgrade_database
-from tests.driver import Applicant
-from tests.postgres import database_url, postgres_cluster
-
-
-def settings_for_test(tmp_path: Path, **overrides: object) -> Settings:
-    """Settings for a test: a fresh SQLite file, no .env from the developer's machine."""
-    values: dict[str, object] = {
-        "database_url": f"sqlite+aiosqlite:///{tmp_path}/bot.sqlite3",
-        "_env_file": None,
-    }
-    values.update(overrides)
-    return load_settings(**values)
+from tests.support.app import settings_for_test, start_app
+from tests.support.core import Applicant
+from tests.support.postgres import postgres_cluster
 
 
 @pytest.fixture(autouse=True)
@@ -40,17 +25,6 @@ def postgres_socket() -> Iterator[str]:
         yield socket
 
 
-async def new_postgres_database(socket: str) -> str:
-    """A fresh, empty database on the test cluster; returns its URL."""
-    name = f"test_{uuid.uuid4().hex[:16]}"
-    connection = await asyncpg.connect(host=socket, user="postgres", database="postgres")
-    try:
-        await connection.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await connection.close()
-    return database_url(socket, name)
-
-
 @pytest.fixture
 async def app(tmp_path: Path) -> AsyncIterator[App]:
     """The app on SQLite, upgraded by itself at start as in production."""
@@ -58,24 +32,6 @@ async def app(tmp_path: Path) -> AsyncIterator[App]:
     await app.prepare_database()
     yield app
     await app.close()
-
-
-async def start_app(
-    request: pytest.FixtureRequest,
-    tmp_path: Path,
-    engine: str,
-    now: Callable[[], datetime] = utcnow,
-    **overrides: object,
-) -> App:
-    """The app on SQLite or on a fresh PostgreSQL database (upgraded as `db upgrade` does)."""
-    if engine == "postgresql":
-        socket = request.getfixturevalue("postgres_socket")
-        overrides["database_url"] = await new_postgres_database(socket)
-    app = build_app(settings_for_test(tmp_path, **overrides), now=now)
-    if engine == "postgresql":
-        await upgrade_database(app.engine)
-    await app.prepare_database()
-    return app
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

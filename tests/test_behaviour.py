@@ -1,12 +1,13 @@
-"""Every journey, written once, run on every channel: the console, aiogram and PTB.
+"""Every journey, written once, run on every channel: the core itself, the console, aiogram
+and PTB.
 
 The Telegram channels poll the fake Bot API server over real HTTP; the console runs in
-script mode in-process. A journey that works on one channel and not another fails here.
+script mode in-process; the core driver hands events to the conversation directly. A
+journey that works on one channel and not another fails here.
 """
 
-import importlib.util
 import re
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -18,10 +19,10 @@ from bot.demo import seed_demo
 from bot.scheduler import in_transaction
 from handlers.applicant.notices import reconcile_reminders
 from models import Registration, TestSession
-from tests.channels import CHANNELS, Chat, Chats, open_chats
-from tests.conftest import settings_for_test
-from tests.test_reminders import PHNOM_PENH
-from tests.test_staff_telegram import RunningClock
+from tests.support.app import settings_for_test
+from tests.support.channels import CHANNELS, open_chats
+from tests.support.chat import Chat, Chats
+from tests.support.clock import PHNOM_PENH, RunningClock
 
 OWNER, STAFF_GROUP = 900, -100777
 DARA, SOKHA, KENJI = 5001, 5002, 5003
@@ -32,28 +33,7 @@ TAG = re.compile(r"<[^>]+>")
 def applies_to(*channels: str, reason: str) -> pytest.MarkDecorator:
     """The channels a journey applies to; `reason` says why the others cannot play it."""
     assert reason, "say why the journey does not apply to the other channels"
-    return pytest.mark.parametrize("chats", channel_params(channels), indirect=True)
-
-
-def channel_params(channels: Sequence[str]) -> list:
-    ptb_missing = importlib.util.find_spec("bot.channels.telegram_ptb") is None
-    return [
-        pytest.param(
-            name,
-            id=name,
-            marks=pytest.mark.skip(reason="bot/channels/telegram_ptb.py is not written yet")
-            if name == "ptb" and ptb_missing
-            else (),
-        )
-        for name in channels
-    ]
-
-
-def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
-    """A journey runs on every channel unless `applies_to` says otherwise."""
-    chosen = any(m.args[0] == "chats" for m in metafunc.definition.iter_markers("parametrize"))
-    if "chats" in metafunc.fixturenames and not chosen:
-        metafunc.parametrize("chats", channel_params(CHANNELS), indirect=True)
+    return pytest.mark.parametrize("chats", channels, indirect=True)
 
 
 @pytest.fixture
@@ -75,8 +55,9 @@ async def app(tmp_path: Path, clock: RunningClock) -> AsyncIterator[App]:
     await app.close()
 
 
-@pytest.fixture
+@pytest.fixture(params=CHANNELS)
 async def chats(request: pytest.FixtureRequest, app: App) -> AsyncIterator[Chats]:
+    """The users of one channel; every journey runs on each unless `applies_to` says."""
     async with open_chats(request.param, app) as chats:
         yield chats
 
@@ -318,6 +299,7 @@ async def test_an_owner_broadcasts_to_everyone_in_their_language(app: App, chats
 
 
 @applies_to(
+    "core",
     "aiogram",
     "ptb",
     reason="the console plays private chats only: it cannot show the staff group's post nor "

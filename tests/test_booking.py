@@ -2,13 +2,13 @@
 
 import asyncio
 import random
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import pytest
 from sqlmodel import col, func, select
 
 from bot.app import App
-from models import Applicant, Exam, OutboxMessage, Registration, TestSession
+from models import Applicant, OutboxMessage, Registration, TestSession
 from models.registrations import (
     CODE_ALPHABET,
     BookingRefused,
@@ -18,38 +18,13 @@ from models.registrations import (
     cancel_registration,
     waitlist_position,
 )
-
-NOW = datetime(2026, 10, 1, 3, 0, tzinfo=UTC)
+from tests.support.sessions import NOW, make_session
 
 
 @pytest.fixture
 def app(app_on_each_engine: App) -> App:
     """Every booking test runs on SQLite and on PostgreSQL."""
     return app_on_each_engine
-
-
-async def make_session(app: App, capacity: int, **changes: object) -> int:
-    async with app.conversation.sessions() as db, db.begin():
-        if await db.get(Exam, "jft-basic") is None:
-            db.add(
-                Exam(id="jft-basic", name_km="JFT-Basic", name_en="JFT-Basic", name_ja="JFT-Basic")
-            )
-        values: dict = {
-            "exam_id": "jft-basic",
-            "starts_at": NOW + timedelta(days=30),
-            "venue_name_km": "v", "venue_name_en": "v", "venue_name_ja": "v",
-            "venue_address_km": "a", "venue_address_en": "a", "venue_address_ja": "a",
-            "latitude": 11.56, "longitude": 104.92,
-            "capacity": capacity,
-            "registration_opens_at": NOW - timedelta(days=1),
-            "registration_closes_at": NOW + timedelta(days=20),
-        }  # fmt: skip
-        values.update(changes)
-        session = TestSession(**values)
-        db.add(session)
-        await db.flush()
-        assert session.id is not None
-        return session.id
 
 
 async def make_applicants(app: App, count: int) -> list[int]:
@@ -187,7 +162,7 @@ async def test_a_refused_second_booking_gives_its_seat_back(app: App) -> None:
 
 
 async def test_deleteme_frees_the_applicants_seat_for_the_next_in_line(app: App) -> None:
-    from tests.driver import Applicant as Chat
+    from tests.support.core import Applicant as Chat
 
     session_id = await make_session(app, 1)
     dara = Chat(app.conversation, user_id=777, language="en")

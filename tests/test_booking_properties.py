@@ -18,8 +18,8 @@ from models.registrations import (
     decline_offer,
     reschedule,
 )
-from tests.conftest import settings_for_test
-from tests.test_booking import NOW, make_session
+from tests.support.app import settings_for_test
+from tests.support.sessions import NOW, make_session
 
 ACTIONS = ["book", "cancel", "reschedule", "accept", "decline"]
 # (action, applicant index, session index)

@@ -10,9 +10,9 @@ from sqlmodel import select
 from bot.app import App
 from handlers.staff.broadcast import progress_report, report_progress
 from models import Broadcast, OutboxMessage
-from tests.conftest import start_app
-from tests.driver import Applicant, deliver_outbox
-from tests.test_reminders import Clock, local
+from tests.support.app import start_app
+from tests.support.clock import Clock, local
+from tests.support.core import Applicant, deliver_outbox
 
 OWNER = 900
 

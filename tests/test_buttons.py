@@ -13,7 +13,7 @@ from handlers.core.routing import Journey, Router
 from handlers.faq.buttons import RateAnswer
 from handlers.staff.broadcast import PickAudience
 from models.applicants import Applicant as ApplicantRow
-from tests.driver import Applicant
+from tests.support.core import Applicant
 
 OUT_OF_DATE = "This button is out of date. Send /start to see the menu."
 KINDS = {kind.prefix: kind for journey in JOURNEYS for kind in journey.button_kinds}

@@ -20,8 +20,8 @@ from handlers.core.events import SendText
 from models import OutboxMessage
 from models.db import create_engine, session_factory
 from models.outbox import OutboxStatus, enqueue
-from tests.conftest import settings_for_test
-from tests.fake_telegram import FakeTelegram
+from tests.support.app import settings_for_test
+from tests.support.fake_telegram import FakeTelegram
 
 CHATS = range(30_000, 32_000)
 SEND_RATE = 300

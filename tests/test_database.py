@@ -15,7 +15,7 @@ import models  # noqa: F401  (all tables)
 from bot.app import build_app
 from bot.config import ConfigurationError
 from models.db import create_engine, upgrade_database
-from tests.conftest import new_postgres_database, settings_for_test
+from tests.support.app import new_postgres_database, settings_for_test
 
 
 async def schema_drift(url: str) -> list:

@@ -8,14 +8,15 @@ import pytest
 from sqlmodel import col, select
 
 from bot.app import App
-from bot.channels.telegram_aiogram import AiogramChannel
+from bot.channels.telegram import TelegramChannel
+from bot.channels.telegram_aiogram import AiogramApi
 from bot.delivery import Delivery, OutboxSender
 from bot.pacing import SendPacer
 from handlers.core.content import to_content
 from handlers.core.events import Incoming, Kind, Outgoing, SendText
 from models import Applicant, OutboxMessage
 from models.outbox import OutboxStatus, enqueue
-from tests.fake_telegram import FakeTelegram
+from tests.support.fake_telegram import FakeTelegram
 
 FIRST_CHAT = 7000
 UNKNOWN_CHAT = 999_999  # never wrote to the bot: Telegram answers "chat not found"
@@ -30,22 +31,18 @@ async def telegram(request: pytest.FixtureRequest) -> AsyncIterator[FakeTelegram
     await fake.stop()
 
 
-Connect = Callable[..., AiogramChannel]
+Connect = Callable[..., TelegramChannel]
 
 
 @pytest.fixture
 async def connect(telegram: FakeTelegram) -> AsyncIterator[Connect]:
     """Makes the real channel for an app (not polling: the sender calls its `send_one`)."""
-    made: list[AiogramChannel] = []
+    made: list[TelegramChannel] = []
 
-    def make(app: App, pacer: SendPacer | None = None) -> AiogramChannel:
-        services = app.conversation.services
-        channel = AiogramChannel(
+    def make(app: App, pacer: SendPacer | None = None) -> TelegramChannel:
+        channel = TelegramChannel(
+            AiogramApi(telegram.token, telegram.base_url),
             app.conversation,
-            telegram.token,
-            telegram.base_url,
-            services.translators,
-            services.default_locale,
             pacer=pacer or SendPacer(rate=30),
         )
         made.append(channel)
@@ -56,7 +53,7 @@ async def connect(telegram: FakeTelegram) -> AsyncIterator[Connect]:
         await channel.close()
 
 
-def sender_for(app: App, channel: AiogramChannel, **options: Any) -> OutboxSender:
+def sender_for(app: App, channel: TelegramChannel, **options: Any) -> OutboxSender:
     return OutboxSender(app.conversation.sessions, channel.send_one, channel.pacer, **options)
 
 

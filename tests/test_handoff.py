@@ -8,8 +8,8 @@ from sqlmodel import select
 
 from bot.app import App
 from models import AuditEntry, UnansweredQuestion
-from tests.conftest import start_app
-from tests.driver import Applicant, StaffGroup, deliver_outbox
+from tests.support.app import start_app
+from tests.support.core import Applicant, CoreGroup, deliver_outbox
 
 OWNER, STAFF_GROUP = 900, -100123
 UNANSWERABLE = "where can I buy a cheap motorbike"
@@ -26,7 +26,7 @@ async def app(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[A
 
 async def test_a_question_goes_to_the_office_and_the_answer_comes_back(app: App) -> None:
     dara = Applicant(app.conversation, user_id=1, language="en")
-    group = StaffGroup(app.conversation, chat_id=STAFF_GROUP)
+    group = CoreGroup(app.conversation, chat_id=STAFF_GROUP)
     await dara.send(UNANSWERABLE)
     assert "don't know" in dara.last.text
     await dara.press("Send my question to the office")
@@ -34,9 +34,10 @@ async def test_a_question_goes_to_the_office_and_the_answer_comes_back(app: App)
     await dara.press_data("handoff:1")  # pressed again
     assert dara.notices[-1] == "Your question is with the office already."
     assert await deliver_outbox(app.conversation, dara, group) == 1
-    [(post_id, post)] = group.posts.items()
-    assert UNANSWERABLE in post
-    assert "Telegram 1" in post
+    [post] = group.posts
+    post_id = post.message_id
+    assert UNANSWERABLE in post.text
+    assert "Telegram 1" in post.text
 
     outsider = 555  # in the group, but not staff
     await group.reply(outsider, post_id, "yes of course")
@@ -46,8 +47,10 @@ async def test_a_question_goes_to_the_office_and_the_answer_comes_back(app: App)
     assert "you must sit the test yourself" in dara.last.text
     assert "yes of course" not in dara.last.text
     # The staff group reads the default language (Khmer): the post is marked ✅ with who answered.
-    assert "✅" in group.posts[post_id]
-    assert str(OWNER) in group.posts[post_id].split("✅")[1]
+    [answered] = group.posts
+    assert answered.message_id == post_id  # the post is marked, in place
+    assert "✅" in answered.text
+    assert str(OWNER) in answered.text.split("✅")[1]
     async with app.conversation.sessions() as db:
         [question] = (await db.exec(select(UnansweredQuestion))).all()
         actions = [(e.actor, e.action) for e in (await db.exec(select(AuditEntry))).all()]

@@ -25,7 +25,7 @@ from models import OutboxMessage
 from models.columns import utcnow
 from models.outbox import OutboxStatus, claim, enqueue
 from models.turns import take_job_turn, wait_for_applicant_turn
-from tests.conftest import settings_for_test, start_app
+from tests.support.app import settings_for_test, start_app
 
 
 @pytest.fixture

@@ -6,7 +6,7 @@ from sqlmodel import select
 from bot.app import App
 from models import Applicant as ApplicantRow
 from models import FaqFeedback, UnansweredQuestion
-from tests.driver import Applicant
+from tests.support.core import Applicant
 
 
 @pytest.fixture

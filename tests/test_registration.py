@@ -10,8 +10,9 @@ from bot.app import App, build_app
 from bot.demo import seed_demo
 from models import Applicant as ApplicantRow
 from models import ConversationState, OutboxMessage, Registration, TestSession
-from tests.conftest import settings_for_test
-from tests.driver import Applicant, deliver_outbox
+from tests.support.app import settings_for_test
+from tests.support.core import Applicant, deliver_outbox
+from tests.support.registration import BAD_ANSWERS, give_details
 
 
 @pytest.fixture
@@ -47,16 +48,6 @@ async def start_booking(person: Applicant, exam: str = "JFT-Basic", venue: str =
     await person.press(venue)
 
 
-async def give_details(person: Applicant) -> None:
-    await person.send("Sok Dara")
-    await person.send("សុខ ដារា")
-    await person.send("15/03/2001")
-    await person.press("Female")
-    await person.share_contact("+85512345678")
-    await person.send("N01234567")
-    await person.press("Kampot")
-
-
 async def book(person: Applicant, exam: str = "JFT-Basic", venue: str = "Oct") -> None:
     """The whole wizard, first time, with valid answers."""
     await start_booking(person, exam, venue)
@@ -89,8 +80,8 @@ async def test_the_whole_wizard_books_a_seat(app: App) -> None:
     assert f"Confirmation code: {registration.code}" in dara.last.text
     assert "identity document" in dara.last.text  # what to bring
     [pin] = dara.venues
-    assert pin.title == "Phnom Penh test centre (demo)"
-    assert (pin.latitude, pin.longitude) == (11.5564, 104.9282)
+    assert pin.text == "Phnom Penh test centre (demo)"  # the venue's title
+    assert pin.location == (11.5564, 104.9282)
     [session] = [s for s in await rows(app, TestSession) if s.id == registration.session_id]
     assert session.seats_taken == 1
     [me] = await rows(app, ApplicantRow)
@@ -102,26 +93,6 @@ async def test_the_whole_wizard_books_a_seat(app: App) -> None:
     )
     assert me.consented_at is not None
     assert await rows(app, ConversationState) == []
-
-
-# (answers before the bad one, the bad answer, words of the explanation); "-" taps Skip.
-BAD_ANSWERS = [
-        ([], "Сок Дара", "Latin letters"),
-        ([], "D", "too short"),
-        ([], "SOK " * 30, "too long"),
-        (["Sok Dara"], "Sok Dara", "Khmer script"),
-        (["Sok Dara", "-"], "31/02/2001", "does not exist"),
-        (["Sok Dara", "-"], "yesterday", "could not read a date"),
-        (["Sok Dara", "-"], "15/3/01", "four digits"),
-        (["Sok Dara", "-"], "15/03/2099", "in the future"),
-        (["Sok Dara", "-"], "15/03/1900", "check the year"),
-        (["Sok Dara", "-"], "15/03/2015", "at least 18 years old"),
-        (["Sok Dara", "-", "15/03/2001"], "female please", "choose one of the buttons"),
-        (["Sok Dara", "-", "15/03/2001", "Female"], "12345", "does not look like a phone"),
-        (["Sok Dara", "-", "15/03/2001", "Female", "012345678"], "ABC", "national ID"),
-        (["Sok Dara", "-", "15/03/2001", "Female", "012345678", "123456789"], "Kampot!",
-         "choose one of the buttons"),
-    ]  # fmt: skip
 
 
 @pytest.mark.parametrize(("answers_before", "bad", "explanation"), BAD_ANSWERS)  # fmt: skip
@@ -303,7 +274,7 @@ async def test_rescheduling_moves_the_seat_and_keeps_the_code(app: App) -> None:
     assert (after.id, after.code, after.session_id) == (before.id, before.code, second.id)
     seats = {s.id: s.seats_taken for s in await rows(app, TestSession)}
     assert (seats[first.id], seats[second.id]) == (0, 1)
-    assert dara.venues[-1].title == "Siem Reap test centre (demo)"
+    assert dara.venues[-1].text == "Siem Reap test centre (demo)"
 
 
 async def test_rescheduling_to_a_session_that_filled_up_changes_nothing(app: App) -> None:
@@ -405,6 +376,6 @@ async def test_the_wizard_speaks_khmer_and_japanese(
     dara = Applicant(app.conversation, user_id=1, language=language)
     await dara.send("/book")
     await dara.press_data("book:exam:jft-basic")
-    await dara.press_data(dara.last.keyboard.rows[0][0].data)
+    await dara.press_data(str(dara.last.buttons[0].data))
     for word in words:
         assert word in dara.last.text

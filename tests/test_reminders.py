@@ -1,10 +1,8 @@
 """Reminders, offer deadlines, quiet hours and the scheduled jobs, on a clock the test moves."""
 
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
-from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy import update
@@ -20,26 +18,11 @@ from handlers.applicant.notices import (
 from models import OutboxMessage, Registration, TestSession
 from models.schedule import QuietHours, ReminderPlan, offer_deadline
 from models.sessions import close_ended_windows
-from tests.conftest import start_app
-from tests.driver import Applicant, deliver_outbox
-from tests.test_booking import make_session
-from tests.test_registration import give_details
-
-PHNOM_PENH = ZoneInfo("Asia/Phnom_Penh")
-
-
-@dataclass
-class Clock:
-    """The time the bot believes it is; tests move it."""
-
-    now: datetime
-
-    def __call__(self) -> datetime:
-        return self.now
-
-
-def local(*args: int) -> datetime:
-    return datetime(*args, tzinfo=PHNOM_PENH)
+from tests.support.app import start_app
+from tests.support.clock import PHNOM_PENH, Clock, local
+from tests.support.core import Applicant, deliver_outbox
+from tests.support.registration import give_details
+from tests.support.sessions import make_session
 
 
 @pytest.fixture
@@ -252,7 +235,7 @@ async def test_waitlisted_applicants_get_reminders_only_once_confirmed(app: App)
     pending = [r for r in await outbox(app) if r.status == "pending"]
     assert len(pending) == 3
     assert {r.applicant_id for r in pending} != {None}
-    assert sokha.files[0].photo  # the ticket comes with the confirmation
+    assert sokha.files[0].kind == "photo"  # the ticket comes with the confirmation
 
 
 # --- Offers that nobody answers -------------------------------------------------------------
@@ -307,7 +290,7 @@ async def test_a_moved_session_tells_everyone_and_moves_their_reminders(
         assert await session_moved(db, app.conversation.services, session, was) == 1
     await deliver_outbox(app.conversation, dara)
     assert "has changed your test session" in dara.last.text
-    assert dara.venues[-1].title == "v"
+    assert dara.venues[-1].text == "v"  # the venue's title
     pending = [r for r in await outbox(app) if r.status == "pending"]
     assert len(pending) == 3
     assert all(r.dedupe_key.endswith(str(int(session.starts_at.timestamp()))) for r in pending)

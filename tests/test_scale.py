@@ -25,10 +25,10 @@ from bot.app import App
 from handlers.applicant.notices import reconcile_reminders
 from models import Applicant, OutboxMessage, Registration
 from models.outbox import OutboxStatus
-from tests.balancer import Balancer
-from tests.conftest import start_app
-from tests.fake_telegram import FakeTelegram
-from tests.test_booking import make_session
+from tests.support.app import start_app
+from tests.support.balancer import Balancer
+from tests.support.fake_telegram import FakeTelegram
+from tests.support.sessions import make_session
 
 SEND_RATE = 100
 SECRET = "scale-test-secret"

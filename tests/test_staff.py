@@ -9,11 +9,11 @@ from sqlmodel import col, select
 
 from bot.app import App
 from models import AuditEntry, Registration
-from tests.conftest import start_app
-from tests.driver import Applicant
-from tests.test_booking import make_session
-from tests.test_registration import give_details
-from tests.test_reminders import Clock
+from tests.support.app import start_app
+from tests.support.clock import Clock
+from tests.support.core import Applicant
+from tests.support.registration import give_details
+from tests.support.sessions import make_session
 
 OWNER = 900
 UNKNOWN_COMMAND = "I don't know the command"
@@ -153,7 +153,7 @@ async def test_statistics_and_exports_for_staff(app: App) -> None:
     await operator.send("/stats")
     assert "Statistics" in operator.last.text
     assert "Seats: 1/10 taken, 9 left, 0 waiting" in operator.last.text
-    assert operator.files[-1].photo
+    assert operator.files[-1].kind == "photo"
     assert operator.files[-1].data.startswith(b"\x89PNG")
     await operator.send("/export")
     assert "Only admins" in operator.last.text

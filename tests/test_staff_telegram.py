@@ -13,34 +13,22 @@ from sqlalchemy import insert
 from sqlmodel import select
 
 from bot.app import App, build_app
-from bot.channels.telegram_aiogram import AiogramChannel
+from bot.channels.telegram import TelegramChannel
+from bot.channels.telegram_aiogram import AiogramApi
 from bot.delivery import OutboxSender
 from bot.pacing import SendPacer
 from bot.scheduler import in_transaction
 from handlers.staff.broadcast import report_progress
 from models import Applicant, Broadcast
-from tests.conftest import settings_for_test
-from tests.fake_telegram import ChatMessage, FakeTelegram
-from tests.test_reminders import local
-from tests.test_telegram_aiogram import answer_and_read, book_through_telegram, data_of
+from tests.support.app import settings_for_test
+from tests.support.clock import RunningClock, local
+from tests.support.fake_telegram import ChatMessage, FakeTelegram
+from tests.support.telegram import answer_and_read, book_through_telegram, data_of
 
 OWNER, STAFF_GROUP, DARA = 900, -100777, 5001
 CROWD = 2_000
 LANGUAGES = ("km", "en", "ja")
 TEXTS = {"km": "សេចក្តីជូនដំណឹង", "en": "Notice for applicants", "ja": "受験者へのお知らせ"}
-
-
-class RunningClock:
-    """Time that runs like the real one, from a chosen start; a test can jump ahead."""
-
-    def __init__(self, start: datetime) -> None:
-        self.offset = start - datetime.now(UTC)
-
-    def __call__(self) -> datetime:
-        return datetime.now(UTC) + self.offset
-
-    def jump_to(self, moment: datetime) -> None:
-        self.offset = moment - datetime.now(UTC)
 
 
 @pytest.fixture
@@ -69,14 +57,16 @@ async def telegram() -> AsyncIterator[FakeTelegram]:
 @pytest.fixture
 async def bot(
     app: App, telegram: FakeTelegram, clock: RunningClock
-) -> AsyncIterator[AiogramChannel]:
+) -> AsyncIterator[TelegramChannel]:
     """The channel, its outbox sender and the progress job, as `applicant-bot run` wires them."""
     services = app.conversation.services
     pacer = SendPacer(rate=900, chat_burst=20)
-    channel = AiogramChannel(
-        app.conversation, telegram.token, telegram.base_url, services.translators,
-        services.default_locale, retry_delay=0.05, pacer=pacer,
-    )  # fmt: skip
+    channel = TelegramChannel(
+        AiogramApi(telegram.token, telegram.base_url),
+        app.conversation,
+        retry_delay=0.05,
+        pacer=pacer,
+    )
     sender = OutboxSender(
         app.conversation.sessions, channel.send_one, pacer, clock=clock, idle_interval=0.05
     )
@@ -136,7 +126,7 @@ def messages_to(telegram: FakeTelegram, chat: int) -> list[ChatMessage]:
 
 
 async def test_a_broadcast_to_2000_applicants_in_three_languages(
-    app: App, bot: AiogramChannel, telegram: FakeTelegram
+    app: App, bot: TelegramChannel, telegram: FakeTelegram
 ) -> None:
     chats = await crowd(app, telegram, CROWD)
     question = await write_broadcast(telegram)
@@ -159,7 +149,7 @@ async def test_a_broadcast_to_2000_applicants_in_three_languages(
 
 
 async def test_stopping_a_broadcast_in_the_middle(
-    app: App, bot: AiogramChannel, telegram: FakeTelegram
+    app: App, bot: TelegramChannel, telegram: FakeTelegram
 ) -> None:
     telegram.latency = 0.004  # slow enough to press Stop while it sends
     chats = await crowd(app, telegram, CROWD)
@@ -183,7 +173,7 @@ async def test_stopping_a_broadcast_in_the_middle(
 
 
 async def test_a_scheduled_broadcast_fires_at_its_time(
-    app: App, bot: AiogramChannel, telegram: FakeTelegram, clock: RunningClock
+    app: App, bot: TelegramChannel, telegram: FakeTelegram, clock: RunningClock
 ) -> None:
     chats = await crowd(app, telegram, 30)
     question = await write_broadcast(telegram)
@@ -200,7 +190,7 @@ async def test_a_scheduled_broadcast_fires_at_its_time(
 
 
 async def test_export_through_telegram_cell_by_cell(
-    app: App, bot: AiogramChannel, telegram: FakeTelegram
+    app: App, bot: TelegramChannel, telegram: FakeTelegram
 ) -> None:
     from bot.demo import seed_demo
 
@@ -226,7 +216,7 @@ async def test_export_through_telegram_cell_by_cell(
 
 
 async def test_handoff_round_trip_and_check_in_twice(
-    app: App, bot: AiogramChannel, telegram: FakeTelegram
+    app: App, bot: TelegramChannel, telegram: FakeTelegram
 ) -> None:
     from bot.demo import seed_demo
 

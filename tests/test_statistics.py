@@ -26,7 +26,7 @@ from models.statistics import (
     Statistics,
     gather_statistics,
 )
-from tests.test_booking import NOW, make_session
+from tests.support.sessions import NOW, make_session
 
 PHNOM_PENH = ZoneInfo("Asia/Phnom_Penh")
 TODAY = date(2026, 10, 1)  # NOW is 10:00 on 1 October in Phnom Penh

@@ -24,10 +24,10 @@ from bot.webhook import (
     secret_version,
 )
 from models.updates import ProcessedUpdate
-from tests.balancer import Balancer
-from tests.channels import channel_on_fake
-from tests.conftest import settings_for_test
-from tests.fake_telegram import FakeTelegram
+from tests.support.app import settings_for_test
+from tests.support.balancer import Balancer
+from tests.support.channels import channel_on_fake
+from tests.support.fake_telegram import FakeTelegram
 
 DARA = 5001
 SECRET = "webhook-secret_1"

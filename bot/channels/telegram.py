@@ -1,18 +1,19 @@
-"""What both Telegram channels share: the updates asked for, the command menus, and the
-error policy under which every reply is sent.
+"""The Telegram channel: updates in, the conversation's actions out, under one error policy.
 
-Each channel maps its framework's errors to a `Delivery` outcome in one function
-(`BotApi.outcome`) and gives its library's keyboard and upload types to the requests
-built here (`action_request`); everything else about talking to Telegram lives here,
-once: 429 waits `retry_after` (and pauses the
-bot-wide budget), 403 marks the applicant unreachable, network errors and 5xx are
-retried with exponential backoff, a bad request is logged and given up; an edit that
-changes nothing is fine, an edit Telegram refuses otherwise is sent as a new message.
+A `TelegramApi` is what a Telegram library (aiogram or python-telegram-bot) gives the
+channel: its keyboard, upload and command types, one Bot API request by method name,
+its exceptions sorted by what they mean (`ApiErrors`), and long polling. Everything else
+lives here, once: translating updates, rendering actions, command menus, the webhook's
+registration, and the error policy every reply is sent under: 429 waits `retry_after`
+(and pauses the bot-wide budget), 403 marks the applicant unreachable, network errors
+and 5xx are retried with exponential backoff, a bad request is logged and given up; an
+edit that changes nothing is fine, an edit Telegram refuses otherwise is sent as a new
+message.
 """
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import partial
 from typing import Any, Protocol, TypeVar
@@ -21,24 +22,31 @@ from bot.delivery import Delivery, Outcome
 from bot.pacing import SendPacer
 from handlers.core.conversation import Conversation
 from handlers.core.events import (
+    Button,
     EditText,
     Incoming,
+    InlineKeyboard,
     Keyboard,
     Kind,
     Notify,
     Outgoing,
+    ReplyKeyboard,
     SendFile,
     SendMedia,
     SendText,
     SendVenue,
     split_command,
 )
+from handlers.core.services import BotAccount
 from handlers.core.texts import LOCALES, Translator
 
 logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
 Request = Callable[[], Awaitable[Any]]
+# An update as aiogram or PTB parsed it: both mirror the Bot API, so it is read by field name.
+Update = Any
+OnUpdate = Callable[[Update], Awaitable[None]]
 
 ALLOWED_UPDATES = ("message", "edited_message", "callback_query")
 MAX_ATTEMPTS = 5
@@ -72,7 +80,109 @@ class WebhookSpec:
 
 
 class TelegramUnavailable(RuntimeError):
-    """A call the bot cannot do without (setting the webhook) failed under the error policy."""
+    """A call the bot cannot do without (getMe, setting the webhook) failed under the policy."""
+
+
+class NotAnUpdate(ValueError):
+    """A webhook payload the library cannot read as an update."""
+
+
+Errors = tuple[type[Exception], ...]
+
+
+@dataclass(frozen=True)
+class ApiErrors:
+    """A library's exceptions, by what each means to the channel (the neutral `Outcome`s)."""
+
+    any: Errors  # every error Telegram answered with, or that kept the request from it
+    flood: Errors  # 429: wait retry_after
+    forbidden: Errors  # 403: the user blocked the bot
+    bad_request: Errors  # 400 (and 413): sending it again cannot help
+    network: Errors  # no answer, or a 5xx; checked after bad_request, which PTB derives from it
+
+
+# A reply-keyboard button: its label, and whether it asks to share the phone number.
+ReplyKey = tuple[str, bool]
+
+
+class TelegramApi(Protocol):
+    """What a Telegram library gives the channel: its types, its requests, its errors, polling."""
+
+    errors: ApiErrors
+
+    def inline_keyboard(self, rows: Sequence[Sequence[Button]]) -> object:
+        """The library's inline keyboard markup."""
+        ...
+
+    def reply_keyboard(self, rows: Sequence[Sequence[ReplyKey]]) -> object:
+        """The library's reply keyboard markup, shown once and fitted to the buttons."""
+        ...
+
+    def remove_keyboard(self) -> object:
+        """The library's markup that puts the phone's own keyboard back."""
+        ...
+
+    def upload(self, data: bytes, filename: str) -> object:
+        """The library's file to upload with a request."""
+        ...
+
+    def bot_command(self, name: str, description: str) -> object:
+        """The library's entry of a command menu."""
+        ...
+
+    async def call(self, method: str, /, **params: Any) -> Any:
+        """One Bot API request: `method` and `params` named as the Bot API names them, in
+        snake case (send_message, chat_id); raises the library's errors."""
+        ...
+
+    def error_message(self, error: Exception) -> str:
+        """What Telegram (or the way to it) said, for one of `errors.any`."""
+        ...
+
+    def retry_after(self, error: Exception) -> float:
+        """The seconds a flood error asks to wait."""
+        ...
+
+    def html_of(self, message: Any) -> str:
+        """A message's text (or caption) as Telegram HTML."""
+        ...
+
+    def update_of(self, payload: dict[str, Any]) -> Update:
+        """An update as Telegram posted it to the webhook; raises NotAnUpdate."""
+        ...
+
+    async def start(self) -> Any:
+        """Readies the client and returns the bot's own user (getMe)."""
+        ...
+
+    async def poll(
+        self, on_update: OnUpdate, allowed_updates: Sequence[str], handle_signals: bool
+    ) -> None:
+        """Long-polls for the updates allowed, handing each to `on_update` in update order,
+        until `stop` (or SIGINT/SIGTERM, if asked)."""
+        ...
+
+    async def stop(self) -> None:
+        """Ends `poll`."""
+        ...
+
+    async def close(self) -> None:
+        """Closes the client's connections."""
+        ...
+
+
+def telegram_api(framework: str, token: str, api_url: str) -> TelegramApi:
+    """The Bot API client of BOT_FRAMEWORK: "ptb" is python-telegram-bot, else aiogram.
+
+    Imported here so that a bot on one library never loads the other.
+    """
+    if framework == "ptb":
+        from bot.channels.telegram_ptb import PtbApi
+
+        return PtbApi(token, api_url)
+    from bot.channels.telegram_aiogram import AiogramApi
+
+    return AiogramApi(token, api_url)
 
 
 def unsupported_content(message: object) -> str:
@@ -80,12 +190,12 @@ def unsupported_content(message: object) -> str:
     return next((name for name in UNSUPPORTED_CONTENT if getattr(message, name, None)), "other")
 
 
-# How a library gives a message's text (or caption) as Telegram HTML, e.g. aiogram's
-# `message.html_text`; the rest of an update reads the same in both libraries.
+# How a library gives a message's text (or caption) as Telegram HTML (`TelegramApi.html_of`);
+# the rest of an update reads the same in both libraries.
 HtmlOf = Callable[[Any], str]
 
 
-def to_incoming(update: Any, html_of: HtmlOf) -> Incoming | None:
+def to_incoming(update: Update, html_of: HtmlOf) -> Incoming | None:
     """The conversation's event for a Telegram update (aiogram's or PTB's, which mirror the
     Bot API alike), or None when there is none."""
     if update.callback_query is not None:
@@ -181,88 +291,107 @@ def command_menus(
     return menus
 
 
-def action_request(
-    bot: Any,
-    chat_id: int,
-    action: Outgoing,
-    markup: Callable[[Keyboard | None], Any],
-    upload: Callable[..., Any],
-) -> Request:
-    """The Bot API call for one action: a text, a notice as text, a venue, a file, an edit.
-
-    aiogram's and PTB's bots name the methods and their fields as the Bot API does; only
-    a keyboard (`markup`) and an uploaded file (`upload(data, filename=...)`) are each
-    library's own types.
-    """
-    if isinstance(action, EditText):
-        return partial(
-            bot.edit_message_text,
-            text=action.text,
-            chat_id=chat_id,
-            message_id=action.message_id,
-            reply_markup=markup(action.keyboard),
-        )
-    if isinstance(action, SendMedia):
-        send = bot.send_photo if action.kind == "photo" else bot.send_document
-        return partial(send, chat_id, action.file_id, caption=action.caption or None)
-    if isinstance(action, SendFile):
-        file = upload(action.data, filename=action.filename)
-        send = bot.send_photo if action.photo else bot.send_document
-        return partial(send, chat_id, file, caption=action.caption or None)
-    if isinstance(action, SendVenue):
-        where = (action.latitude, action.longitude, action.title, action.address)
-        return partial(bot.send_venue, chat_id, *where)
-    if isinstance(action, SendText | Notify):
-        keyboard = action.keyboard if isinstance(action, SendText) else None
-        return partial(bot.send_message, chat_id, action.text, reply_markup=markup(keyboard))
-    raise ValueError(f"{type(action).__name__} is not a new message")
-
-
-def answer_request(bot: Any, query_id: str, text: str | None, alert: bool) -> Request:
-    """The answer to a button press, with a notice over the chat when there is one."""
-    return partial(bot.answer_callback_query, query_id, text=text, show_alert=alert)
-
-
-class BotApi(Protocol):
-    """What a Telegram channel gives the shared policy: its requests and its error mapping."""
-
-    def outcome(self, error: Exception) -> Delivery | None:
-        """The Delivery a framework error comes to; None when it is no Telegram error."""
-        ...
-
-    def request(self, chat_id: int, action: Outgoing) -> Request:
-        """The Bot API call that shows one action in a chat."""
-        ...
-
-    def answer(self, query_id: str, text: str | None = None, alert: bool = False) -> Request:
-        """The Bot API call that answers a button press (stops its spinner)."""
-        ...
-
-
-class TelegramCalls:
-    """Bot API calls under the error policy, and the order in which replies go out."""
+class TelegramChannel:
+    """Runs the conversation on Telegram, through aiogram or python-telegram-bot."""
 
     def __init__(
         self,
-        api: BotApi,
+        api: TelegramApi,
         conversation: Conversation,
-        pacer: SendPacer,
-        retry_delay: float,
+        retry_delay: float = 1.0,
+        pacer: SendPacer | None = None,
+        account: BotAccount | None = None,
     ) -> None:
         self.api = api
         self.conversation = conversation
-        self.pacer = pacer
+        self.account = account  # None for a channel that only sends (no deep links to make)
         self.retry_delay = retry_delay
+        self.pacer = pacer or SendPacer()
 
-    async def handle(self, event: Incoming | None, query_id: str | None) -> None:
-        """Runs one event through the conversation and sends its replies.
+    async def run(self, handle_signals: bool = False) -> None:
+        """Sets the command menus, then polls until stopped (or SIGINT/SIGTERM, if asked)."""
+        await self.call(self._request("delete_webhook"), user_id=None)  # polling needs none
+        if not await self.start():
+            raise TelegramUnavailable("getMe failed: the bot cannot start")
+        await self.api.poll(self._on_update, ALLOWED_UPDATES, handle_signals)
+
+    async def start(self) -> bool:
+        """Learns the bot's username (for deep links) and sets the command menus; False when
+        Telegram could not tell who the bot is. Webhook mode starts here, without polling."""
+        me = await self.call(self.api.start, user_id=None)
+        if me is not None and me.username and self.account is not None:
+            self.account.learn(me.username)
+        await self.set_commands()
+        return me is not None
+
+    async def stop(self) -> None:
+        await self.api.stop()
+
+    async def close(self) -> None:
+        await self.api.close()
+
+    async def set_commands(self) -> None:
+        """The command menu in each language, and the default language's for everyone else."""
+        services = self.conversation.services
+        for language, menu in command_menus(services.translators, services.default_locale):
+            commands = [self.api.bot_command(name, text) for name, text in menu]
+            await self.call(
+                self._request("set_my_commands", commands=commands, language_code=language),
+                user_id=None,
+            )
+
+    # --- webhook mode: the webhook server (bot/webhook.py) feeds updates one by one --------
+
+    async def feed(self, payload: dict[str, Any]) -> None:
+        """Handles one update as Telegram posted it; returns when its replies are sent."""
+        try:
+            update = self.api.update_of(payload)
+        except NotAnUpdate as error:
+            logger.warning("ignored a webhook payload that is no update (%s)", error)
+            return
+        await self._on_update(update)
+
+    async def webhook_spec(self) -> WebhookSpec:
+        """The webhook Telegram has now (url "" when none)."""
+        info = await self.call(self._request("get_webhook_info"), user_id=None)
+        if info is None:
+            raise TelegramUnavailable("getWebhookInfo failed")
+        return WebhookSpec(
+            url=info.url,
+            allowed_updates=tuple(info.allowed_updates or ()),
+            max_connections=info.max_connections or DEFAULT_MAX_CONNECTIONS,
+        )
+
+    async def set_webhook(self, spec: WebhookSpec, secret: str) -> None:
+        """Has Telegram post updates to `spec.url`, signed with `secret`."""
+        request = self._request(
+            "set_webhook",
+            url=spec.url,
+            secret_token=secret,
+            allowed_updates=list(spec.allowed_updates),
+            max_connections=spec.max_connections,
+        )
+        if not await self.call(request, user_id=None):
+            raise TelegramUnavailable("setWebhook failed")
+
+    async def delete_webhook(self) -> None:
+        """Stops webhook delivery (updates wait for getUpdates again)."""
+        if not await self.call(self._request("delete_webhook"), user_id=None):
+            raise TelegramUnavailable("deleteWebhook failed")
+
+    # --- updates in ------------------------------------------------------------------------
+
+    async def _on_update(self, update: Update) -> None:
+        """Runs one update through the conversation and sends its replies.
 
         Must be awaited without an await before it in the caller, so that the user's
         lock is taken in the order the updates came.
         """
+        query_id = update.callback_query.id if update.callback_query else None
+        event = to_incoming(update, self.api.html_of)
         if event is None:
             if query_id is not None:  # not ours, but the button must stop spinning
-                await self.call(self.api.answer(query_id), None)
+                await self.call(self.answer(query_id), None)
             return
 
         async def deliver(actions: list[Outgoing]) -> None:
@@ -270,16 +399,18 @@ class TelegramCalls:
 
         actions = await self.conversation.handle(event, deliver)
         if query_id is not None and not actions:
-            await self.call(self.api.answer(query_id), event.user_id)
+            await self.call(self.answer(query_id), event.user_id)
+
+    # --- replies out -----------------------------------------------------------------------
 
     async def send(self, event: Incoming, actions: list[Outgoing], query_id: str | None) -> None:
         """Renders the actions in order; a button press is always answered, first."""
         if query_id is not None:
             notice = next((a for a in actions if isinstance(a, Notify)), None)
             answer = (
-                self.api.answer(query_id, notice.text[:200], notice.alert)
+                self.answer(query_id, notice.text[:200], notice.alert)
                 if notice
-                else self.api.answer(query_id)
+                else self.answer(query_id)
             )
             await self.call(answer, event.user_id)
         for action in actions:
@@ -290,13 +421,80 @@ class TelegramCalls:
 
     async def send_one(self, chat_id: int, action: Outgoing) -> Delivery:
         """One request for a queued message, without retrying: the outbox sender decides."""
-        _, delivery = await self.attempt(self.api.request(chat_id, action))
+        _, delivery = await self.attempt(self.request(chat_id, action))
         return delivery
 
     async def render(self, chat_id: int, action: Outgoing, user_id: int) -> bool:
         """Sends one new message as a reply, under the error policy."""
-        sent = await self.call(self.api.request(chat_id, action), user_id, paced_chat=chat_id)
+        sent = await self.call(self.request(chat_id, action), user_id, paced_chat=chat_id)
         return sent is not None
+
+    def request(self, chat_id: int, action: Outgoing) -> Request:
+        """The Bot API call for one action: a text, a notice as text, a venue, a file, an edit."""
+        if isinstance(action, EditText):
+            return self._request(
+                "edit_message_text",
+                text=action.text,
+                chat_id=chat_id,
+                message_id=action.message_id,
+                reply_markup=self.markup(action.keyboard),
+            )
+        if isinstance(action, SendMedia):
+            field = "photo" if action.kind == "photo" else "document"
+            return self._send(field, chat_id, action.file_id, action.caption)
+        if isinstance(action, SendFile):
+            file = self.api.upload(action.data, filename=action.filename)
+            return self._send(
+                "photo" if action.photo else "document", chat_id, file, action.caption
+            )
+        if isinstance(action, SendVenue):
+            return self._request(
+                "send_venue",
+                chat_id=chat_id,
+                latitude=action.latitude,
+                longitude=action.longitude,
+                title=action.title,
+                address=action.address,
+            )
+        if isinstance(action, SendText | Notify):
+            keyboard = action.keyboard if isinstance(action, SendText) else None
+            return self._request(
+                "send_message",
+                chat_id=chat_id,
+                text=action.text,
+                reply_markup=self.markup(keyboard),
+            )
+        raise ValueError(f"{type(action).__name__} is not a new message")
+
+    def answer(self, query_id: str, text: str | None = None, alert: bool = False) -> Request:
+        """The answer to a button press (stops its spinner), with a notice when there is one."""
+        return self._request(
+            "answer_callback_query", callback_query_id=query_id, text=text, show_alert=alert
+        )
+
+    def markup(self, keyboard: Keyboard | None) -> object:
+        """The library's reply_markup for a keyboard of the core."""
+        if keyboard is None:
+            return None
+        if isinstance(keyboard, InlineKeyboard):
+            return self.api.inline_keyboard(keyboard.rows)
+        if isinstance(keyboard, ReplyKeyboard):
+            rows = [[(label, False) for label in row] for row in keyboard.rows]
+            if keyboard.contact:
+                rows.insert(0, [(keyboard.contact, True)])
+            return self.api.reply_keyboard(rows)
+        return self.api.remove_keyboard()
+
+    def _send(self, field: str, chat_id: int, file: object, caption: str) -> Request:
+        """sendPhoto or sendDocument: a file by Telegram's id, or one to upload."""
+        return self._request(
+            f"send_{field}", chat_id=chat_id, caption=caption or None, **{field: file}
+        )
+
+    def _request(self, method: str, **params: Any) -> Request:
+        return partial(self.api.call, method, **params)
+
+    # --- the error policy ------------------------------------------------------------------
 
     async def call(
         self,
@@ -323,14 +521,31 @@ class TelegramCalls:
                 async with self.pacer.slot(paced_chat, reply=True):
                     result = await request()
         except Exception as error:
-            delivery = self.api.outcome(error)
+            delivery = self.outcome(error)
             if delivery is None:
                 raise
             return None, delivery
         return result, Delivery(Outcome.SENT, message_id=getattr(result, "message_id", None))
 
+    def outcome(self, error: Exception) -> Delivery | None:
+        """What a failed request comes to; None when the error is none of Telegram's."""
+        errors = self.api.errors
+        if not isinstance(error, errors.any):
+            return None
+        message, name = self.api.error_message(error), type(error).__name__
+        if isinstance(error, errors.flood):
+            return Delivery(Outcome.RETRY_AFTER, retry_after=self.api.retry_after(error))
+        if isinstance(error, errors.forbidden):
+            return Delivery(Outcome.BLOCKED, error=message)
+        if isinstance(error, errors.bad_request):
+            gone = "chat not found" in message.lower()
+            return Delivery(Outcome.CHAT_GONE if gone else Outcome.REFUSED, error=message)
+        if isinstance(error, errors.network):
+            return Delivery(Outcome.TRANSIENT, error=name)
+        return Delivery(Outcome.REFUSED, error=f"{name}: {message}")
+
     async def _edit(self, chat_id: int, action: EditText, user_id: int) -> None:
-        request = self.api.request(chat_id, action)
+        request = self.request(chat_id, action)
         _, delivery = await self._with_policy(request, user_id, paced_chat=chat_id)
         if delivery.outcome not in (Outcome.REFUSED, Outcome.CHAT_GONE):
             return
@@ -370,36 +585,3 @@ class TelegramCalls:
                     await asyncio.sleep(self.retry_delay * 2 ** (attempt - 1))
         logger.error("Telegram call abandoned after %s attempts", MAX_ATTEMPTS)
         return None, delivery
-
-    # --- the webhook registration, the same Bot API calls in both libraries ----------------
-
-    async def webhook_spec(self, bot: Any) -> WebhookSpec:
-        """The webhook Telegram has now (url "" when none)."""
-        info = await self.call(bot.get_webhook_info, user_id=None)
-        if info is None:
-            raise TelegramUnavailable("getWebhookInfo failed")
-        return WebhookSpec(
-            url=info.url,
-            allowed_updates=tuple(info.allowed_updates or ()),
-            max_connections=info.max_connections or DEFAULT_MAX_CONNECTIONS,
-        )
-
-    async def set_webhook(self, bot: Any, spec: WebhookSpec, secret: str) -> None:
-        """Has Telegram post updates to `spec.url`, signed with `secret`."""
-        done = await self.call(
-            partial(
-                bot.set_webhook,
-                spec.url,
-                secret_token=secret,
-                allowed_updates=list(spec.allowed_updates),
-                max_connections=spec.max_connections,
-            ),
-            user_id=None,
-        )
-        if not done:
-            raise TelegramUnavailable("setWebhook failed")
-
-    async def delete_webhook(self, bot: Any) -> None:
-        """Stops webhook delivery (updates wait for getUpdates again)."""
-        if not await self.call(bot.delete_webhook, user_id=None):
-            raise TelegramUnavailable("deleteWebhook failed")

@@ -1,7 +1,9 @@
-"""One chat driver for every channel: the behaviour suite is written once against it.
+"""The chats of every channel, in the one vocabulary of `tests.support.chat`: the behaviour
+suite is written once against it.
 
-`Chats` plays users (and, on Telegram, the staff group) on one channel:
+`Chats` plays users (and, but for the console, the staff group) on one channel:
 
+- `CoreChats` (tests.support.core): the conversation core itself, without a channel.
 - `ConsoleChats`: one ConsoleChannel per user, in script mode, reading one line per action
   through its own `run()`; what the user sees is parsed back from the JSON lines it prints.
 - `TelegramChats`: the real channel (aiogram or python-telegram-bot) polling the fake Bot
@@ -21,140 +23,24 @@ import json
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager, suppress
-from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
 from bot.app import App
 from bot.channels.console import ConsoleChannel
-from bot.channels.telegram_aiogram import AiogramChannel
-from bot.channels.telegram_ptb import PtbChannel
+from bot.channels.telegram import TelegramChannel, telegram_api
 from bot.delivery import OutboxSender
 from bot.pacing import SendPacer
 from handlers.core.events import Incoming
-from tests.fake_telegram import ChatMessage, FakeTelegram
+from tests.support.chat import Button, Chat, Chats, Message, StaffGroup
+from tests.support.core import CoreChats
+from tests.support.fake_telegram import ChatMessage, FakeTelegram
 
-CHANNELS = ("console", "aiogram", "ptb")
+CHANNELS = ("core", "console", "aiogram", "ptb")
 TIMEOUT = 10.0
 SEND_METHODS = {
     "sendMessage", "sendDocument", "sendPhoto", "sendVenue", "editMessageText",
     "editMessageReplyMarkup",
 }  # fmt: skip
-
-
-@dataclass
-class Button:
-    """A button under a message: inline (with its data, on Telegram) or on the reply keyboard."""
-
-    label: str
-    data: str | None = None  # callback data; None on the console and for reply-keyboard buttons
-    inline: bool = True
-    contact: bool = False
-
-
-@dataclass
-class Message:
-    """A bot message as the user sees it now."""
-
-    message_id: int
-    kind: str  # text, photo, document, venue
-    text: str  # the plain text; a file's caption; a venue's title
-    buttons: list[Button] = field(default_factory=list)
-    filename: str = ""  # photo, document
-    address: str = ""  # venue
-
-    @property
-    def labels(self) -> list[str]:
-        return [button.label for button in self.buttons]
-
-
-class Chat:
-    """One user's private chat with the bot: what they do, and what they see."""
-
-    def __init__(self, user_id: int, language: str | None) -> None:
-        self.user_id = user_id
-        self.language = language
-        self.screens: dict[int, Message] = {}  # message id -> the message as it reads now
-        self.changes: list[Message] = []  # every message sent or edited, in order
-        self.notices: list[str] = []  # the texts of button presses' answers (toasts, alerts)
-        self.last: Message | None = None  # the text message sent or edited last
-
-    # --- what the user does (each channel implements these) ----------------------------------
-
-    async def send(self, text: str) -> None:
-        """Types a message (a /command when it starts with "/")."""
-        raise NotImplementedError
-
-    async def share_contact(self, phone: str) -> None:
-        """Shares their own phone number with the contact button."""
-        raise NotImplementedError
-
-    async def _press(self, message: Message, button: Button) -> None:
-        raise NotImplementedError
-
-    async def press(self, label: str) -> None:
-        """Presses the button labelled `label` (or containing it) on the newest message with it."""
-        message, button = self.find_button(label)
-        if button.contact:
-            raise AssertionError("the contact button shares a number: use share_contact()")
-        await self._press(message, button)
-
-    # --- what the user sees --------------------------------------------------------------------
-
-    @property
-    def messages(self) -> list[Message]:
-        return [self.screens[key] for key in sorted(self.screens)]
-
-    @property
-    def texts(self) -> list[str]:
-        """The text of every text message in the chat, as it reads now, oldest first."""
-        return [m.text for m in self.messages if m.kind == "text"]
-
-    @property
-    def files(self) -> list[Message]:
-        return [m for m in self.messages if m.kind in ("photo", "document")]
-
-    @property
-    def venues(self) -> list[Message]:
-        return [m for m in self.messages if m.kind == "venue"]
-
-    def find_button(self, label: str) -> tuple[Message, Button]:
-        """The button labelled `label` (else containing it), on the newest message having one."""
-        for message in reversed(self.messages):
-            for exact in (True, False):
-                for button in message.buttons:
-                    if button.label == label if exact else label in button.label:
-                        return message, button
-        shown = self.last.labels if self.last else None
-        raise AssertionError(f"no button {label!r}; the last message has {shown}")
-
-    def _see(self, message: Message) -> None:
-        self.screens[message.message_id] = message
-        self.changes.append(message)
-        if message.kind == "text":
-            self.last = message
-
-
-class StaffGroup(Protocol):
-    """The staff group chat: the bot's posts there, and staff replying to them."""
-
-    chat_id: int
-
-    @property
-    def posts(self) -> list[Message]: ...
-
-    async def reply(self, staff_id: int, message_id: int, text: str) -> None: ...
-
-
-class Chats(Protocol):
-    """Users of one channel, and the outbox that reaches them."""
-
-    name: str
-
-    def user(self, user_id: int, language: str | None = "en") -> Chat: ...
-
-    async def staff_group(self, chat_id: int, member: int) -> StaffGroup: ...
-
-    async def deliver_outbox(self) -> int: ...
 
 
 # --- The console ---------------------------------------------------------------------------------
@@ -256,20 +142,6 @@ class ConsoleChats:
 
 
 # --- Telegram, over HTTP against the fake Bot API server -----------------------------------------
-
-
-class TelegramChannel(Protocol):
-    """What AiogramChannel and PtbChannel both offer."""
-
-    pacer: SendPacer
-
-    async def run(self) -> None: ...
-
-    async def stop(self) -> None: ...
-
-    async def close(self) -> None: ...
-
-    async def send_one(self, chat_id: int, action: Any) -> Any: ...
 
 
 class Finished:
@@ -475,23 +347,21 @@ def _as_message(change: ChatMessage) -> Message:
 
 def channel_on_fake(
     name: str, app: App, telegram: FakeTelegram, api_url: str | None = None, **options: Any
-) -> Any:
-    """The aiogram or PTB channel on `app`, talking to the fake (retrying after 50 ms)."""
-    channel_class = AiogramChannel if name == "aiogram" else PtbChannel
-    services = app.conversation.services
-    return channel_class(
-        app.conversation,
-        telegram.token,
-        api_url or telegram.base_url,
-        services.translators,
-        services.default_locale,
-        **{"retry_delay": 0.05, **options},
+) -> TelegramChannel:
+    """The channel on aiogram or PTB (`name`) on `app`, talking to the fake (retrying after
+    50 ms)."""
+    api = telegram_api(name, telegram.token, api_url or telegram.base_url)
+    return TelegramChannel(
+        api, app.conversation, account=app.account, **{"retry_delay": 0.05, **options}
     )
 
 
 @asynccontextmanager
 async def open_chats(name: str, app: App) -> AsyncIterator[Chats]:
     """The chats of one channel on the app, started; stopped and closed afterwards."""
+    if name == "core":
+        yield CoreChats(app.conversation)
+        return
     if name == "console":
         yield ConsoleChats(app)
         return

@@ -1,6 +1,8 @@
-"""The journeys through the real aiogram client, over HTTP, against the fake Bot API server."""
+"""The journeys through the real aiogram and python-telegram-bot clients, over HTTP, against
+the fake Bot API server: each test that takes `bot` or `webhook_bot` runs on both."""
 
 import asyncio
+import contextlib
 import logging
 import signal
 import socket
@@ -12,12 +14,21 @@ import pytest
 from sqlmodel import select
 
 from bot.app import App
-from bot.channels.telegram import ALLOWED_UPDATES, WebhookSpec
-from bot.channels.telegram_aiogram import AiogramChannel
+from bot.channels.telegram import ALLOWED_UPDATES, TelegramChannel, WebhookSpec
+from bot.channels.telegram_ptb import PtbApi
+from bot.delivery import Outcome
+from handlers.core.events import EditText, SendFile, SendText
 from models import Applicant, TestSession
-from tests.channels import channel_on_fake
-from tests.fake_telegram import FakeTelegram
-from tests.test_registration import BAD_ANSWERS
+from tests.support.channels import channel_on_fake
+from tests.support.fake_telegram import FakeTelegram
+from tests.support.registration import BAD_ANSWERS
+from tests.support.telegram import (
+    answer_and_read,
+    book_through_telegram,
+    data_of,
+    posted_message,
+    rejected_except_not_modified,
+)
 
 DARA = 5001
 SOKHA = 5002
@@ -32,9 +43,16 @@ async def telegram(request: pytest.FixtureRequest) -> AsyncIterator[FakeTelegram
     await fake.stop()
 
 
+@pytest.fixture(params=["aiogram", "ptb"])
+def framework(request: pytest.FixtureRequest) -> str:
+    """The library the channel runs on."""
+    return str(request.param)
+
+
 @pytest.fixture
-async def bot(app: App, telegram: FakeTelegram) -> AsyncIterator[AiogramChannel]:
-    channel = channel_on_fake("aiogram", app, telegram)
+async def bot(app: App, telegram: FakeTelegram, framework: str) -> AsyncIterator[TelegramChannel]:
+    """The channel, long polling the fake server."""
+    channel = channel_on_fake(framework, app, telegram)
     polling = asyncio.create_task(channel.run())
     await telegram.wait_for(lambda f: any(r.method == "getUpdates" for r in f.requests))
     yield channel
@@ -44,35 +62,17 @@ async def bot(app: App, telegram: FakeTelegram) -> AsyncIterator[AiogramChannel]
 
 
 @pytest.fixture
-async def webhook_bot(app: App, telegram: FakeTelegram) -> AsyncIterator[AiogramChannel]:
+async def webhook_bot(
+    app: App, telegram: FakeTelegram, framework: str
+) -> AsyncIterator[TelegramChannel]:
     """The channel in webhook mode: started, not polling; updates come through `feed`."""
-    channel = channel_on_fake("aiogram", app, telegram)
+    channel = channel_on_fake(framework, app, telegram)
     await channel.start()
     yield channel
     await channel.close()
 
 
-def posted_message(update_id: int, user_id: int, text: str, language_code: str = "en") -> dict:
-    """An update as Telegram would POST it to the webhook: a user's text message."""
-    message = {
-        "message_id": update_id,
-        "date": 1790000000,
-        "chat": {"id": user_id, "type": "private", "first_name": "Dara"},
-        "from": {
-            "id": user_id, "is_bot": False, "first_name": "Dara", "language_code": language_code,
-        },
-        "text": text,
-    }  # fmt: skip
-    if text.startswith("/"):
-        message["entities"] = [{"type": "bot_command", "offset": 0, "length": len(text)}]
-    return {"update_id": update_id, "message": message}
-
-
-def rejected_except_not_modified(telegram: FakeTelegram) -> list:
-    return [r for r in telegram.rejected if "not modified" not in r.description]
-
-
-async def test_start_language_and_menu(bot: AiogramChannel, telegram: FakeTelegram) -> None:
+async def test_start_language_and_menu(bot: TelegramChannel, telegram: FakeTelegram) -> None:
     telegram.user_sends(DARA, "/start", language_code="en")
     welcome = await telegram.next_message(DARA)
     assert welcome.text.startswith("👋 Welcome!")
@@ -89,7 +89,7 @@ async def test_start_language_and_menu(bot: AiogramChannel, telegram: FakeTelegr
 
 
 async def test_command_menus_are_set_per_language(
-    bot: AiogramChannel, telegram: FakeTelegram
+    bot: TelegramChannel, telegram: FakeTelegram
 ) -> None:
     await telegram.wait_for(lambda f: len(f.commands) >= 4)
     by_language = {
@@ -102,7 +102,7 @@ async def test_command_menus_are_set_per_language(
 
 
 async def test_browsing_the_faq_and_asking(
-    app: App, bot: AiogramChannel, telegram: FakeTelegram
+    app: App, bot: TelegramChannel, telegram: FakeTelegram
 ) -> None:
     telegram.user_sends(DARA, "/faq", language_code="en")
     topics = await telegram.next_message(DARA)
@@ -127,7 +127,7 @@ async def test_browsing_the_faq_and_asking(
 
 
 async def test_pressing_the_same_button_twice_is_harmless(
-    bot: AiogramChannel, telegram: FakeTelegram, caplog: pytest.LogCaptureFixture
+    bot: TelegramChannel, telegram: FakeTelegram, caplog: pytest.LogCaptureFixture
 ) -> None:
     telegram.user_sends(DARA, "/faq", language_code="en")
     topics = await telegram.next_message(DARA)
@@ -151,7 +151,7 @@ async def test_pressing_the_same_button_twice_is_harmless(
     ],
 )
 async def test_what_the_bot_cannot_read(
-    bot: AiogramChannel, telegram: FakeTelegram, send: str, answer: str
+    bot: TelegramChannel, telegram: FakeTelegram, send: str, answer: str
 ) -> None:
     telegram.user_sends(DARA, "/help", language_code="en")
     await telegram.next_message(DARA)
@@ -160,7 +160,7 @@ async def test_what_the_bot_cannot_read(
     assert answer in reply.text
 
 
-async def test_location_edit_and_contact(bot: AiogramChannel, telegram: FakeTelegram) -> None:
+async def test_location_edit_and_contact(bot: TelegramChannel, telegram: FakeTelegram) -> None:
     telegram.user_sends(DARA, "/help", language_code="en")
     await telegram.next_message(DARA)
     telegram.user_sends_location(DARA, 11.55, 104.92)
@@ -171,7 +171,7 @@ async def test_location_edit_and_contact(bot: AiogramChannel, telegram: FakeTele
     assert "phone number" in (await telegram.next_message(DARA)).text
 
 
-async def test_group_chats_are_ignored(bot: AiogramChannel, telegram: FakeTelegram) -> None:
+async def test_group_chats_are_ignored(bot: TelegramChannel, telegram: FakeTelegram) -> None:
     telegram.user_sends(DARA, "hello bot", chat_type="group", chat_id=-100123)
     telegram.user_sends(SOKHA, "/help", language_code="en")
     await telegram.next_message(SOKHA)
@@ -179,7 +179,7 @@ async def test_group_chats_are_ignored(bot: AiogramChannel, telegram: FakeTelegr
 
 
 async def test_forged_button_data_is_refused_politely(
-    bot: AiogramChannel, telegram: FakeTelegram
+    bot: TelegramChannel, telegram: FakeTelegram
 ) -> None:
     telegram.user_sends(DARA, "/faq", language_code="en")
     topics = await telegram.next_message(DARA)
@@ -191,7 +191,7 @@ async def test_forged_button_data_is_refused_politely(
 
 
 async def test_a_blocked_applicant_is_marked_unreachable(
-    app: App, bot: AiogramChannel, telegram: FakeTelegram
+    app: App, bot: TelegramChannel, telegram: FakeTelegram
 ) -> None:
     telegram.user_sends(DARA, "/help", language_code="en")
     await telegram.next_message(DARA)
@@ -212,7 +212,7 @@ async def test_a_blocked_applicant_is_marked_unreachable(
 
 
 async def test_flood_control_from_telegram_is_waited_out(
-    bot: AiogramChannel, telegram: FakeTelegram
+    bot: TelegramChannel, telegram: FakeTelegram
 ) -> None:
     telegram.force_retry_after(1)
     telegram.user_sends(DARA, "/help", language_code="en")
@@ -221,7 +221,7 @@ async def test_flood_control_from_telegram_is_waited_out(
     assert [r.status for r in telegram.requests if r.method == "sendMessage"] == [429, 200]
 
 
-async def test_server_errors_are_retried(bot: AiogramChannel, telegram: FakeTelegram) -> None:
+async def test_server_errors_are_retried(bot: TelegramChannel, telegram: FakeTelegram) -> None:
     telegram.fail_next(500, times=2)
     telegram.user_sends(DARA, "/help", language_code="en")
     reply = await telegram.next_message(DARA, timeout=5)
@@ -229,7 +229,7 @@ async def test_server_errors_are_retried(bot: AiogramChannel, telegram: FakeTele
 
 
 async def test_a_duplicated_update_is_answered_once(
-    bot: AiogramChannel, telegram: FakeTelegram
+    bot: TelegramChannel, telegram: FakeTelegram
 ) -> None:
     update_id = telegram.user_sends(DARA, "/help", language_code="en")
     await telegram.next_message(DARA)
@@ -255,7 +255,7 @@ async def test_a_duplicated_update_is_answered_once(
 # Telegram's own per-chat limit would make the bot wait ~20 s for the flooder's replies.
 @pytest.mark.parametrize("telegram", [{"chat_burst": 30}], indirect=True)
 async def test_a_flooding_user_is_slowed_down_and_others_still_served(
-    bot: AiogramChannel, telegram: FakeTelegram
+    bot: TelegramChannel, telegram: FakeTelegram
 ) -> None:
     for i in range(25):
         telegram.user_sends(DARA, f"passport {i}", language_code="en")
@@ -271,9 +271,12 @@ async def test_a_flooding_user_is_slowed_down_and_others_still_served(
 
 
 async def test_a_posted_update_is_answered_before_feed_returns(
-    app: App, webhook_bot: AiogramChannel, telegram: FakeTelegram, caplog: pytest.LogCaptureFixture
+    app: App,
+    webhook_bot: TelegramChannel,
+    telegram: FakeTelegram,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
-    assert app.conversation.services.account.username == "applicant_test_bot"
+    assert app.account.username == "applicant_test_bot"
     assert telegram.commands[("default", None)][0] == ("start", "ម៉ឺនុយមេ")
     telegram.add_chats([DARA])
     await webhook_bot.feed(posted_message(7001, DARA, "/help"))
@@ -287,7 +290,7 @@ async def test_a_posted_update_is_answered_before_feed_returns(
 
 
 async def test_the_webhook_is_registered_read_back_and_deleted(
-    webhook_bot: AiogramChannel, telegram: FakeTelegram
+    webhook_bot: TelegramChannel, telegram: FakeTelegram
 ) -> None:
     spec = WebhookSpec("https://bot.example.org/telegram", ALLOWED_UPDATES, 80)
     await webhook_bot.set_webhook(spec, "s3cret")
@@ -336,26 +339,11 @@ async def test_applicant_bot_run_answers_on_telegram_and_stops_cleanly(
     assert b"Traceback" not in stderr
 
 
-async def answer_and_read(telegram: FakeTelegram, user_id: int, send: object, *args: object):
-    """Does one user action and returns the bot's next message in that chat."""
-    getattr(telegram, send)(user_id, *args)  # type: ignore[arg-type]
-    return await telegram.next_message(user_id)
-
-
-def data_of(message, label: str) -> str:  # type: ignore[no-untyped-def]
-    """The callback data of the button whose label contains `label`."""
-    for row in message.reply_markup["inline_keyboard"]:
-        for button in row:
-            if label in button["text"]:
-                return button["callback_data"]
-    raise AssertionError(f"no button {label!r} in {message.reply_markup}")
-
-
 # A person types far slower than a test: the per-chat burst is raised so a whole wizard
 # can run in a second without provoking flood waits that a real user would never meet.
 @pytest.mark.parametrize("telegram", [{"chat_burst": 30}], indirect=True)
 async def test_booking_a_seat_through_telegram(
-    app: App, bot: AiogramChannel, telegram: FakeTelegram
+    app: App, bot: TelegramChannel, telegram: FakeTelegram
 ) -> None:
     from bot.delivery import OutboxSender
     from bot.demo import seed_demo
@@ -437,36 +425,11 @@ async def test_booking_a_seat_through_telegram(
     assert rejected_except_not_modified(telegram) == []
 
 
-async def book_through_telegram(telegram: FakeTelegram, user_id: int, session_data: str):
-    """The whole wizard for one more applicant; returns the bot's last answer."""
-    exams = await answer_and_read(telegram, user_id, "user_sends", "/book")
-    question = await answer_and_read(
-        telegram, user_id, "user_presses", exams.message_id, data_of(exams, "JFT-Basic")
-    )
-    await answer_and_read(telegram, user_id, "user_presses", question.message_id, session_data)
-    for typed in ("Chan Sokha", "ចាន់ សុខា"):
-        await answer_and_read(telegram, user_id, "user_sends", typed)
-    sex = await answer_and_read(telegram, user_id, "user_sends", "2000-01-01")
-    await answer_and_read(telegram, user_id, "user_presses", sex.message_id, "reg:sex:male")
-    await answer_and_read(telegram, user_id, "user_sends", "097 765 4321")
-    await telegram.next_message(user_id)
-    provinces = await answer_and_read(telegram, user_id, "user_sends", "123456789")
-    consent = await answer_and_read(
-        telegram, user_id, "user_presses", provinces.message_id, "reg:prov:takeo"
-    )
-    summary = await answer_and_read(
-        telegram, user_id, "user_presses", consent.message_id, "reg:consent:yes"
-    )
-    return await answer_and_read(
-        telegram, user_id, "user_presses", summary.message_id, "reg:confirm"
-    )
-
-
 @pytest.mark.parametrize("telegram", [{"chat_burst": 30}], indirect=True)
 @pytest.mark.parametrize(("answers_before", "bad", "explanation"), BAD_ANSWERS)
 async def test_each_wrong_answer_through_telegram(
     app: App,
-    bot: AiogramChannel,
+    bot: TelegramChannel,
     telegram: FakeTelegram,
     answers_before: list[str],
     bad: str,
@@ -502,3 +465,118 @@ async def test_each_wrong_answer_through_telegram(
         [after] = (await db.exec(select(ConversationState))).all()
     assert (after.step, after.data) == (before.step, before.data)
     assert rejected_except_not_modified(telegram) == []
+
+
+async def test_one_users_burst_is_answered_in_order_while_another_is_served(
+    bot: TelegramChannel, telegram: FakeTelegram
+) -> None:
+    commands = ["/help", "/faq", "/language", "/help", "/faq"]
+    for command in commands:
+        telegram.user_sends(DARA, command, language_code="en")
+    telegram.user_sends(SOKHA, "/help", language_code="en")
+    assert "How I can help" in (await telegram.next_message(SOKHA, timeout=10)).text
+    replies = [await telegram.next_message(DARA, timeout=10) for _ in commands]
+    kinds = [
+        "help" if "How I can help" in r.text else "faq" if "Choose a topic" in r.text else "lang"
+        for r in replies
+    ]
+    assert kinds == ["help", "faq", "lang", "help", "faq"]
+    assert rejected_except_not_modified(telegram) == []
+
+
+async def test_send_one_reports_each_outcome_to_the_outbox_sender(
+    app: App, webhook_bot: TelegramChannel, telegram: FakeTelegram
+) -> None:
+    telegram.add_chats([DARA, SOKHA])
+    sent = await webhook_bot.send_one(DARA, SendText("<b>Reminder</b>: your test is tomorrow"))
+    [message] = telegram.messages(DARA)
+    assert (sent.outcome, sent.message_id) == (Outcome.SENT, message.message_id)
+    assert message.text == "Reminder: your test is tomorrow"  # sent as HTML
+
+    ticket = SendFile("ticket.png", b"\x89PNG fake", caption="<i>ticket</i>", photo=True)
+    assert (await webhook_bot.send_one(DARA, ticket)).outcome is Outcome.SENT
+    photo = telegram.messages(DARA)[-1]
+    assert (photo.kind, photo.text, telegram.upload(photo)) == ("photo", "ticket", b"\x89PNG fake")
+
+    edit = EditText(message.message_id, "Reminder: <b>moved</b>")
+    assert (await webhook_bot.send_one(DARA, edit)).outcome is Outcome.SENT
+    assert telegram.messages(DARA)[0].text == "Reminder: moved"
+
+    telegram.force_retry_after(3)
+    flood = await webhook_bot.send_one(DARA, SendText("again"))
+    assert (flood.outcome, flood.retry_after) == (Outcome.RETRY_AFTER, 3.0)
+    telegram.fail_next(502)
+    assert (await webhook_bot.send_one(DARA, SendText("again"))).outcome is Outcome.TRANSIENT
+    assert (await webhook_bot.send_one(DARA, SendText("<b>broken"))).outcome is Outcome.REFUSED
+    assert (await webhook_bot.send_one(999_999, SendText("hi"))).outcome is Outcome.CHAT_GONE
+    telegram.block(SOKHA)
+    assert (await webhook_bot.send_one(SOKHA, SendText("hi"))).outcome is Outcome.BLOCKED
+    assert len(telegram.messages(DARA)) == 2
+
+
+@pytest.mark.parametrize("framework", ["ptb"])  # PTB's own pool of connections
+async def test_a_poll_cancelled_at_any_point_leaves_the_poller_a_connection(
+    webhook_bot: TelegramChannel,
+) -> None:
+    """Stopping cancels the long poll, then PTB asks getUpdates once more to confirm the
+    last update. httpcore 1.0.9 keeps the slot of a request cancelled while it connects
+    (encode/httpcore#1093): with one connection, that last call waited forever."""
+    api = webhook_bot.api
+    assert isinstance(api, PtbApi)
+    for yields in range(12):  # every point at which the poll can be cancelled
+        poll = asyncio.create_task(api.bot.get_updates(timeout=0))
+        for _ in range(yields):
+            await asyncio.sleep(0)
+        poll.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await poll
+        assert await asyncio.wait_for(api.bot.get_updates(timeout=0), 5) == ()
+
+
+async def test_send_one_to_an_unreachable_server_is_transient(
+    app: App, telegram: FakeTelegram, framework: str
+) -> None:
+    channel = channel_on_fake(framework, app, telegram, "http://127.0.0.1:9")  # nothing listens
+    try:
+        delivery = await channel.send_one(DARA, SendText("hi"))
+    finally:
+        await channel.close()
+    assert delivery.outcome is Outcome.TRANSIENT
+
+
+async def test_a_reply_retries_through_network_errors(
+    app: App, telegram: FakeTelegram, framework: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    channel = channel_on_fake(framework, app, telegram, "http://127.0.0.1:9")
+    try:
+        with caplog.at_level(logging.WARNING):
+            await channel.feed(posted_message(7001, DARA, "/help"))
+    finally:
+        await channel.close()
+    failures = [r for r in caplog.records if "Telegram call failed" in r.getMessage()]
+    assert len(failures) == 5  # MAX_ATTEMPTS, with backoff, then given up without a traceback
+    assert "abandoned" in caplog.text
+    assert not [r for r in caplog.records if r.exc_info]
+
+
+async def test_a_button_under_an_inline_mode_message_is_just_answered(
+    webhook_bot: TelegramChannel, telegram: FakeTelegram
+) -> None:
+    before = len(telegram.requests)
+    await webhook_bot.feed(
+        {
+            "update_id": 7001,
+            "callback_query": {
+                "id": "inline-1",
+                "from": {"id": DARA, "is_bot": False, "first_name": "Dara"},
+                "chat_instance": "1",
+                "inline_message_id": "AAA",
+                "data": "faq:home",
+            },
+        }
+    )
+    [answer] = telegram.requests[before:]  # the fake refuses the made-up query id: fine
+    assert (answer.method, answer.params["callback_query_id"]) == (
+        "answerCallbackQuery",
+        "inline-1",
+    )

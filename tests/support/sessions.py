@@ -1,0 +1,33 @@
+"""Test sessions made straight in the database, for tests that do not go through staff."""
+
+from datetime import UTC, datetime, timedelta
+
+from bot.app import App
+from models import Exam, TestSession
+
+NOW = datetime(2026, 10, 1, 3, 0, tzinfo=UTC)
+
+
+async def make_session(app: App, capacity: int, **changes: object) -> int:
+    """A JFT-Basic session with `capacity` seats, open now (at NOW); `changes` set its fields."""
+    async with app.conversation.sessions() as db, db.begin():
+        if await db.get(Exam, "jft-basic") is None:
+            db.add(
+                Exam(id="jft-basic", name_km="JFT-Basic", name_en="JFT-Basic", name_ja="JFT-Basic")
+            )
+        values: dict = {
+            "exam_id": "jft-basic",
+            "starts_at": NOW + timedelta(days=30),
+            "venue_name_km": "v", "venue_name_en": "v", "venue_name_ja": "v",
+            "venue_address_km": "a", "venue_address_en": "a", "venue_address_ja": "a",
+            "latitude": 11.56, "longitude": 104.92,
+            "capacity": capacity,
+            "registration_opens_at": NOW - timedelta(days=1),
+            "registration_closes_at": NOW + timedelta(days=20),
+        }  # fmt: skip
+        values.update(changes)
+        session = TestSession(**values)
+        db.add(session)
+        await db.flush()
+        assert session.id is not None
+        return session.id
