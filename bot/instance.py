@@ -14,12 +14,12 @@ import logging
 import signal
 
 from bot.app import App
+from bot.channels.libraries import telegram_api
 from bot.channels.telegram import (
     ALLOWED_UPDATES,
     DEFAULT_MAX_CONNECTIONS,
     TelegramChannel,
     WebhookSpec,
-    telegram_api,
 )
 from bot.config import Settings
 from bot.delivery import OutboxSender

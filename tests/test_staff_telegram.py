@@ -86,6 +86,8 @@ async def bot(
     yield channel
     for task in tasks[1:]:
         task.cancel()
+    # Waited for: a cancelled sender still records its last outcome, before the app closes.
+    await asyncio.gather(*tasks[1:], return_exceptions=True)
     await channel.stop()
     await asyncio.wait_for(tasks[0], 10)
     await channel.close()

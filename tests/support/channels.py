@@ -27,7 +27,8 @@ from typing import Any
 
 from bot.app import App
 from bot.channels.console import ConsoleChannel
-from bot.channels.telegram import TelegramChannel, telegram_api
+from bot.channels.libraries import telegram_api
+from bot.channels.telegram import TelegramChannel
 from bot.delivery import OutboxSender
 from bot.pacing import SendPacer
 from handlers.core.events import Incoming
