@@ -146,6 +146,8 @@ class StaffGroup:
     conversation: Conversation
     chat_id: int = -1000
     posts: dict[int, str] = field(default_factory=dict)
+    keyboards: dict[int, InlineKeyboard | None] = field(default_factory=dict)
+    notices: list[str] = field(default_factory=list)
     _ids: count = field(default_factory=lambda: count(1))
 
     def receive(self, actions: list[Outgoing]) -> int | None:
@@ -154,10 +156,42 @@ class StaffGroup:
             if isinstance(action, SendText):
                 message_id = next(self._ids)
                 self.posts[message_id] = unescape(TAG.sub("", action.text))
+                keyboard = action.keyboard
+                self.keyboards[message_id] = (
+                    keyboard if isinstance(keyboard, InlineKeyboard) else None
+                )
             elif isinstance(action, EditText):
                 assert action.message_id in self.posts, "edited a post the group never got"
                 self.posts[action.message_id] = unescape(TAG.sub("", action.text))
+                self.keyboards[action.message_id] = action.keyboard
+            elif isinstance(action, Notify):
+                self.notices.append(action.text)
         return message_id
+
+    def labels(self, message_id: int) -> list[str]:
+        keyboard = self.keyboards.get(message_id)
+        return [button.label for button in keyboard.buttons()] if keyboard else []
+
+    async def press(self, user_id: int, message_id: int, label: str) -> list[Outgoing]:
+        """Someone in the group presses the button with (or containing) this label on a post."""
+        keyboard = self.keyboards.get(message_id)
+        buttons = keyboard.buttons() if keyboard else []
+        found = [b for b in buttons if b.label == label] or [
+            b for b in buttons if label in b.label
+        ]
+        assert found, f"no button {label!r} on post {message_id}: {self.labels(message_id)}"
+        event = Incoming(
+            user_id=user_id,
+            chat_id=self.chat_id,
+            kind=Kind.BUTTON,
+            button_data=found[0].data,
+            button_message_id=message_id,
+            private=False,
+            update_id=next(_update_ids),
+        )
+        actions = await self.conversation.handle(event)
+        self.receive(actions)
+        return actions
 
     async def reply(self, staff_id: int, message_id: int, text: str) -> list[Outgoing]:
         """A staff member replies to one of the bot's posts."""
