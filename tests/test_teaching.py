@@ -1,6 +1,10 @@
 """Staff teach the bot: an unanswered question attached to an FAQ entry is answered at once,
 on every instance; small talk and off-topic questions leave the lists; all of it audited."""
 
+import shutil
+import subprocess
+import sys
+import tomllib
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -8,6 +12,8 @@ import pytest
 from sqlmodel import select
 
 from bot.app import App, build_app
+from bot.i18n import LOCALES_DIR
+from handlers.faq.book import check_faq
 from handlers.faq.teaching_buttons import choices
 from handlers.staff.statistics import statistics_text
 from models import AuditEntry, TaughtPhrasing, UnansweredQuestion
@@ -233,3 +239,107 @@ async def test_a_reply_keeps_the_teaching_buttons_on_an_open_question(
     await group.press(OWNER, post_id, "💬")
     assert "✅" in group.posts[post_id]  # the answered line stays
     assert group.labels(post_id) == []
+
+
+def cli(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """`applicant-bot ARGS` on this test's SQLite database."""
+    return subprocess.run(
+        [sys.executable, "-m", "bot", *args],
+        env={
+            "PATH": "/usr/bin:/bin",
+            "DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path}/bot.sqlite3",
+        },
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+async def test_the_command_line_teaches_the_bot_and_exports_to_the_faq_files(
+    tmp_path: Path,
+) -> None:
+    app = build_app(settings_for_test(tmp_path))
+    await app.prepare_database()
+    try:
+        dara = Applicant(app.conversation, user_id=1, language="en")
+        await dara.send(ABOUT_A_BOSS)
+        await dara.send(ABOUT_A_BOSS)
+        await dara.send("hello bot")
+    finally:
+        await app.close()
+
+    listed = cli(tmp_path, "faq", "unanswered")
+    assert listed.returncode == 0, listed.stderr
+    assert ABOUT_A_BOSS in listed.stdout
+    assert "hello bot" in listed.stdout
+
+    # Bad input: a clear line, exit status 1, nothing changed.
+    for args, said in (
+        (("attach", "99", "complaints"), "No unanswered question 99"),
+        (("attach", "2", "no-such-entry"), "No FAQ entry 'no-such-entry'"),
+        (("mark", "3", "weather"), "KIND: smalltalk or offtopic"),
+    ):
+        refused = cli(tmp_path, "faq", *args)
+        assert refused.returncode != 0
+        assert said in refused.stderr
+
+    attached = cli(tmp_path, "faq", "attach", "2", "complaints")
+    assert attached.returncode == 0, attached.stderr
+    assert "attached to complaints" in attached.stdout
+    assert "2 question(s) settled" in attached.stdout
+    again = cli(tmp_path, "faq", "attach", "1", "results")
+    assert again.returncode == 1
+    assert "settled already (attached to complaints)" in again.stderr
+    marked = cli(tmp_path, "faq", "mark", "3", "smalltalk")
+    assert marked.returncode == 0, marked.stderr
+    listed = cli(tmp_path, "faq", "unanswered")
+    assert ABOUT_A_BOSS not in listed.stdout
+    assert "No unanswered questions are waiting." in listed.stdout
+
+    # A running bot (started after) answers it; the audit trail names the terminal's user.
+    app = build_app(settings_for_test(tmp_path))
+    await app.prepare_database()
+    try:
+        await Applicant(app.conversation, user_id=2, language="en").send(ABOUT_A_BOSS)
+        actions = await audit_actions(app)
+    finally:
+        await app.close()
+    assert [a for _, a, t in actions if t == "question:2"] == ["attach_question"]
+    assert [a for _, a, t in actions if t == "question:3"] == ["set_aside_question"]
+    assert all(actor.startswith("cli:") for actor, _, _ in actions)
+
+    # `faq check` counts it; the export writes it into the TOML, and the check stays clean.
+    locales = tmp_path / "locales"
+    shutil.copytree(LOCALES_DIR, locales)
+    checked = cli(tmp_path, "faq", "check", "--locales", str(locales))
+    assert checked.returncode == 0, checked.stdout
+    assert "complaints" in checked.stdout
+    assert "1 taught phrasing(s) in the database." in checked.stdout
+    contact = (locales / "en" / "faq" / "contact.toml").read_text("utf-8")
+    exported = cli(tmp_path, "faq", "export-phrasings", "--locales", str(locales))
+    assert exported.returncode == 0, exported.stderr
+    assert "en/faq/contact.toml [complaints]" in exported.stdout
+    assert "1 phrasing(s) written." in exported.stdout
+    written = (locales / "en" / "faq" / "contact.toml").read_text("utf-8")
+    assert written.count("\n") == contact.count("\n") + 1  # one line more, the rest as it was
+    assert tomllib.loads(written)["entries"]["complaints"]["phrasings"][-1] == ABOUT_A_BOSS
+    assert written.replace(f'  "{ABOUT_A_BOSS}",\n', "") == contact
+    assert check_faq(locales) == []
+    checked = cli(tmp_path, "faq", "check", "--locales", str(locales))
+    assert checked.returncode == 0, checked.stdout
+    again = cli(tmp_path, "faq", "export-phrasings", "--locales", str(locales))
+    assert "0 phrasing(s) written." in again.stdout
+
+
+async def test_faq_check_reports_a_taught_phrasing_of_an_entry_that_left(tmp_path: Path) -> None:
+    app = build_app(settings_for_test(tmp_path))
+    await app.prepare_database()
+    try:
+        async with app.conversation.sessions() as db, db.begin():
+            db.add(TaughtPhrasing(entry_key="gone", locale="en", text="x y", taught_by="cli:a"))
+    finally:
+        await app.close()
+    checked = cli(tmp_path, "faq", "check")
+    assert checked.returncode == 1
+    assert "unknown entry 'gone'" in checked.stdout
