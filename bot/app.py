@@ -20,6 +20,7 @@ from handlers import build_router
 from handlers.core.conversation import Conversation
 from handlers.core.services import BotAccount, Services
 from handlers.faq.book import FaqBook
+from handlers.faq.lessons import Lessons
 from models.columns import utcnow
 from models.db import alembic_config, create_engine, session_factory, upgrade_database
 from models.updates import forget_old_updates
@@ -52,6 +53,9 @@ class App:
                 )
         async with self.conversation.sessions() as db, db.begin():
             await forget_old_updates(db, older_than=timedelta(days=2))
+            lessons = self.conversation.services.lessons
+            if lessons is not None:
+                await lessons.catch_up(db, force=True)  # every phrasing staff taught so far
 
     async def in_transaction(self, work: Callable[[AsyncSession, Services], Awaitable[T]]) -> T:
         """Runs `work` in one transaction with the bot's services (a staff command's work)."""
@@ -86,8 +90,9 @@ def build_app(
     """Wires database, texts, FAQ and conversation from the settings."""
     engine = create_engine(settings.database_url)
     account = account or BotAccount()
+    faq = FaqBook.load(locales_dir)
     services = Services(
-        faq=FaqBook.load(locales_dir),
+        faq=faq,
         translators=load_translations(locales_dir),
         default_locale=settings.default_locale,
         zone=settings.zone,
@@ -98,6 +103,7 @@ def build_app(
         owner_ids=frozenset(settings.admin_ids),
         staff_chat_id=settings.staff_chat_id,
         now=now,
+        lessons=Lessons(faq),
     )
     conversation = Conversation(build_router(), session_factory(engine), services)
     return App(settings, engine, conversation, account)

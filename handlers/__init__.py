@@ -20,7 +20,7 @@ from handlers.applicant import (
 )
 from handlers.core.routing import Journey, Router
 from handlers.faq import answers
-from handlers.staff import broadcast, office, replies
+from handlers.staff import broadcast, office, replies, teaching
 
 JOURNEYS: list[Journey] = [
     start.journey,
@@ -28,6 +28,7 @@ JOURNEYS: list[Journey] = [
     office.owners,  # staff only (owners): managing staff
     office.admins,  # staff only (admins): exports
     replies.journey,  # staff only: answers given by replying in the staff group
+    teaching.journey,  # staff only: attaching unanswered questions to FAQ entries
     broadcast.journey,  # staff only (admins): its wizard steps take typed text
     handoff.journey,
     language.journey,

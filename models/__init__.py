@@ -8,7 +8,7 @@ from models.applicants import Applicant
 from models.broadcasts import Broadcast
 from models.conversations import ConversationState
 from models.outbox import OutboxMessage
-from models.questions import FaqFeedback, UnansweredQuestion
+from models.questions import FaqFeedback, TaughtPhrasing, UnansweredQuestion
 from models.registrations import Registration
 from models.send_budget import ChatPace, SendSlot
 from models.sessions import Exam, TestSession
@@ -28,6 +28,7 @@ __all__ = [
     "Registration",
     "SendSlot",
     "StaffMember",
+    "TaughtPhrasing",
     "TestSession",
     "UnansweredQuestion",
 ]

@@ -1,9 +1,11 @@
 """What applicants asked: questions the FAQ could not answer, and feedback on answers."""
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
+from enum import StrEnum
 
-from sqlalchemy import BigInteger, Column, ForeignKey, Integer, Text, delete, func, update
+from sqlalchemy import BigInteger, Column, ForeignKey, Integer, String, Text, delete, func, update
 from sqlmodel import Field, SQLModel, col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -11,6 +13,14 @@ from models.columns import UtcDateTime, utcnow
 from models.staff import audit
 
 QUESTION_MAX_LENGTH = 4096
+
+
+class Resolution(StrEnum):
+    """What the office decided an unanswered question is; it then leaves the lists."""
+
+    ATTACHED = "attached"  # a new phrasing of an FAQ entry (a TaughtPhrasing)
+    SMALL_TALK = "smalltalk"  # a greeting, thanks, chatter: not a question
+    OFF_TOPIC = "offtopic"  # nothing the bot should answer
 
 
 class UnansweredQuestion(SQLModel, table=True):
@@ -35,6 +45,41 @@ class UnansweredQuestion(SQLModel, table=True):
     answered_at: datetime | None = Field(default=None, sa_column=Column(UtcDateTime()))
     answered_by: int | None = Field(default=None, sa_column=Column(BigInteger))
     answer: str | None = Field(default=None, sa_column=Column(Text))
+    # Settled by the office: attached to an entry, or set aside as small talk or off-topic.
+    resolution: Resolution | None = Field(default=None, sa_column=Column(String(16)))
+    resolved_at: datetime | None = Field(default=None, sa_column=Column(UtcDateTime()))
+    resolved_by: str | None = Field(default=None, max_length=64)
+
+
+class TaughtPhrasing(SQLModel, table=True):
+    """A way of asking an FAQ entry that staff taught the bot, from an unanswered question."""
+
+    __tablename__ = "taught_phrasing"
+
+    id: int | None = Field(default=None, primary_key=True)
+    entry_key: str = Field(max_length=64, index=True)
+    locale: str = Field(max_length=8)
+    text: str = Field(sa_column=Column(Text, nullable=False))
+    taught_by: str = Field(max_length=64)  # "telegram:<id>" or "cli:<user>", as audited
+    taught_at: datetime = Field(
+        default_factory=utcnow, sa_column=Column(UtcDateTime(), nullable=False)
+    )
+    question_id: int | None = Field(
+        default=None,
+        sa_column=Column(
+            Integer, ForeignKey("unanswered_question.id", ondelete="SET NULL"), index=True
+        ),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class OpenQuestion:
+    """Unanswered questions asked the same way: the latest wording, its id, how many times."""
+
+    question_id: int
+    text: str
+    locale: str
+    times: int
 
 
 class FaqFeedback(SQLModel, table=True):
@@ -77,16 +122,29 @@ async def record_feedback(
     await db.flush()
 
 
-async def most_asked_unanswered(db: AsyncSession, limit: int = 20) -> Sequence[tuple[str, int]]:
-    """The unanswered questions asked most often, with their counts."""
-    count = func.count().label("times")
-    result = await db.exec(
-        select(UnansweredQuestion.normalized, count)
-        .group_by(UnansweredQuestion.normalized)
-        .order_by(count.desc())
-        .limit(limit)
-    )
-    return [(text, int(times)) for text, times in result.all()]
+async def most_asked_unanswered(db: AsyncSession, limit: int = 20) -> list[OpenQuestion]:
+    """The questions still open (not settled by the office), most asked first, grouped by
+    their normalised text; each group shows its latest wording and id."""
+    times = func.count().label("times")
+    latest = func.max(col(UnansweredQuestion.id)).label("latest")
+    top = (
+        await db.exec(
+            select(times, latest)
+            .where(col(UnansweredQuestion.resolution).is_(None))
+            .group_by(col(UnansweredQuestion.normalized))
+            .order_by(times.desc(), latest.desc())
+            .limit(limit)
+        )
+    ).all()
+    counts = {int(latest_id): int(n) for n, latest_id in top if latest_id is not None}
+    questions = (
+        await db.exec(select(UnansweredQuestion).where(col(UnansweredQuestion.id).in_(counts)))
+    ).all()
+    by_id = {question.id: question for question in questions}
+    return [
+        OpenQuestion(question_id, by_id[question_id].text, by_id[question_id].locale, n)
+        for question_id, n in counts.items()
+    ]
 
 
 async def count_questions(db: AsyncSession, applicant_id: int) -> tuple[int, int]:
@@ -137,3 +195,69 @@ async def answer_question(
     question.answered_at, question.answered_by, question.answer = now, staff_id, answer
     db.add(question)
     await audit(db, actor, "answer_question", f"question:{question.id}")
+
+
+async def same_questions(
+    db: AsyncSession, question: UnansweredQuestion
+) -> list[UnansweredQuestion]:
+    """The open questions asked the same way as this one (itself included)."""
+    result = await db.exec(
+        select(UnansweredQuestion).where(
+            col(UnansweredQuestion.normalized) == question.normalized,
+            col(UnansweredQuestion.resolution).is_(None),
+        )
+    )
+    return list(result.all())
+
+
+async def resolve_question(
+    db: AsyncSession,
+    question: UnansweredQuestion,
+    resolution: Resolution,
+    actor: str,
+    now: datetime,
+    entry_key: str | None = None,
+) -> int:
+    """Settles an open question and every open one asked the same way, audited as `actor`;
+    attaching also keeps its wording as a phrasing of `entry_key`. Returns how many it settled.
+    """
+    settled = await same_questions(db, question)
+    if question not in settled:
+        settled.append(question)  # settled already: the caller checked, but stay exact
+    for each in settled:
+        each.resolution, each.resolved_at, each.resolved_by = resolution, now, actor
+        db.add(each)
+    if resolution is Resolution.ATTACHED:
+        assert entry_key is not None
+        db.add(
+            TaughtPhrasing(
+                entry_key=entry_key,
+                locale=question.locale,
+                text=question.text,
+                taught_by=actor,
+                taught_at=now,
+                question_id=question.id,
+            )
+        )
+    await db.flush()
+    await audit(
+        db,
+        actor,
+        "attach_question" if resolution is Resolution.ATTACHED else "set_aside_question",
+        f"question:{question.id}",
+        now,
+        resolution=str(resolution),
+        entry=entry_key,
+        settled=len(settled),
+    )
+    return len(settled)
+
+
+async def taught_phrasings(db: AsyncSession, after_id: int = 0) -> Sequence[TaughtPhrasing]:
+    """The phrasings staff taught, oldest first; only those newer than `after_id` if given."""
+    result = await db.exec(
+        select(TaughtPhrasing)
+        .where(col(TaughtPhrasing.id) > after_id)
+        .order_by(col(TaughtPhrasing.id))
+    )
+    return result.all()

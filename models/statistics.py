@@ -203,6 +203,7 @@ async def _questions(db: AsyncSession) -> tuple[QuestionCount, ...]:
     top = (
         await db.exec(
             select(UnansweredQuestion.normalized, times, latest)
+            .where(col(UnansweredQuestion.resolution).is_(None))  # settled by the office
             .group_by(col(UnansweredQuestion.normalized))
             .order_by(times.desc(), latest.desc())
             .limit(MAX_QUESTIONS)

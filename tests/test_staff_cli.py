@@ -194,16 +194,14 @@ def test_staff_on_the_command_line_and_the_audit_trail(tmp_path: Path) -> None:
 
 
 def test_faq_unanswered_lists_questions_by_count(tmp_path: Path) -> None:
-    lines = (
-        "where can I buy a cheap motorbike\nwhere can I buy a cheap motorbike\nbest noodle soup\n"
-    )
+    lines = "best noodle soup\nIs there wifi in the dormitory\nis there WIFI in the dormitory?\n"
     shell = cli(tmp_path, "shell", "--script", "--language", "en", typed=lines)
     assert shell.returncode == 0, shell.stderr
     listed = cli(tmp_path, "faq", "unanswered").stdout
-    rows = [line.split("│") for line in listed.splitlines() if "│" in line]
-    counts = {cells[2].strip(): cells[1].strip() for cells in rows if len(cells) == 4}
-    assert counts["where can i buy a cheap motorbike"] == "2"
-    assert listed.index("motorbike") < listed.index("noodle")
+    rows = [[c.strip() for c in line.split("│")] for line in listed.splitlines() if "│" in line]
+    # id, times asked, language, the latest wording: asked the same way counts once.
+    assert ["", "3", "2", "en", "is there WIFI in the dormitory?", ""] in rows
+    assert listed.index("WIFI") < listed.index("noodle")
 
 
 def test_export_writes_both_files(with_exam: Path) -> None:

@@ -256,3 +256,53 @@ async def test_handoff_round_trip_and_check_in_twice(
     assert f"by {OWNER}" in again.text
     booked_ago = app.conversation.services.now() - registration.created_at  # the bot's clock
     assert timedelta(0) <= booked_ago < timedelta(minutes=5)
+
+
+async def test_staff_attach_a_question_from_its_post_in_the_group(
+    app: App, bot: TelegramChannel, telegram: FakeTelegram
+) -> None:
+    telegram.user_sends(OWNER, "/start", chat_type="group", chat_id=STAFF_GROUP)
+    telegram.user_sends(DARA, "my boss in japan is shouting at me", language_code="en")
+    unknown = await telegram.wait_until_message(DARA, "don't know")
+    telegram.user_presses(DARA, unknown.message_id, data_of(unknown, "Send my question"))
+    post = await telegram.wait_until_message(STAFF_GROUP, "shouting at me", timeout=10)
+    await asyncio.sleep(0.5)  # the bot notes the post's number once it is sent
+    attach = data_of(post, "📎")
+    telegram.user_presses(5555, post.message_id, attach, chat_id=STAFF_GROUP)  # not staff
+    telegram.user_presses(OWNER, post.message_id, attach, chat_id=STAFF_GROUP)
+    # The post itself turns into the choices, and keeps saying what was asked.
+    contact = app.conversation.services.faq.categories[-1].title["km"]
+    await telegram.wait_for(lambda f: data_of_or_none(f, post.message_id, contact) is not None)
+    topics = next(m for m in telegram.messages(STAFF_GROUP) if m.message_id == post.message_id)
+    assert "shouting at me" in topics.text
+    telegram.user_presses(OWNER, post.message_id, data_of(topics, contact), chat_id=STAFF_GROUP)
+    complaints = app.conversation.services.faq.entries["complaints"].question["km"]
+    await telegram.wait_for(
+        lambda f: data_of_or_none(f, post.message_id, complaints[:20]) is not None
+    )
+    entries = next(m for m in telegram.messages(STAFF_GROUP) if m.message_id == post.message_id)
+    telegram.user_presses(
+        OWNER, post.message_id, data_of(entries, complaints[:20]), chat_id=STAFF_GROUP
+    )
+    await telegram.wait_for(lambda f: data_of_or_none(f, post.message_id, "✅") is not None)
+    confirm = next(m for m in telegram.messages(STAFF_GROUP) if m.message_id == post.message_id)
+    telegram.user_presses(OWNER, post.message_id, data_of(confirm, "✅"), chat_id=STAFF_GROUP)
+    settled = await telegram.wait_until_message(STAFF_GROUP, "📎", timeout=10)
+    assert "shouting at me" in settled.text
+    telegram.user_sends(DARA, "my boss in japan is shouting at me", language_code="en")
+    await telegram.wait_until_message(DARA, "How do I complain about an agency?", timeout=10)
+    async with app.conversation.sessions() as db:
+        from models import AuditEntry
+
+        actions = [(e.actor, e.action) for e in (await db.exec(select(AuditEntry))).all()]
+    assert (f"telegram:{OWNER}", "attach_question") in actions
+    assert ("telegram:5555", "refused") in actions
+
+
+def data_of_or_none(telegram: FakeTelegram, message_id: int, label: str) -> str | None:
+    """The data of the button with `label` in it, on this group post now, if it has one."""
+    [message] = [m for m in telegram.messages(STAFF_GROUP) if m.message_id == message_id]
+    try:
+        return data_of(message, label)
+    except (AssertionError, KeyError, TypeError):
+        return None

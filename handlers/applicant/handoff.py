@@ -14,6 +14,7 @@ from handlers.core.events import Button, InlineKeyboard, SendText
 from handlers.core.letters import post_to_chat
 from handlers.core.routing import Journey
 from handlers.core.texts import LANGUAGE_NAMES, Texts
+from handlers.faq.teaching_buttons import office_post_buttons
 from models.questions import UnansweredQuestion, hand_to_office
 from models.registrations import registrations_of
 
@@ -41,7 +42,11 @@ async def send_to_office(ctx: Context, pressed: SendToOffice) -> None:
     # The answer comes later, through the outbox: in the language they are reading now.
     ctx.applicant.locale = ctx.applicant.locale or ctx.locale
     post = await _office_post(ctx, question)
-    await post_to_chat(ctx.db, staff_chat, f"{POST_KEY}{question.id}", [SendText(post)])
+    # Under the post, staff can also teach the bot: attach it to an FAQ entry, or set it aside.
+    buttons = office_post_buttons(
+        ctx.services.texts(ctx.services.default_locale), pressed.question_id
+    )
+    await post_to_chat(ctx.db, staff_chat, f"{POST_KEY}{question.id}", [SendText(post, buttons)])
     ctx.show(
         ctx._(
             "📨 Your question has been sent to the test office. Their answer will come here, "

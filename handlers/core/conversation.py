@@ -168,6 +168,9 @@ class Conversation:
                 step=state.step if state else None,
                 data=dict(state.data) if state else {},
             )
+            if event.kind is Kind.TEXT and self.services.lessons is not None:
+                # A question may be one another instance was just taught to answer.
+                await self.services.lessons.catch_up(db)
             handler = self.router.route(event, context.step)
             await handler(context)
         for make in context.after_commit:
@@ -175,12 +178,15 @@ class Conversation:
         return context.actions
 
     def _answers_in_staff_group(self, event: Incoming) -> bool:
-        """A staff member's reply to one of the bot's posts in the staff group."""
+        """A staff member's reply to one of the bot's posts in the staff group, or a press
+        of a button under one."""
         return (
             self.services.staff_chat_id is not None
             and event.chat_id == self.services.staff_chat_id
-            and event.reply_to_message_id is not None
-            and event.kind is Kind.TEXT
+            and (
+                (event.reply_to_message_id is not None and event.kind is Kind.TEXT)
+                or event.kind is Kind.BUTTON
+            )
         )
 
     async def mark_unreachable(self, user_id: int) -> None:

@@ -150,6 +150,8 @@ class Router:
         self.free_text: Handler | None = None
         self.anything_else: Handler | None = None
         self.group_reply: Handler | None = None
+        # Buttons under the bot's posts in the staff group: staff journeys' only.
+        self.group_buttons: dict[str, Handler] = {}
         for journey in journeys:
             for table, routes in (
                 (self.commands, journey.commands),
@@ -161,6 +163,13 @@ class Router:
                     raise ValueError(f"{journey.name} claims routes taken already: {clash}")
                 table.update(
                     {key: _guarded(journey.gate, h, self._unknown) for key, h in routes.items()}
+                )
+            if journey.gate is not None:
+                self.group_buttons.update(
+                    {
+                        key: _guarded(journey.gate, h, _not_staff)
+                        for key, h in journey.buttons.items()
+                    }
                 )
             self.deep_links += journey.deep_links
             self.free_text = self.free_text or journey.free_text
@@ -200,25 +209,27 @@ class Router:
         assert self.free_text is not None
         assert self.anything_else is not None
         if not event.private:
+            if event.kind is Kind.BUTTON:
+                return self._button_route(event.button_data, self.group_buttons) or _ignore
             return self.group_reply or _ignore
         if event.kind is Kind.COMMAND:
             return self.commands.get(event.command, self.anything_else)
         if event.kind is Kind.BUTTON:
-            return self._button_route(event.button_data) or self.anything_else
+            return self._button_route(event.button_data, self.buttons) or self.anything_else
         if step is not None and event.kind in STEP_KINDS and step in self.steps:
             return self.steps[step]
         if event.kind is Kind.TEXT:
             return self.free_text
         return self.anything_else
 
-    def _button_route(self, data: str) -> Handler | None:
+    def _button_route(self, data: str, buttons: dict[str, Handler]) -> Handler | None:
         """The kind with the longest prefix of the data: "book:exam:5" is "book:exam"'s."""
         head = data
-        while head not in self.buttons:
+        while head not in buttons:
             if ":" not in head:
                 return None
             head = head.rsplit(":", 1)[0]
-        return self.buttons[head]
+        return buttons[head]
 
 
 def _reading(kind: type[Pressed], handler: ButtonHandler[Pressed], on_step: str | None) -> Handler:
@@ -262,6 +273,11 @@ async def _note_refusal(ctx: "Context") -> None:
     """Someone not allowed reached for a staff command or button: the audit trail says so."""
     what = ctx.event.command or ctx.event.button_data.split(":", 1)[0]
     await audit(ctx.db, ctx.actor, "refused", what[:128])
+
+
+async def _not_staff(ctx: "Context") -> None:
+    """Someone in the staff group who is not staff pressed a button under a post."""
+    ctx.notify(ctx._("Only the test office staff can use these buttons."))
 
 
 async def _ignore(ctx: "Context") -> None:

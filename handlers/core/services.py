@@ -12,6 +12,7 @@ from models.schedule import QuietHours, ReminderPlan
 
 if TYPE_CHECKING:
     from handlers.faq.book import FaqBook
+    from handlers.faq.lessons import Lessons
 
 
 class BotAccount:
@@ -49,6 +50,7 @@ class Services:
     owner_ids: frozenset[int] = frozenset()  # ADMIN_IDS: the owners of the bot
     staff_chat_id: int | None = None  # STAFF_CHAT_ID: the group where questions go
     now: Callable[[], datetime] = utcnow  # tests move time by passing their own clock
+    lessons: "Lessons | None" = None  # keeps `faq` up with the phrasings staff taught
 
     def texts(self, locale: str) -> Texts:
         return Texts(locale, self.translators[locale], self.zone)

@@ -54,12 +54,9 @@ class FaqBook:
         self.categories = categories
         self.entries = entries
         self._categories = {category.id: category for category in categories}
-        self._matcher = FaqMatcher(
-            (entry.id, text)
-            for entry in entries.values()
-            for locale in LOCALES
-            for text in (entry.question[locale], *entry.phrasings[locale])
-        )
+        self._taught: list[tuple[str, str]] = []  # (entry id, phrasing) taught at run time
+        self._lexical: FaqMatcher | None = None
+        self._lexical = self._matcher  # built now, not at the first question
 
     @classmethod
     def load(cls, locales_dir: Path) -> "FaqBook":
@@ -68,6 +65,32 @@ class FaqBook:
         if problems:
             raise FaqError(problems)
         return cls(categories, entries)
+
+    def add_phrasing(self, entry_id: str, text: str) -> None:
+        """Another way of asking an entry, taught by staff: matched from the next question on.
+
+        Raises KeyError for an entry the book does not have.
+        """
+        if entry_id not in self.entries:
+            raise KeyError(entry_id)
+        self._taught.append((entry_id, text))
+        self._lexical = None  # rebuilt once at the next question, however many were added
+
+    @property
+    def _matcher(self) -> FaqMatcher:
+        if self._lexical is None:
+            self._lexical = FaqMatcher(
+                [
+                    *(
+                        (entry.id, text)
+                        for entry in self.entries.values()
+                        for locale in LOCALES
+                        for text in (entry.question[locale], *entry.phrasings[locale])
+                    ),
+                    *self._taught,
+                ]
+            )
+        return self._lexical
 
     def category(self, category_id: str) -> FaqCategory | None:
         return self._categories.get(category_id)

@@ -12,6 +12,9 @@ from handlers.core.events import EditText, Outgoing, SendText
 from handlers.core.letters import post_to_chat, tell
 from handlers.core.routing import Journey, requires
 from handlers.core.texts import Texts
+from handlers.faq.teaching import attached_entry
+from handlers.faq.teaching_buttons import office_post_buttons
+from handlers.staff.teaching import settled_line
 from models.applicants import Applicant
 from models.outbox import sent_message
 from models.questions import UnansweredQuestion, answer_question
@@ -28,7 +31,8 @@ async def answer_from_the_office(ctx: Context) -> None:
     post = await sent_message(ctx.db, staff_chat, ctx.event.reply_to_message_id)
     if post is None or not post.dedupe_key.startswith(POST_KEY):
         return  # a reply to something else the bot said: not an answer
-    question = await ctx.db.get(UnansweredQuestion, int(post.dedupe_key.removeprefix(POST_KEY)))
+    question_id = int(post.dedupe_key.removeprefix(POST_KEY))
+    question = await ctx.db.get(UnansweredQuestion, question_id)
     if question is None:
         return
     applicant = (
@@ -59,9 +63,16 @@ async def answer_from_the_office(ctx: Context) -> None:
             staff=ctx.event.user_id, time=_.timestamp(now)
         )
     )
+    # The buttons that teach the bot stay until the question is settled; then it says how.
+    if question.resolution is None:
+        keyboard = office_post_buttons(_, question_id)
+    else:
+        entry = await attached_entry(ctx.db, ctx.services.faq, question)
+        marked += "\n\n" + settled_line(_, question, entry)
+        keyboard = None
     await post_to_chat(
         ctx.db,
         staff_chat,
         f"answered:{question.id}:{ctx.event.update_id or int(now.timestamp())}",
-        [EditText(post.telegram_message_id, marked[:4096])],
+        [EditText(post.telegram_message_id, marked[:4096], keyboard)],
     )

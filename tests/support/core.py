@@ -158,6 +158,23 @@ class CoreGroup(Applicant):
         )
         self.receive(await self.conversation.handle(event))
 
+    async def press_as(self, staff_id: int, message_id: int, label: str) -> None:
+        """Someone in the group presses the button with (or containing) `label` on a post."""
+        buttons = self.screens[message_id].buttons
+        found = [b for b in buttons if b.label == label]
+        found = found or [b for b in buttons if label in b.label]
+        assert found, f"no button {label!r} on post {message_id}: {[b.label for b in buttons]}"
+        event = Incoming(
+            user_id=staff_id,
+            chat_id=self.chat_id,
+            kind=Kind.BUTTON,
+            button_data=found[0].data,
+            button_message_id=message_id,
+            private=False,
+            update_id=next(_update_ids),
+        )
+        self.receive(await self.conversation.handle(event))
+
 
 async def deliver_outbox(conversation: Conversation, *chats: Applicant) -> int:
     """Sends every due outbox message to the driven chats; returns how many. A message to

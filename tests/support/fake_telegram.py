@@ -424,8 +424,11 @@ class FakeTelegram:
             message["entities"] = [{"type": "bot_command", "offset": 0, "length": length}]
         return self.push_update({"message": message})
 
-    def user_presses(self, user_id: int, message_id: int, data: str, **user: Any) -> int:
-        chat_id = user_id
+    def user_presses(
+        self, user_id: int, message_id: int, data: str, chat_id: int | None = None, **user: Any
+    ) -> int:
+        """A button press under a bot message in the user's chat, or in `chat_id` (a group)."""
+        chat_id = user_id if chat_id is None else chat_id
         found = next(
             (m for m in self._messages.get(chat_id, []) if m.message_id == message_id), None
         )
