@@ -156,7 +156,7 @@ def answered_questions() -> dict[str, list[str]]:
     chosen: dict[str, list[str]] = {"en": [], "km": []}
     for case in cases:
         locale, question, expected = case["locale"], case["question"], case["expected"]
-        if locale in chosen and expected and book.answer(question).entry_id == expected:
+        if locale in chosen and expected and book.understand(question).entry_id == expected:
             chosen[locale].append(question)
     for locale, questions in chosen.items():
         if not questions:

@@ -1,5 +1,6 @@
 """The factory: settings in, a wired application out, nothing started."""
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -21,6 +22,7 @@ from handlers.core.conversation import Conversation
 from handlers.core.services import BotAccount, Services
 from handlers.faq.book import FaqBook
 from handlers.faq.lessons import Lessons
+from handlers.faq.meaning import default_cache_path, load_embedder
 from models.columns import utcnow
 from models.db import alembic_config, create_engine, session_factory, upgrade_database
 from models.updates import forget_old_updates
@@ -39,7 +41,10 @@ class App:
     account: BotAccount  # the channel tells it the bot's username once Telegram has answered
 
     async def prepare_database(self) -> None:
-        """Upgrades an SQLite database in place; a PostgreSQL one must be upgraded already."""
+        """Upgrades an SQLite database in place (a PostgreSQL one must be upgraded already).
+
+        Then gives the FAQ its meaning model, loaded in a worker thread.
+        """
         if self.engine.dialect.name == "sqlite":
             await upgrade_database(self.engine)
         else:
@@ -56,6 +61,20 @@ class App:
             lessons = self.conversation.services.lessons
             if lessons is not None:
                 await lessons.catch_up(db, force=True)  # every phrasing staff taught so far
+        await self.load_meaning()
+
+    async def load_meaning(self) -> None:
+        """Loads the FAQ's meaning model once per process, off the event loop.
+
+        Phrasing vectors come from the cache file when the content was seen before (fast);
+        if the model cannot load, the FAQ keeps matching by wording (one warning).
+        """
+        faq = self.conversation.services.faq
+        if faq.understands_meaning:
+            return
+        embedder = await asyncio.to_thread(load_embedder, default_cache_path())
+        if embedder is not None:
+            await asyncio.to_thread(faq.use_meaning, embedder)
 
     async def in_transaction(self, work: Callable[[AsyncSession, Services], Awaitable[T]]) -> T:
         """Runs `work` in one transaction with the bot's services (a staff command's work)."""

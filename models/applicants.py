@@ -52,13 +52,17 @@ async def find_applicant(db: AsyncSession, telegram_id: int) -> Applicant | None
     return result.first()
 
 
-async def meet_applicant(db: AsyncSession, telegram_id: int, chat_id: int) -> Applicant:
-    """Returns the applicant for this user, creating them on first contact.
+async def meet_applicant(
+    db: AsyncSession, telegram_id: int, chat_id: int
+) -> tuple[Applicant, bool]:
+    """Returns the applicant for this user, creating them on first contact, and whether this is
+    their first contact.
 
     Writing again also means they can be reached again.
     """
     applicant = await find_applicant(db, telegram_id)
     now = utcnow()
+    first_contact = applicant is None
     if applicant is None:
         applicant = Applicant(telegram_id=telegram_id, chat_id=chat_id, created_at=now)
         db.add(applicant)
@@ -73,12 +77,12 @@ async def meet_applicant(db: AsyncSession, telegram_id: int, chat_id: int) -> Ap
             .values(reminders_for=None)
         )
     elif applicant.chat_id == chat_id and now - applicant.last_seen_at < LAST_SEEN_RESOLUTION:
-        return applicant  # seen a moment ago: nothing to write, a write less per update
+        return applicant, False  # seen a moment ago: nothing to write, a write less per update
     applicant.chat_id = chat_id
     applicant.last_seen_at = now
     applicant.reachable = True
     await db.flush()
-    return applicant
+    return applicant, first_contact
 
 
 def record_source(applicant: Applicant, source: str) -> None:

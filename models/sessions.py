@@ -141,6 +141,20 @@ async def bookable_sessions(
     return result.all()
 
 
+async def upcoming_bookable_sessions(
+    db: AsyncSession, now: datetime, limit: int
+) -> Sequence[tuple[TestSession, Exam]]:
+    """The sessions of active exams taking registrations now, soonest first, with their exam."""
+    result = await db.exec(
+        select(TestSession, Exam)
+        .join(Exam, col(Exam.id) == col(TestSession.exam_id))
+        .where(col(Exam.active).is_(True), col(TestSession.starts_at) > now, *_bookable_at(now))
+        .order_by(col(TestSession.starts_at), col(TestSession.id))
+        .limit(limit)
+    )
+    return [(session, exam) for session, exam in result.all()]
+
+
 def is_bookable(session: TestSession, now: datetime) -> bool:
     """Open, and inside its registration window."""
     return (

@@ -26,7 +26,7 @@ from tests.support.clock import PHNOM_PENH, RunningClock
 
 OWNER, STAFF_GROUP = 900, -100777
 DARA, SOKHA, KENJI = 5001, 5002, 5003
-UNANSWERABLE = "where can I buy a cheap motorbike"
+UNANSWERABLE = "how do I cook fish amok for my grandmother"
 TAG = re.compile(r"<[^>]+>")
 
 

@@ -7,13 +7,16 @@ from pathlib import Path
 
 import pytest
 
-from bench.faq_eval import evaluate, load_cases
+from bench.faq_eval import DEV_SET, TEST_SET, evaluate, load_book, load_cases
 from bot.i18n import LOCALES_DIR
 from handlers.faq.book import FaqBook, check_faq
 from handlers.faq.matching import normalize
 
-# The floor reached on tests/faq_eval.toml; raise it when matching improves.
-TOP1_FLOOR = {"km": 0.80, "en": 0.88, "ja": 0.83}
+# Strict top-1 just below what bench/faq_eval.py measured after tuning (on the development
+# set only): guards against regressions, not targets. Raise them when matching improves.
+DEV_FLOOR = {"km": 0.77, "km-latn": 0.56, "en": 0.92, "ja": 0.87}
+TEST_FLOOR = {"km": 0.66, "km-latn": 0.37, "en": 0.77, "ja": 0.79}
+OFF_TOPIC_ANSWERED_CEILING = 0.25  # on the frozen test set
 
 
 @pytest.fixture(scope="module")
@@ -69,9 +72,9 @@ def test_faq_check_lists_every_problem(tmp_path: Path) -> None:
 
 
 def test_the_evaluation_set_is_large_and_fresh(book: FaqBook) -> None:
-    cases = load_cases()
+    cases = load_cases(DEV_SET)
     assert len(cases) >= 150
-    assert {c["expected"] for c in cases} - {""} <= set(book.entries)
+    assert {c["expected"] for c in cases} - {"", "smalltalk"} <= set(book.entries)
     phrasings = {
         normalize(p) for e in book.entries.values() for ps in e.phrasings.values() for p in ps
     }
@@ -79,11 +82,26 @@ def test_the_evaluation_set_is_large_and_fresh(book: FaqBook) -> None:
     assert copied == [], "evaluation questions must not be copied from the FAQ phrasings"
 
 
-def test_matching_reaches_its_floor_in_every_language(book: FaqBook) -> None:
-    results = evaluate(book, load_cases())
-    for locale, floor in TOP1_FLOOR.items():
-        result = results[locale]
-        assert result.top1 / result.cases >= floor, (locale, result.misses)
+@pytest.fixture(scope="session")
+def understanding_book() -> FaqBook:
+    """The FAQ as the bot has it, with the meaning model (loaded once per test process)."""
+    book = load_book()
+    assert book.understands_meaning
+    return book
+
+
+@pytest.mark.parametrize(("cases", "floors"), [(DEV_SET, DEV_FLOOR), (TEST_SET, TEST_FLOOR)])
+def test_understanding_reaches_its_floor_in_every_language(
+    understanding_book: FaqBook, cases: Path, floors: dict[str, float]
+) -> None:
+    evaluation = evaluate(understanding_book, load_cases(cases))
+    reached = {
+        locale: result.top1 / result.cases for locale, result in evaluation.languages.items()
+    }
+    assert all(reached[locale] >= floor for locale, floor in floors.items()), reached
+    if cases == TEST_SET:
+        answered = evaluation.off_topic_answered / evaluation.off_topic
+        assert answered <= OFF_TOPIC_ANSWERED_CEILING
 
 
 @pytest.mark.parametrize(

@@ -12,7 +12,7 @@ from tests.support.app import start_app
 from tests.support.core import Applicant, CoreGroup, deliver_outbox
 
 OWNER, STAFF_GROUP = 900, -100123
-UNANSWERABLE = "where can I buy a cheap motorbike"
+UNANSWERABLE = "how do I cook fish amok for my grandmother"
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -28,7 +28,7 @@ async def test_a_question_goes_to_the_office_and_the_answer_comes_back(app: App)
     dara = Applicant(app.conversation, user_id=1, language="en")
     group = CoreGroup(app.conversation, chat_id=STAFF_GROUP)
     await dara.send(UNANSWERABLE)
-    assert "don't know" in dara.last.text
+    assert "don't know" in dara.replies[0].text
     await dara.press("Send my question to the office")
     assert "sent to the test office" in dara.last.text
     await dara.press_data("handoff:1")  # pressed again

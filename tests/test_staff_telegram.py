@@ -224,11 +224,11 @@ async def test_handoff_round_trip_and_check_in_twice(
 
     # The group exists: someone wrote in it.
     telegram.user_sends(OWNER, "/start", chat_type="group", chat_id=STAFF_GROUP)
-    telegram.user_sends(DARA, "where can I buy a cheap motorbike", language_code="en")
+    telegram.user_sends(DARA, "how do I cook fish amok for my grandmother", language_code="en")
     unknown = await telegram.wait_until_message(DARA, "don't know")
     telegram.user_presses(DARA, unknown.message_id, data_of(unknown, "Send my question"))
     # The staff group reads the default language, Khmer; the question is quoted as asked.
-    post = await telegram.wait_until_message(STAFF_GROUP, "cheap motorbike", timeout=10)
+    post = await telegram.wait_until_message(STAFF_GROUP, "fish amok", timeout=10)
     await asyncio.sleep(0.5)  # a person reads the post before replying; the bot notes its number
     telegram.user_sends(
         OWNER, "We cannot help with motorbikes, sorry.", chat_type="group", chat_id=STAFF_GROUP,
@@ -263,7 +263,7 @@ async def test_staff_attach_a_question_from_its_post_in_the_group(
 ) -> None:
     telegram.user_sends(OWNER, "/start", chat_type="group", chat_id=STAFF_GROUP)
     telegram.user_sends(DARA, "my boss in japan is shouting at me", language_code="en")
-    unknown = await telegram.wait_until_message(DARA, "don't know")
+    unknown = await telegram.wait_until_message(DARA, "Did you mean")
     telegram.user_presses(DARA, unknown.message_id, data_of(unknown, "Send my question"))
     post = await telegram.wait_until_message(STAFF_GROUP, "shouting at me", timeout=10)
     await asyncio.sleep(0.5)  # the bot notes the post's number once it is sent

@@ -56,8 +56,9 @@ async def test_an_attached_question_is_answered_at_once_on_every_instance(
     owner = Applicant(first.conversation, user_id=OWNER, language="en")
     await dara.send(ABOUT_A_BOSS)
     await sophea.send("My boss in Japan is shouting at me!")  # the same, typed differently
-    assert "don't know" in dara.last.text
-    assert "don't know" in sophea.last.text
+    # Not answered: at most "did you mean", and the question is kept for the office.
+    assert not dara.replies[0].text.startswith(COMPLAINTS)
+    assert not sophea.replies[0].text.startswith(COMPLAINTS)
 
     await owner.send("/unanswered")
     assert "×2" in owner.last.text
@@ -94,7 +95,7 @@ async def test_an_attached_question_is_answered_at_once_on_every_instance(
     try:
         kiri = Applicant(third.conversation, user_id=3, language="en")
         await kiri.send(ABOUT_A_BOSS)
-        assert COMPLAINTS in kiri.last.text
+        assert kiri.replies[0].text.startswith(COMPLAINTS)
     finally:
         await third.close()
 
@@ -107,7 +108,7 @@ async def test_small_talk_and_off_topic_leave_the_lists(instances: list[App]) ->
     app = instances[0]
     dara = Applicant(app.conversation, user_id=1, language="en")
     owner = Applicant(app.conversation, user_id=OWNER, language="en")
-    await dara.send("hello bot")
+    await dara.send("lol you are funny")
     await dara.send("is there wifi in the dormitory")
     await dara.send(ABOUT_A_BOSS)
 
@@ -117,7 +118,7 @@ async def test_small_talk_and_off_topic_leave_the_lists(instances: list[App]) ->
     assert owner.notices[-1] == "Marked. The question leaves the list."
     assert "Marked as small talk by 900" in owner.last.text
     await owner.press("Back to the list")
-    assert "hello bot" not in owner.last.text
+    assert "lol you are funny" not in owner.last.text
     await owner.press("#2")
     await owner.press("Off-topic")
     await owner.press("Back to the list")
@@ -129,7 +130,7 @@ async def test_small_talk_and_off_topic_leave_the_lists(instances: list[App]) ->
         stats = await gather_statistics(db, services.now(), services.zone, ("km", "en", "ja"))
     listed = statistics_text(services.texts("en"), stats)
     assert ABOUT_A_BOSS in listed
-    assert "hello bot" not in listed
+    assert "lol you are funny" not in listed
     assert "wifi" not in listed
     actions = await audit_actions(app)
     assert (f"telegram:{OWNER}", "set_aside_question", "question:1") in actions
@@ -266,14 +267,14 @@ async def test_the_command_line_teaches_the_bot_and_exports_to_the_faq_files(
         dara = Applicant(app.conversation, user_id=1, language="en")
         await dara.send(ABOUT_A_BOSS)
         await dara.send(ABOUT_A_BOSS)
-        await dara.send("hello bot")
+        await dara.send("lol you are funny")
     finally:
         await app.close()
 
     listed = cli(tmp_path, "faq", "unanswered")
     assert listed.returncode == 0, listed.stderr
     assert ABOUT_A_BOSS in listed.stdout
-    assert "hello bot" in listed.stdout
+    assert "lol you are funny" in listed.stdout
 
     # Bad input: a clear line, exit status 1, nothing changed.
     for args, said in (

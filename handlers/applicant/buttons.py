@@ -124,6 +124,11 @@ class MyRegistrations(ButtonData, prefix="mine"):
 
 
 @dataclass(frozen=True)
+class MyTicket(ButtonData, prefix="ticket"):
+    pass
+
+
+@dataclass(frozen=True)
 class AskToCancel(ButtonData, prefix="mine:cancel"):
     registration_id: int
 
@@ -170,3 +175,13 @@ class KeepMyData(ButtonData, prefix="erase:no"):
 @dataclass(frozen=True)
 class SendToOffice(ButtonData, prefix="handoff"):
     question_id: int
+
+
+@dataclass(frozen=True)
+class AskTheOffice(ButtonData, prefix="handoff:ask"):
+    pass
+
+
+@dataclass(frozen=True)
+class StopAsking(ButtonData, prefix="handoff:stop"):
+    pass

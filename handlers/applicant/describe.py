@@ -43,6 +43,17 @@ def session_button(_: Texts, session: TestSession, pressed: ButtonData) -> Butto
     return pressed.button(label)
 
 
+def session_line(_: Texts, exam: Exam, session: TestSession) -> str:
+    """One session on one line of a list: when, which test, where, and its seats."""
+    seats = (
+        _("seats left: {n}").format(n=_.number(seats_left(session)))
+        if seats_left(session)
+        else _("full: waitlist")
+    )
+    when, venue = _.brief_moment(session.starts_at), venue_name(session, _.locale)
+    return f"• {when} · {exam_name(exam, _.locale)} · {venue} · {seats}"
+
+
 def session_details(_: Texts, exam: Exam, session: TestSession) -> str:
     """The exam, date and time, and the venue with its address."""
     return _("📝 {exam}\n🗓 {when}\n📍 {venue}, {address}").format(

@@ -1,26 +1,32 @@
-"""Asking the office: a question the FAQ could not answer goes to the staff group.
+"""Asking the office: a question goes to the staff group, and the office answers in this chat.
 
-The applicant sends it with one button under "I don't know". The bot posts it in the
-staff group (STAFF_CHAT_ID) with who asked, their language and registrations; the
-office answers by replying to that post (handlers/staff/answers.py).
+Two ways in: "✍️ Ask the office" takes the applicant's next message, whatever it says,
+straight to the office (the FAQ does not read it); and under "I don't know" one button
+hands over the question the bot could not answer. The bot posts it in the staff group
+(STAFF_CHAT_ID) with who asked, their language and registrations; the office answers by
+replying to that post (handlers/staff/replies.py). Without a staff group neither button
+is shown.
 """
 
 from html import escape
 
-from handlers.applicant.buttons import SendToOffice
+from handlers.applicant.buttons import AskTheOffice, SendToOffice, StopAsking
 from handlers.applicant.menus import home_button
 from handlers.core.context import Context
-from handlers.core.events import Button, InlineKeyboard, SendText
+from handlers.core.events import Button, InlineKeyboard, Kind, SendText
 from handlers.core.letters import post_to_chat
 from handlers.core.routing import Journey
 from handlers.core.texts import LANGUAGE_NAMES, Texts
+from handlers.faq.matching import normalize
 from handlers.faq.teaching_buttons import office_post_buttons
-from models.questions import UnansweredQuestion, hand_to_office
+from models.questions import UnansweredQuestion, hand_to_office, record_unanswered
 from models.registrations import registrations_of
 
 journey = Journey("handoff")
 
 POST_KEY = "handoff:"  # the dedupe key of a question's post in the staff group
+ASKING = "handoff:asking"  # the step where the next message goes to the office
+OFFICE_QUESTION_MAX_LENGTH = 2000  # leaves room in the staff group's post for who asked
 
 
 def ask_office_button(_: Texts, question_id: int) -> Button:
@@ -28,31 +34,105 @@ def ask_office_button(_: Texts, question_id: int) -> Button:
     return SendToOffice(question_id).button(_("📨 Send my question to the office"))
 
 
+def ask_the_office_button(ctx: Context, label: str | None = None) -> list[Button]:
+    """A row with "✍️ Ask the office" (the next message goes there), or none without an office."""
+    if ctx.services.staff_chat_id is None:
+        return []
+    return [AskTheOffice().button(label or ctx._("✍️ Ask the office"))]
+
+
+@journey.button(AskTheOffice)
+async def ask_the_office(ctx: Context, _: AskTheOffice) -> None:
+    """Asks the applicant to type their question: their next message goes to the office."""
+    if ctx.services.staff_chat_id is None:
+        ctx.out_of_date()
+        return
+    await ctx.go_to(ASKING)
+    ctx.say(
+        ctx._(
+            "✍️ Type your question for the test office in one message, and send it. "
+            "The office staff will answer you here, in this chat.\n\n"
+            "If it is about a booking, say which test and which date."
+        ),
+        InlineKeyboard.of([StopAsking().button(ctx._("✖ Cancel"))]),
+    )
+
+
+@journey.step(ASKING)
+async def take_question_for_the_office(ctx: Context) -> None:
+    """Sends the typed question to the office, and says so; anything else is asked again."""
+    question = ctx.event.text.strip() if ctx.event.kind is Kind.TEXT else ""
+    if not question:
+        ctx.say(ctx._("Please type your question in words, or press ✖ Cancel."))
+        return
+    if len(question) > OFFICE_QUESTION_MAX_LENGTH:
+        ctx.say(ctx._("That message is very long. Please write your question more briefly."))
+        return
+    assert ctx.applicant.id is not None
+    kept = await record_unanswered(
+        ctx.db, ctx.applicant.id, ctx.locale, question, normalize(question) or question
+    )
+    await ctx.finish()
+    await _hand_over(ctx, kept)
+    ctx.say(_sent(ctx), InlineKeyboard.of([home_button(ctx.texts)]))
+
+
+@journey.button(StopAsking)
+async def stop_asking(ctx: Context, _: StopAsking) -> None:
+    """Leaves the question for the office unsent."""
+    if ctx.step != ASKING:
+        ctx.out_of_date()  # sent already, or left: and another wizard may be under way
+        return
+    await leave_asking(ctx)
+
+
+async def leave_asking(ctx: Context) -> None:
+    """The applicant changed their mind: nothing goes to the office (the button or /cancel)."""
+    await ctx.finish()
+    text = ctx._("Nothing was sent to the office. You can type a question to me at any time.")
+    if ctx.event.kind is Kind.BUTTON:
+        ctx.show(text, InlineKeyboard.of([home_button(ctx.texts)]))
+    else:
+        ctx.say(text)
+
+
 @journey.button(SendToOffice)
 async def send_to_office(ctx: Context, pressed: SendToOffice) -> None:
     """Posts the applicant's question in the staff group, once."""
     question = await ctx.db.get(UnansweredQuestion, pressed.question_id)
-    staff_chat = ctx.services.staff_chat_id
-    if question is None or question.applicant_id != ctx.applicant.id or staff_chat is None:
+    if (
+        question is None
+        or question.applicant_id != ctx.applicant.id
+        or ctx.services.staff_chat_id is None
+    ):
         ctx.out_of_date()
         return
-    if not await hand_to_office(ctx.db, question, ctx.now):
+    if question.sent_to_office_at is not None:
         ctx.notify(ctx._("Your question is with the office already."))
+        return
+    await _hand_over(ctx, question)
+    ctx.show(_sent(ctx), InlineKeyboard.of([home_button(ctx.texts)]))
+
+
+async def _hand_over(ctx: Context, question: UnansweredQuestion) -> None:
+    """Marks the question handed over and posts it in the staff group (through the outbox)."""
+    staff_chat = ctx.services.staff_chat_id
+    assert staff_chat is not None
+    if not await hand_to_office(ctx.db, question, ctx.now):
         return
     # The answer comes later, through the outbox: in the language they are reading now.
     ctx.applicant.locale = ctx.applicant.locale or ctx.locale
     post = await _office_post(ctx, question)
     # Under the post, staff can also teach the bot: attach it to an FAQ entry, or set it aside.
-    buttons = office_post_buttons(
-        ctx.services.texts(ctx.services.default_locale), pressed.question_id
-    )
+    assert question.id is not None
+    buttons = office_post_buttons(ctx.services.texts(ctx.services.default_locale), question.id)
     await post_to_chat(ctx.db, staff_chat, f"{POST_KEY}{question.id}", [SendText(post, buttons)])
-    ctx.show(
-        ctx._(
-            "📨 Your question has been sent to the test office. Their answer will come here, "
-            "in this chat."
-        ),
-        InlineKeyboard.of([home_button(ctx.texts)]),
+
+
+def _sent(ctx: Context) -> str:
+    return ctx._(
+        "📨 Your question has been sent to the test office. Their answer will come here, "
+        "in this chat."
     )
 
 

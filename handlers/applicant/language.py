@@ -35,7 +35,7 @@ async def set_language(ctx: Context, pressed: ChooseLanguage) -> None:
         await retell_reminders(ctx.db, ctx.services, ctx.applicant)
     ctx.use_locale(locale)
     ctx.notify(ctx._("Language: English"))
-    ctx.show(*main_menu(ctx.texts))
+    ctx.show(*main_menu(ctx.texts, ctx.services.staff_chat_id is not None))
 
 
 def _language_question(ctx: Context) -> str:

@@ -2,6 +2,7 @@
 
 from handlers.applicant.buttons import (
     AskTheBot,
+    AskTheOffice,
     BookSeat,
     Help,
     MainMenu,
@@ -18,8 +19,12 @@ def home_button(_: Texts) -> Button:
     return MainMenu().button(_("🏠 Main menu"))
 
 
-def main_menu(_: Texts) -> tuple[str, InlineKeyboard]:
-    """The main menu: what the bot can do, one big button each."""
+def main_menu(_: Texts, office: bool) -> tuple[str, InlineKeyboard]:
+    """The main menu: what the bot can do, one big button each.
+
+    With a staff group (`office`), "Ask the office" sends the next message there; without
+    one, the applicant is invited to ask the bot.
+    """
     text = _(
         "<b>Main menu</b>\n\nWhat would you like to do? "
         "You can also type a question in your own words at any time."
@@ -28,7 +33,11 @@ def main_menu(_: Texts) -> tuple[str, InlineKeyboard]:
         [BookSeat().button(_("📝 Book a test seat"))],
         [MyRegistrations().button(_("📋 My registrations"))],
         [Topics().button(_("❓ Questions and answers"))],
-        [AskTheBot().button(_("✍️ Ask the office"))],
+        [
+            AskTheOffice().button(_("✍️ Ask the office"))
+            if office
+            else AskTheBot().button(_("✍️ Ask a question"))
+        ],
         [Settings().button(_("⚙️ Settings")), Help().button(_("ℹ️ Help"))],
     )
     return text, keyboard

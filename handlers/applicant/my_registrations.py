@@ -14,6 +14,7 @@ from handlers.applicant.buttons import (
     DeclineOffer,
     MoveTo,
     MyRegistrations,
+    MyTicket,
 )
 from handlers.applicant.describe import (
     exam_name,
@@ -72,6 +73,12 @@ async def send_tickets(ctx: Context) -> None:
         return
     for registration in confirmed:
         await send_ticket(ctx, registration)
+
+
+@journey.button(MyTicket)
+async def ticket_button(ctx: Context, _: MyTicket) -> None:
+    """Sends the tickets again, as /ticket does."""
+    await send_tickets(ctx)
 
 
 @journey.button(MyRegistrations)

@@ -39,6 +39,7 @@ from handlers.applicant.details import (
     age_on,
     format_phone,
 )
+from handlers.applicant.handoff import ASKING, leave_asking
 from handlers.applicant.identity import (
     BY_NAME,
     DETAILS,
@@ -433,6 +434,9 @@ async def confirm(ctx: Context) -> None:
 @journey.command("cancel")
 async def stop(ctx: Context) -> None:
     """Leaves the wizard at any step; nothing is saved."""
+    if ctx.step == ASKING:
+        await leave_asking(ctx)  # /cancel while writing to the office
+        return
     was_registering = (ctx.step or "").startswith("reg:")
     await ctx.finish()
     text = (

@@ -1,4 +1,8 @@
-"""Welcome: /start (with the deep-link source it came from), the main menu and /help."""
+"""Welcome: /start (with the deep-link source it came from), the main menu and /help.
+
+Someone whose first message is a question, without /start, gets its answer first, then
+the welcome and the menu.
+"""
 
 import re
 
@@ -39,7 +43,24 @@ async def start(ctx: Context) -> None:
             ),
         )
         return
-    ctx.show(*main_menu(ctx.texts))
+    ctx.show(*main_menu(ctx.texts, ctx.services.staff_chat_id is not None))
+
+
+@journey.after_first_words()
+async def welcome_after_first_question(ctx: Context) -> None:
+    """After the answer to a newcomer's first message: the welcome, the menu, the languages."""
+    _, menu = main_menu(ctx.texts, ctx.services.staff_chat_id is not None)
+    ctx.say(
+        ctx._(
+            "👋 <b>Welcome!</b>\n\nI help you with the Japan work programmes and the ministry's "
+            "tests. Type another question at any time, or choose what you want to do. "
+            "To read another language, choose it at the bottom."
+        ),
+        InlineKeyboard.of(
+            *menu.rows,
+            [ChooseLanguage(locale).button(LANGUAGE_NAMES[locale]) for locale in LOCALES],
+        ),
+    )
 
 
 async def open_ticket_link(ctx: Context, code: str) -> None:
@@ -47,7 +68,7 @@ async def open_ticket_link(ctx: Context, code: str) -> None:
     else the menu (staff see the check-in screen: handlers/staff/office.py claims the link)."""
     registration = await find_by_code(ctx.db, code)
     if registration is None or registration.applicant_id != ctx.applicant.id:
-        ctx.show(*main_menu(ctx.texts))
+        ctx.show(*main_menu(ctx.texts, ctx.services.staff_chat_id is not None))
         return
     ctx.say(ctx._("🎫 Your ticket:"))
     await send_ticket(ctx, registration)
@@ -57,7 +78,7 @@ async def open_ticket_link(ctx: Context, code: str) -> None:
 async def menu(ctx: Context) -> None:
     """Shows the main menu."""
     await ctx.finish()
-    ctx.show(*main_menu(ctx.texts))
+    ctx.show(*main_menu(ctx.texts, ctx.services.staff_chat_id is not None))
 
 
 @journey.button(MainMenu)

@@ -37,8 +37,10 @@ class Context:
         locale: str,
         step: str | None,
         data: dict[str, Any],
+        first_contact: bool = False,
     ) -> None:
         self.event = event
+        self.first_contact = first_contact  # their first update ever, without /start
         self.db = db
         self.applicant = applicant
         self.services = services

@@ -153,7 +153,7 @@ class Conversation:
                 return []
             # In the staff group the chat is the group's; the person's own chat is their id.
             chat_id = event.chat_id if event.private else event.user_id
-            applicant = await meet_applicant(db, event.user_id, chat_id)
+            applicant, first_contact = await meet_applicant(db, event.user_id, chat_id)
             assert applicant.id is not None
             state = await load_conversation(db, applicant.id)
             locale = resolve_locale(
@@ -167,11 +167,12 @@ class Conversation:
                 locale,
                 step=state.step if state else None,
                 data=dict(state.data) if state else {},
+                first_contact=first_contact,
             )
             if event.kind is Kind.TEXT and self.services.lessons is not None:
                 # A question may be one another instance was just taught to answer.
                 await self.services.lessons.catch_up(db)
-            handler = self.router.route(event, context.step)
+            handler = self.router.route(event, context.step, first_contact)
             await handler(context)
         for make in context.after_commit:
             context.actions.extend(await make())

@@ -3,6 +3,8 @@
 Each journey declares its own commands, kinds of button, deep links and steps on a
 `Journey`; `Router` merges them in the order given. An event is routed by command first,
 then by the button's prefix, then by the applicant's current step, then as free text.
+Someone's very first message, typed without /start, is answered as free text and then
+greeted (`Journey.first_words`).
 """
 
 from collections.abc import Awaitable, Callable, Sequence
@@ -64,6 +66,7 @@ class Journey:
         self.deep_links: list[DeepLink] = []
         self.steps: dict[str, Handler] = {}
         self.free_text: Handler | None = None
+        self.first_words: Handler | None = None
         self.anything_else: Handler | None = None
         self.group_reply: Handler | None = None
 
@@ -108,6 +111,15 @@ class Journey:
 
         return register
 
+    def after_first_words(self) -> Callable[[Handler], Handler]:
+        """Runs after the free-text answer to someone's first message ever (no /start before)."""
+
+        def register(handler: Handler) -> Handler:
+            self.first_words = handler
+            return handler
+
+        return register
+
     def reply_in_staff_group(self) -> Callable[[Handler], Handler]:
         """Answers a reply to one of the bot's posts in the staff group."""
 
@@ -148,6 +160,7 @@ class Router:
         self.steps: dict[str, Handler] = {}
         self.deep_links: list[DeepLink] = []
         self.free_text: Handler | None = None
+        self.first_words: Handler | None = None
         self.anything_else: Handler | None = None
         self.group_reply: Handler | None = None
         # Buttons under the bot's posts in the staff group: staff journeys' only.
@@ -173,6 +186,7 @@ class Router:
                 )
             self.deep_links += journey.deep_links
             self.free_text = self.free_text or journey.free_text
+            self.first_words = self.first_words or journey.first_words
             self.anything_else = self.anything_else or journey.anything_else
             self.group_reply = self.group_reply or journey.group_reply
         if self.free_text is None or self.anything_else is None:
@@ -204,8 +218,9 @@ class Router:
     def command_names(self) -> list[str]:
         return list(self.commands)
 
-    def route(self, event: Incoming, step: str | None) -> Handler:
-        """The handler for this event, given the applicant's current step."""
+    def route(self, event: Incoming, step: str | None, first_contact: bool = False) -> Handler:
+        """The handler for this event, given the applicant's current step (and whether this is
+        the first time they write)."""
         assert self.free_text is not None
         assert self.anything_else is not None
         if not event.private:
@@ -219,6 +234,8 @@ class Router:
         if step is not None and event.kind in STEP_KINDS and step in self.steps:
             return self.steps[step]
         if event.kind is Kind.TEXT:
+            if first_contact and self.first_words is not None:
+                return _one_then_other(self.free_text, self.first_words)
             return self.free_text
         return self.anything_else
 
@@ -230,6 +247,14 @@ class Router:
                 return None
             head = head.rsplit(":", 1)[0]
         return buttons[head]
+
+
+def _one_then_other(first: Handler, then: Handler) -> Handler:
+    async def both(ctx: "Context") -> None:
+        await first(ctx)
+        await then(ctx)
+
+    return both
 
 
 def _reading(kind: type[Pressed], handler: ButtonHandler[Pressed], on_step: str | None) -> Handler:

@@ -1,20 +1,24 @@
 """Questions and answers: browsing by topic, and answering what applicants type."""
 
+import asyncio
+from collections.abc import Sequence
 from html import escape
 
-from handlers.applicant.handoff import ask_office_button
-from handlers.applicant.menus import home_button
+from handlers.applicant.handoff import ask_office_button, ask_the_office_button
+from handlers.applicant.menus import home_button, main_menu
 from handlers.core.context import Context
 from handlers.core.events import Button, InlineKeyboard
 from handlers.core.routing import Journey
 from handlers.faq.book import FaqEntry
 from handlers.faq.buttons import Question, RateAnswer, Topic, Topics
-from handlers.faq.matching import normalize
+from handlers.faq.features import features_of
+from handlers.faq.small_talk import SmallTalk, small_talk, words_left
 from models.questions import record_feedback, record_unanswered
 
 journey = Journey("faq")
 
 QUESTION_MAX_LENGTH = 1000
+NEIGHBOURS_SHOWN = 3  # related questions offered when an answer did not help
 
 
 @journey.command("faq")
@@ -56,61 +60,100 @@ async def show_answer(ctx: Context, pressed: Question) -> None:
     if entry is None:
         ctx.out_of_date()
         return
-    ctx.show(_answer_text(ctx, entry), _answer_buttons(ctx, entry, related=[]))
+    ctx.show(*await answer_screen(ctx, entry, related=[]))
 
 
 @journey.button(RateAnswer)
 async def rate_answer(ctx: Context, pressed: RateAnswer) -> None:
-    """Keeps whether the answer helped, and thanks the applicant."""
+    """Keeps whether the answer helped; when it did not, offers other questions and the office."""
     entry = ctx.services.faq.entry(pressed.entry_id)
     if entry is None:
         ctx.out_of_date()
         return
     assert ctx.applicant.id is not None
-    await record_feedback(ctx.db, ctx.applicant.id, entry.id, helpful=pressed.helpful == "y")
+    helpful = pressed.helpful == "y"
+    await record_feedback(ctx.db, ctx.applicant.id, entry.id, helpful=helpful)
     ctx.notify(ctx._("Thank you! Your answer helps us improve."))
-    ctx.show(_answer_text(ctx, entry), _answer_buttons(ctx, entry, [], feedback=False))
+    if helpful:
+        ctx.show(*await answer_screen(ctx, entry, [], feedback=False))
+    else:
+        ctx.show(*_not_helpful_screen(ctx, entry))
 
 
 @journey.text()
 async def answer_question(ctx: Context) -> None:
-    """Answers a typed question with the closest entry, or says honestly it does not know."""
+    """Answers a typed question, offers the closest questions, or says honestly it does not know.
+
+    Greetings, thanks and emoji get a short friendly reply and the menu; nothing that is
+    not a question (small talk, links, phone numbers, no words) is kept as one.
+    """
     question = ctx.event.text.strip()
     if len(question) > QUESTION_MAX_LENGTH:
         ctx.say(ctx._("That message is very long. Please ask one short question at a time."))
         return
-    normalized = normalize(question)
+    chat = small_talk(question)
+    if chat is not None:
+        if ctx.first_contact:
+            return  # a newcomer's greeting: the welcome that follows is the answer
+        _, menu = main_menu(ctx.texts, ctx.services.staff_chat_id is not None)
+        ctx.say(_small_talk_reply(ctx, chat), menu)
+        return
+    normalized = words_left(question)
     if not normalized:
         ctx.say(
             ctx._("I can only read words. Please type your question, or send /start for the menu.")
         )
         return
-    found = ctx.services.faq.answer(question)
-    if found.entry_id is None:
-        assert ctx.applicant.id is not None
-        kept = await record_unanswered(ctx.db, ctx.applicant.id, ctx.locale, question, normalized)
-        assert kept.id is not None
-        office = (
-            [ask_office_button(ctx.texts, kept.id)]
-            if ctx.services.staff_chat_id is not None
-            else []
-        )
+    faq = ctx.services.faq
+    # The meaning model takes milliseconds of CPU: off the event loop, so others go on.
+    found = await asyncio.to_thread(faq.understand, question)
+    if found.entry_id is not None:
+        entry = faq.entries[found.entry_id]
+        related = [faq.entries[entry_id] for entry_id in found.suggestions]
+        ctx.say(*await answer_screen(ctx, entry, related))
+        return
+    assert ctx.applicant.id is not None
+    kept = await record_unanswered(ctx.db, ctx.applicant.id, ctx.locale, question, normalized)
+    assert kept.id is not None
+    # The question is typed already: one press hands it over, nothing to type again.
+    office = (
+        [ask_office_button(ctx.texts, kept.id)] if ctx.services.staff_chat_id is not None else []
+    )
+    if found.suggestions:
         ctx.say(
-            ctx._(
-                "🤔 Sorry, I don't know the answer to that yet. I have kept your question "
-                "for the test office staff.\n\nYou can also try other words, or browse the "
-                "questions and answers by topic."
-            ),
+            ctx._("🤔 I am not sure I understood. Did you mean one of these?"),
             InlineKeyboard.of(
+                *[
+                    [Question(entry_id).button("❔ " + faq.entries[entry_id].question[ctx.locale])]
+                    for entry_id in found.suggestions
+                ],
                 office,
-                [Topics().button(ctx._("❓ Questions and answers"))],
                 [home_button(ctx.texts)],
             ),
         )
         return
-    entry = ctx.services.faq.entries[found.entry_id]
-    related = [ctx.services.faq.entries[entry_id] for entry_id in found.related]
-    ctx.say(_answer_text(ctx, entry), _answer_buttons(ctx, entry, related))
+    ctx.say(
+        ctx._(
+            "🤔 Sorry, I don't know the answer to that yet. I have kept your question "
+            "for the test office staff.\n\nYou can also try other words, or browse the "
+            "questions and answers by topic."
+        ),
+        InlineKeyboard.of(
+            office,
+            [Topics().button(ctx._("❓ Questions and answers"))],
+            [home_button(ctx.texts)],
+        ),
+    )
+
+
+def _small_talk_reply(ctx: Context, chat: SmallTalk) -> str:
+    if chat == "hello":
+        return ctx._("Hello! 👋 Type your question about working in Japan, or choose below.")
+    if chat == "thanks":
+        return ctx._("You're welcome! 😊 Ask me anything else at any time.")
+    if chat == "bye":
+        return ctx._("Goodbye, and good luck! 🍀 Come back any time.")
+    return ctx._("👍 Anything else? Type a question, or choose below.")
 
 
 def _show_topics(ctx: Context) -> None:
@@ -127,12 +170,54 @@ def _show_topics(ctx: Context) -> None:
     )
 
 
+async def answer_screen(
+    ctx: Context, entry: FaqEntry, related: list[FaqEntry], feedback: bool = True
+) -> tuple[str, InlineKeyboard]:
+    """An answer with what it names: the sessions open now, the buttons of the features."""
+    text, features = await features_of(ctx, entry, _answer_text(ctx, entry))
+    return text, _answer_buttons(ctx, entry, related, feedback, features)
+
+
+def _not_helpful_screen(ctx: Context, entry: FaqEntry) -> tuple[str, InlineKeyboard]:
+    """After 👎: the questions nearest this one, and the way to the office."""
+    neighbours = [
+        ctx.services.faq.entries[match.entry_id]
+        for match in ctx.services.faq.search(entry.question[ctx.locale], NEIGHBOURS_SHOWN + 1)
+        if match.entry_id != entry.id
+    ][:NEIGHBOURS_SHOWN]
+    office = ask_the_office_button(ctx, ctx._("📨 Send my question to the office"))
+    sorry = (
+        ctx._(
+            "😕 Sorry this did not help. One of these questions may be closer, or send your "
+            "question to the test office."
+        )
+        if office
+        else ctx._(
+            "😕 Sorry this did not help. One of these questions may be closer, or type your "
+            "question in other words."
+        )
+    )
+    return (
+        f"{_answer_text(ctx, entry)}\n\n<i>{sorry}</i>",
+        InlineKeyboard.of(
+            *[[Question(n.id).button("❔ " + n.question[ctx.locale])] for n in neighbours],
+            office,
+            [Topic(entry.category).button(ctx._("⬅️ More on this topic"))],
+            [home_button(ctx.texts)],
+        ),
+    )
+
+
 def _answer_text(ctx: Context, entry: FaqEntry) -> str:
     return f"<b>{escape(entry.question[ctx.locale])}</b>\n\n{entry.answer[ctx.locale]}"
 
 
 def _answer_buttons(
-    ctx: Context, entry: FaqEntry, related: list[FaqEntry], feedback: bool = True
+    ctx: Context,
+    entry: FaqEntry,
+    related: list[FaqEntry],
+    feedback: bool = True,
+    features: Sequence[list[Button]] = (),
 ) -> InlineKeyboard:
     rows: list[list[Button]] = []
     if feedback:
@@ -142,6 +227,7 @@ def _answer_buttons(
                 RateAnswer(entry.id, "n").button(ctx._("👎 Not helpful")),
             ]
         )
+    rows += features
     rows += [[Question(other.id).button("❔ " + other.question[ctx.locale])] for other in related]
     rows.append([Topic(entry.category).button(ctx._("⬅️ More on this topic"))])
     rows.append([home_button(ctx.texts)])

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from handlers.core.texts import LOCALES
-from handlers.faq.matching import Answer, FaqMatcher, Match
+from handlers.faq.matching import FaqMatcher, Match, MeaningModel, Understanding
 
 ANSWER_MAX_LENGTH = 3500  # leaves room in Telegram's 4096 for the question and a footer
 ALLOWED_MARKUP = re.compile(r"</?[bi]>|&(?:lt|gt|amp|quot);")
@@ -54,9 +54,12 @@ class FaqBook:
         self.categories = categories
         self.entries = entries
         self._categories = {category.id: category for category in categories}
-        self._taught: list[tuple[str, str]] = []  # (entry id, phrasing) taught at run time
-        self._lexical: FaqMatcher | None = None
-        self._lexical = self._matcher  # built now, not at the first question
+        self._matcher = FaqMatcher(
+            (entry.id, text)
+            for entry in entries.values()
+            for locale in LOCALES
+            for text in (entry.question[locale], *entry.phrasings[locale])
+        )
 
     @classmethod
     def load(cls, locales_dir: Path) -> "FaqBook":
@@ -65,32 +68,6 @@ class FaqBook:
         if problems:
             raise FaqError(problems)
         return cls(categories, entries)
-
-    def add_phrasing(self, entry_id: str, text: str) -> None:
-        """Another way of asking an entry, taught by staff: matched from the next question on.
-
-        Raises KeyError for an entry the book does not have.
-        """
-        if entry_id not in self.entries:
-            raise KeyError(entry_id)
-        self._taught.append((entry_id, text))
-        self._lexical = None  # rebuilt once at the next question, however many were added
-
-    @property
-    def _matcher(self) -> FaqMatcher:
-        if self._lexical is None:
-            self._lexical = FaqMatcher(
-                [
-                    *(
-                        (entry.id, text)
-                        for entry in self.entries.values()
-                        for locale in LOCALES
-                        for text in (entry.question[locale], *entry.phrasings[locale])
-                    ),
-                    *self._taught,
-                ]
-            )
-        return self._lexical
 
     def category(self, category_id: str) -> FaqCategory | None:
         return self._categories.get(category_id)
@@ -102,9 +79,24 @@ class FaqBook:
         """The entries closest to a free-text question, best first."""
         return self._matcher.search(question, limit)
 
-    def answer(self, question: str) -> Answer:
-        """The entry that answers a typed question, if any, and related entries."""
-        return self._matcher.answer(question)
+    def understand(self, question: str) -> Understanding:
+        """The entry that answers a typed question, or the ones it may be about."""
+        return self._matcher.understand(question)
+
+    @property
+    def understands_meaning(self) -> bool:
+        """True once the meaning model is in use; False while matching by wording only."""
+        return self._matcher.understands_meaning
+
+    def use_meaning(self, embedder: MeaningModel) -> None:
+        """Matches by meaning too; slow the first time a content version is seen."""
+        self._matcher.use_meaning(embedder)
+
+    def add_phrasing(self, entry_id: str, text: str) -> None:
+        """Teaches the book another way of asking for an entry (staff attach questions)."""
+        if entry_id not in self.entries:
+            raise KeyError(entry_id)
+        self._matcher.add_phrasing(entry_id, text)
 
 
 def check_faq(locales_dir: Path) -> list[str]:

@@ -54,6 +54,7 @@ class Applicant(Chat):
         self.conversation = conversation
         self.chat_id = user_id
         self._ids = count(1)
+        self.replies: list[Message] = []  # the messages the latest event brought, in order
 
     async def send(self, text: str) -> None:
         if command := split_command(text):
@@ -89,6 +90,7 @@ class Applicant(Chat):
         await self._do(kind=Kind.UNSUPPORTED, content=content)
 
     async def _do(self, **fields: object) -> None:
+        self.replies = []
         event = Incoming(
             user_id=self.user_id,
             chat_id=self.chat_id,
@@ -107,11 +109,15 @@ class Applicant(Chat):
                 self.notices.append(action.text)
             elif isinstance(action, EditText):
                 assert action.message_id in self.screens, "edited a message the user never got"
-                self._see(self._text(action.message_id, action.text, action.keyboard))
+                edited = self._text(action.message_id, action.text, action.keyboard)
+                self._see(edited)
+                self.replies.append(edited)
                 sent = action.message_id
             else:
                 sent = next(self._ids)
-                self._see(self._new(sent, action))
+                message = self._new(sent, action)
+                self._see(message)
+                self.replies.append(message)
         return sent
 
     def _text(self, message_id: int, html: str, keyboard: Keyboard | None) -> Message:
@@ -161,8 +167,9 @@ class CoreGroup(Applicant):
     async def press_as(self, staff_id: int, message_id: int, label: str) -> None:
         """Someone in the group presses the button with (or containing) `label` on a post."""
         buttons = self.screens[message_id].buttons
-        found = [b for b in buttons if b.label == label]
-        found = found or [b for b in buttons if label in b.label]
+        found = [b for b in buttons if b.label == label] or [
+            b for b in buttons if label in b.label
+        ]
         assert found, f"no button {label!r} on post {message_id}: {[b.label for b in buttons]}"
         event = Incoming(
             user_id=staff_id,

