@@ -42,6 +42,14 @@ async def app_on_each_engine(request: pytest.FixtureRequest, tmp_path: Path) -> 
     await app.close()
 
 
+@pytest.fixture(params=["sqlite", "postgresql"])
+async def app_with_office(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[App]:
+    """The app with an owner (900) and a staff group (-100123), on SQLite and PostgreSQL."""
+    app = await start_app(request, tmp_path, request.param, admin_ids=[900], staff_chat_id=-100123)
+    yield app
+    await app.close()
+
+
 @pytest.fixture
 def applicant(app: App) -> Applicant:
     """An applicant whose Telegram is in English."""

@@ -14,9 +14,9 @@ from handlers.faq.matching import normalize
 
 # Strict top-1 just below what bench/faq_eval.py measured after tuning (on the development
 # set only): guards against regressions, not targets. Raise them when matching improves.
-DEV_FLOOR = {"km": 0.77, "km-latn": 0.56, "en": 0.92, "ja": 0.87}
-TEST_FLOOR = {"km": 0.66, "km-latn": 0.37, "en": 0.77, "ja": 0.79}
-OFF_TOPIC_ANSWERED_CEILING = 0.25  # on the frozen test set
+DEV_FLOOR = {"km": 0.89, "km-latn": 0.59, "en": 0.92, "ja": 0.90}
+TEST_FLOOR = {"km": 0.76, "km-latn": 0.38, "en": 0.79, "ja": 0.82}
+OFF_TOPIC_ANSWERED_CEILING = 0.2  # on the frozen test set
 
 
 @pytest.fixture(scope="module")
@@ -51,11 +51,13 @@ def test_faq_check_lists_every_problem(tmp_path: Path) -> None:
     (broken / "km" / "faq" / "documents.toml").write_text(
         text.replace("[entries.passport]", "[entries.passport-x]"), "utf-8"
     )
+    (broken / "not-in-faq.toml").write_text('en = "bus to siem reap"\n', "utf-8")
     problems = check_faq(broken)
     assert "ja/faq/fees.toml: missing" in problems
     assert "en/faq/weather.toml: category 'weather' is not in faq.toml" in problems
     assert "km/faq/documents.toml: entry 'passport' is missing" in problems
     assert any("passport-x" in p for p in problems)
+    assert "not-in-faq.toml: 'en' must be a list of questions" in problems
 
     result = subprocess.run(
         [sys.executable, "-m", "bot", "faq", "check", "--locales", str(broken)],
@@ -111,6 +113,7 @@ def test_understanding_reaches_its_floor_in_every_language(
         ("២០២៦", "2026"),  # Khmer digits
         ("សិទិ្ធ", "សិទ្ធិ"),  # vowel typed before the subscript
         ("ឲ្យ", "ឱ្យ"),
+        ("ផ្ដល់", "ផ្តល់"),  # subscript da and ta: the dictionary's and the common spelling
         ("ＪＬＰＴ　Ｎ４", "jlpt n4"),  # full-width Latin from a Japanese keyboard
         ("  Passport??  FEE!! ", "passport fee"),
     ],

@@ -1,7 +1,6 @@
 """The paths around an answer: the office, after 👎, the features an answer names, the
 sessions, and someone's first message without /start."""
 
-from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
 
@@ -9,26 +8,21 @@ import pytest
 from sqlmodel import select
 
 from bot.app import App
-from models import Exam, TestSession, UnansweredQuestion
+from models import UnansweredQuestion
 from models.applicants import find_applicant
 from models.columns import utcnow
 from models.registrations import book_seat
-from tests.support.app import start_app
 from tests.support.core import Applicant, CoreGroup, deliver_outbox
+from tests.support.sessions import make_session
 
 OWNER, STAFF_GROUP = 900, -100123
 ANSWERABLE = "what is the pass score for JFT-Basic?"
 OUT_OF_DATE = "This button is out of date. Send /start to see the menu."
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-async def app(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[App]:
-    """The app with a staff group, on SQLite and on PostgreSQL."""
-    app = await start_app(
-        request, tmp_path, request.param, admin_ids=[OWNER], staff_chat_id=STAFF_GROUP
-    )
-    yield app
-    await app.close()
+@pytest.fixture
+def app(app_with_office: App) -> App:
+    return app_with_office
 
 
 async def met(app: App, user_id: int = 1) -> Applicant:
@@ -39,27 +33,17 @@ async def met(app: App, user_id: int = 1) -> Applicant:
     return dara
 
 
-async def make_session(app: App, venue: str, starts_in: timedelta = timedelta(days=30)) -> int:
+async def open_session(app: App, venue: str, starts_in: timedelta = timedelta(days=30)) -> int:
+    """A JFT-Basic session at `venue`, open for booking now (by the real clock)."""
     now = utcnow()
-    async with app.conversation.sessions() as db, db.begin():
-        if await db.get(Exam, "jft-basic") is None:
-            db.add(
-                Exam(id="jft-basic", name_km="JFT-Basic", name_en="JFT-Basic", name_ja="JFT-Basic")
-            )
-        session = TestSession(
-            exam_id="jft-basic",
-            starts_at=now + starts_in,
-            venue_name_km=venue, venue_name_en=venue, venue_name_ja=venue,
-            venue_address_km="a", venue_address_en="a", venue_address_ja="a",
-            latitude=11.56, longitude=104.92,
-            capacity=10,
-            registration_opens_at=now - timedelta(days=1),
-            registration_closes_at=now + starts_in - timedelta(days=3),
-        )  # fmt: skip
-        db.add(session)
-        await db.flush()
-        assert session.id is not None
-        return session.id
+    return await make_session(
+        app,
+        10,
+        starts_at=now + starts_in,
+        venue_name_km=venue, venue_name_en=venue, venue_name_ja=venue,
+        registration_opens_at=now - timedelta(days=1),
+        registration_closes_at=now + starts_in - timedelta(days=3),
+    )  # fmt: skip
 
 
 # --- ✍️ Ask the office ---------------------------------------------------------------------------
@@ -149,7 +133,7 @@ async def test_not_helpful_offers_related_questions_and_the_office(app: App) -> 
 
 async def test_an_answer_about_booking_carries_the_book_button(app: App) -> None:
     dara = await met(app)
-    await make_session(app, "Phnom Penh Test Centre")
+    await open_session(app, "Phnom Penh Test Centre")
     await dara.send("how do I book a seat")
     assert dara.last.text.startswith("How do I register for a test?")
     assert "📝 Book a test seat" in dara.last.labels
@@ -163,7 +147,7 @@ async def test_an_answer_about_ones_booking_carries_the_ticket_only_with_a_seat(
     await dara.send("where is my ticket")
     assert "📋 My registrations" in dara.last.labels
     assert "🎫 My ticket" not in dara.last.labels
-    session_id = await make_session(app, "Phnom Penh Test Centre")
+    session_id = await open_session(app, "Phnom Penh Test Centre")
     async with app.conversation.sessions() as db, db.begin():
         applicant = await find_applicant(db, dara.user_id)
         assert applicant is not None
@@ -180,8 +164,8 @@ async def test_when_is_the_test_lists_the_open_sessions(app: App) -> None:
     await dara.send("when is the test")
     assert dara.last.text.startswith("Which tests does the ministry organise, and when?")
     assert "Sessions open for booking now" not in dara.last.text  # none yet
-    await make_session(app, "Phnom Penh Test Centre")
-    await make_session(app, "Siem Reap Hall", starts_in=timedelta(days=40))
+    await open_session(app, "Phnom Penh Test Centre")
+    await open_session(app, "Siem Reap Hall", starts_in=timedelta(days=40))
     await dara.send("when is the test")
     text = dara.last.text
     assert "Sessions open for booking now" in text
@@ -193,7 +177,7 @@ async def test_when_is_the_test_lists_the_open_sessions(app: App) -> None:
 async def test_at_most_five_sessions_are_listed(app: App) -> None:
     dara = await met(app)
     for day in range(7):
-        await make_session(app, f"Venue {day}", starts_in=timedelta(days=30 + day))
+        await open_session(app, f"Venue {day}", starts_in=timedelta(days=30 + day))
     await dara.send("when is the test")
     assert dara.last.text.count("JFT-Basic ·") == 5
     assert "More dates" in dara.last.text

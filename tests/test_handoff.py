@@ -1,27 +1,19 @@
 """Asking the office: the question goes to the staff group, a staff reply comes back."""
 
-from collections.abc import AsyncIterator
-from pathlib import Path
-
 import pytest
 from sqlmodel import select
 
 from bot.app import App
 from models import AuditEntry, UnansweredQuestion
-from tests.support.app import start_app
 from tests.support.core import Applicant, CoreGroup, deliver_outbox
 
 OWNER, STAFF_GROUP = 900, -100123
 UNANSWERABLE = "how do I cook fish amok for my grandmother"
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-async def app(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[App]:
-    app = await start_app(
-        request, tmp_path, request.param, admin_ids=[OWNER], staff_chat_id=STAFF_GROUP
-    )
-    yield app
-    await app.close()
+@pytest.fixture
+def app(app_with_office: App) -> App:
+    return app_with_office
 
 
 async def test_a_question_goes_to_the_office_and_the_answer_comes_back(app: App) -> None:

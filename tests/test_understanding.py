@@ -120,10 +120,31 @@ async def test_mixed_scripts_and_other_languages_are_answered_in_mine(
     assert applicant.replies[0].text.startswith(answer)
 
 
+@pytest.mark.parametrize(
+    "question",
+    [
+        "how do i get a work visa for korea",  # another country, in every language
+        "ទៅធ្វើការនៅកូរ៉េត្រូវការអ្វីខ្លះ",
+        "韓国で働くにはどうすればいい",
+        "visa to visit tokyo as a tourist",  # Japan, but not to work
+        "want to buy new motorbike",  # daily life
+        "ខ្ញុំចង់ទិញម៉ូតូថ្មី",
+    ],
+)
+def test_questions_outside_the_faq_get_no_answer(book: FaqBook, question: str) -> None:
+    assert book.understand(question).entry_id is None
+
+
+def test_the_same_question_about_japan_is_answered(book: FaqBook) -> None:
+    assert book.understand("how to get a work visa for japan after passing").entry_id == (
+        "after-passing"
+    )
+
+
 async def test_an_unsure_match_offers_did_you_mean_and_the_office(
     tmp_path: Path, book: FaqBook
 ) -> None:
-    question = "特定技能で農業の仕事はできる？"
+    question = "restaurant work possible?"
     found = book.understand(question)
     assert found.entry_id is None
     assert found.suggestions[0] == "ssw-fields"

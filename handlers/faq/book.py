@@ -2,7 +2,8 @@
 
 locales/faq.toml gives the shape (categories in order, the entries of each);
 locales/<locale>/faq/<category>.toml gives a category's title and its entries'
-question, answer and phrasings in that locale.
+question, answer and phrasings in that locale. locales/not-in-faq.toml gives questions
+the FAQ must not answer (exams, papers and jobs that are not the programmes'; daily life).
 """
 
 import re
@@ -13,6 +14,8 @@ from typing import Any
 
 from handlers.core.texts import LOCALES
 from handlers.faq.matching import FaqMatcher, Match, MeaningModel, Understanding
+
+NOT_IN_FAQ_FILE = "not-in-faq.toml"
 
 ANSWER_MAX_LENGTH = 3500  # leaves room in Telegram's 4096 for the question and a footer
 ALLOWED_MARKUP = re.compile(r"</?[bi]>|&(?:lt|gt|amp|quot);")
@@ -50,24 +53,33 @@ class FaqCategory:
 class FaqBook:
     """The whole FAQ, ready to browse and to search."""
 
-    def __init__(self, categories: list[FaqCategory], entries: dict[str, FaqEntry]) -> None:
+    def __init__(
+        self,
+        categories: list[FaqCategory],
+        entries: dict[str, FaqEntry],
+        not_in_faq: tuple[str, ...] = (),
+    ) -> None:
         self.categories = categories
         self.entries = entries
         self._categories = {category.id: category for category in categories}
         self._matcher = FaqMatcher(
-            (entry.id, text)
-            for entry in entries.values()
-            for locale in LOCALES
-            for text in (entry.question[locale], *entry.phrasings[locale])
+            (
+                (entry.id, text)
+                for entry in entries.values()
+                for locale in LOCALES
+                for text in (entry.question[locale], *entry.phrasings[locale])
+            ),
+            not_in_faq,
         )
 
     @classmethod
     def load(cls, locales_dir: Path) -> "FaqBook":
         """Reads the FAQ; raises FaqError listing every problem found."""
         problems, categories, entries = _read(locales_dir)
+        not_in_faq = _not_in_faq(locales_dir / NOT_IN_FAQ_FILE, problems)
         if problems:
             raise FaqError(problems)
-        return cls(categories, entries)
+        return cls(categories, entries, not_in_faq)
 
     def category(self, category_id: str) -> FaqCategory | None:
         return self._categories.get(category_id)
@@ -101,7 +113,27 @@ class FaqBook:
 
 def check_faq(locales_dir: Path) -> list[str]:
     """Every problem in the FAQ content, or an empty list."""
-    return _read(locales_dir)[0]
+    problems = _read(locales_dir)[0]
+    _not_in_faq(locales_dir / NOT_IN_FAQ_FILE, problems)
+    return problems
+
+
+def _not_in_faq(path: Path, problems: list[str]) -> tuple[str, ...]:
+    """The questions of every language the FAQ must not answer (none if there is no file)."""
+    try:
+        content = tomllib.loads(path.read_text("utf-8"))
+    except FileNotFoundError:
+        return ()
+    except (OSError, tomllib.TOMLDecodeError) as error:
+        problems.append(f"{path.name}: {error}")
+        return ()
+    questions: list[str] = []
+    for language, texts in content.items():
+        if not isinstance(texts, list) or not all(isinstance(t, str) and t.strip() for t in texts):
+            problems.append(f"{path.name}: '{language}' must be a list of questions")
+            continue
+        questions += [text.strip() for text in texts]
+    return tuple(questions)
 
 
 def _read(locales_dir: Path) -> tuple[list[str], list[FaqCategory], dict[str, FaqEntry]]:

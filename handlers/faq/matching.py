@@ -23,7 +23,9 @@ INVISIBLE = re.compile("[\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u2069\uf
 KHMER_DIGITS = str.maketrans("០១២៣៤៥៦៧៨៩", "0123456789")
 # A dependent vowel typed before a subscript consonant (សិទិ្ធ for សិទ្ធិ): put it after.
 VOWEL_BEFORE_SUBSCRIPT = re.compile("([\u17b6-\u17c5])(\u17d2[\u1780-\u17a2])")
+# One letter, two spellings: ឲ/ឱ, and the subscript da/ta (្ដ/្ត) that writers mix up.
 KHMER_VARIANTS = str.maketrans({"ឲ": "ឱ"})
+SUBSCRIPT_DA, SUBSCRIPT_TA = "\u17d2\u178a", "\u17d2\u178f"
 # Everything that is not a letter, mark or digit separates words.
 SEPARATORS = re.compile(r"[^\w\u1780-\u17dd]+")
 
@@ -42,6 +44,7 @@ def normalize(text: str) -> str:
     text = INVISIBLE.sub("", text)
     text = text.translate(KHMER_DIGITS).translate(KHMER_VARIANTS)
     text = VOWEL_BEFORE_SUBSCRIPT.sub(r"\2\1", text)
+    text = text.replace(SUBSCRIPT_DA, SUBSCRIPT_TA)
     text = SEPARATORS.sub(" ", text.casefold())
     return " ".join(text.split())
 
@@ -65,46 +68,65 @@ def mostly_latin(text: str) -> bool:
 
 @dataclass(frozen=True, slots=True)
 class Bars:
-    """Where the confidence bands of a score (0..1) begin, tuned on tests/faq_eval.toml."""
+    """How one kind of question is scored and where its confidence bands begin (0..1)."""
 
-    answer: float  # a question in Khmer or Japanese script is answered from here
-    latin_answer: float  # ... and one in Latin letters (English, romanised Khmer) from here
-    margin: float  # the winner must lead the runner-up by this much to be answered
-    sure: float  # ... unless it scores this much: then it is answered whatever the runner-up
+    lexical_weight: float  # the wording's share of the blend; the meaning has the rest
+    answer: float  # the best entry is answered from here
+    margin: float  # ... if it leads the runner-up by this much
+    sure: float  # ... or whatever the runner-up, from here
     suggest: float  # below the answer bar, entries from here are offered as "did you mean"
-    latin_suggest: float  # ... and for a question in Latin letters from here
     suggest_gap: float  # ... when they score within this of the best one
     related: float  # beside an answer, other entries this far above the bar are offered
 
 
-# Any two Latin-script sentences share many n-grams ("how", "the", "can i"), so a question
-# in Latin letters needs a closer match. Tuned with bench/faq_eval.py on the development set.
-LEXICAL_BARS = Bars(
-    answer=0.30,
-    latin_answer=0.52,
-    margin=0.0,
-    sure=0.0,
-    suggest=0.2,
-    latin_suggest=0.42,
-    suggest_gap=0.15,
-    related=0.10,
+@dataclass(frozen=True, slots=True)
+class BarsByScript:
+    """Khmer and Japanese script, and Latin letters (English, romanised Khmer).
+
+    Any two Latin-script sentences share many n-grams ("how", "the", "can i"), so a
+    question in Latin letters needs a closer match.
+    """
+
+    script: Bars
+    latin: Bars
+
+
+# Tuned with bench/faq_eval.py (and only on its development set, tests/faq_eval.toml).
+LEXICAL_BARS = BarsByScript(
+    script=Bars(
+        1.0, answer=0.30, margin=0.0, sure=0.0, suggest=0.2, suggest_gap=0.15, related=0.1
+    ),
+    latin=Bars(
+        1.0, answer=0.52, margin=0.0, sure=0.0, suggest=0.42, suggest_gap=0.15, related=0.1
+    ),
 )
-BLENDED_BARS = Bars(
-    answer=0.30,
-    latin_answer=0.55,
-    margin=0.06,
-    sure=0.65,
-    suggest=0.30,
-    latin_suggest=0.42,  # below it, most Latin "did you mean" offers were wrong (dev set)
-    suggest_gap=0.15,
-    related=0.10,
+# In Khmer and Japanese script the wording weighs a little more: the meaning model reads
+# them less well than English. A near tie below "sure" is asked about ("did you mean");
+# Latin letters need a wider lead, and below 0.42 most offers there were wrong.
+BLENDED_BARS = BarsByScript(
+    script=Bars(
+        0.6, answer=0.30, margin=0.02, sure=0.45, suggest=0.24, suggest_gap=0.15, related=0.1
+    ),
+    latin=Bars(
+        0.5, answer=0.55, margin=0.06, sure=0.65, suggest=0.42, suggest_gap=0.15, related=0.1
+    ),
 )
-# The blend: the wording's cosine and the meaning's score count half each. The meaning
-# score is how far (in standard deviations) a phrasing stands out from all phrasings for
-# this question, mapped from MEANING_Z to 0..1: raw e5 cosines sit in a narrow band whose
-# height depends on the script, so only their standing is comparable across questions.
-LEXICAL_WEIGHT = 0.5
+# The meaning score is how far (in standard deviations) a phrasing stands out from all
+# phrasings for this question, mapped from MEANING_Z to 0..1: raw e5 cosines sit in a
+# narrow band whose height depends on the script, so only their standing is comparable
+# across questions.
 MEANING_Z = (2.0, 6.0)
+NOT_IN_FAQ = "(not in the FAQ)"  # what questions that no entry answers are filed under
+# The FAQ is about Japan: a question naming another destination is not for it, however
+# much it sounds like one ("how do I get a visa for Korea").
+ANOTHER_DESTINATION = re.compile(
+    r"\b(?:korea|kore|taiwan|thailand|thai|malaysia|singapore|australia|canada|america|usa"
+    r"|europe|kuwait|saudi|dubai|qatar|china)\b"
+    r"|កូរ៉េ|ថៃ|ម៉ាឡេស៊ី|តៃវ៉ាន់|សិង្ហបុរី|អូស្ត្រាលី|កាណាដា|អាមេរិក|គុយវ៉ែត|អារ៉ាប៊ី"
+    r"|韓国|台湾|(?<![ァ-ヺー])タイ(?![ァ-ヺー])|マレーシア|シンガポール|オーストラリア|カナダ"
+    r"|アメリカ|中国|クウェート|サウジ",
+    re.IGNORECASE,
+)
 
 
 class MeaningModel(Protocol):
@@ -198,12 +220,18 @@ class FaqMatcher:
     phrasing on each signal, and the blend of both decides.
     """
 
-    def __init__(self, phrasings: Iterable[tuple[str, str]]) -> None:
-        """Takes (entry id, phrasing) pairs."""
+    def __init__(
+        self, phrasings: Iterable[tuple[str, str]], not_in_faq: Iterable[str] = ()
+    ) -> None:
+        """Takes (entry id, phrasing) pairs, and questions that no entry answers."""
         self._entry_ids: list[str] = []
         self._phrasings: list[tuple[int, str]] = []  # (entry index, text)
         for entry_id, text in phrasings:
             self._add(entry_id, text)
+        # Questions near the domain but not in it ("grade 12 exam results") compete like
+        # an entry: when one of them wins, the honest answer is "I don't know".
+        for text in not_in_faq:
+            self._add(NOT_IN_FAQ, text)
         self._lexical = LexicalIndex([text for _, text in self._phrasings])
         self._phrasing_entry = np.array([entry for entry, _ in self._phrasings])
         self._embedder: MeaningModel | None = None
@@ -232,7 +260,7 @@ class FaqMatcher:
             self._entry_ids.append(entry_id)
         self._phrasings.append((self._entry_ids.index(entry_id), text))
 
-    def scores(self, question: str) -> np.ndarray:
+    def scores(self, question: str, lexical_weight: float = 0.5) -> np.ndarray:
         """Each entry's score for the question, 0..1, in the order entries were first seen."""
         plain = normalize(question)[:300]
         entries = np.zeros(len(self._entry_ids))
@@ -250,30 +278,42 @@ class FaqMatcher:
         low, high = MEANING_Z
         meaning = np.zeros(len(self._entry_ids))
         np.maximum.at(meaning, phrasing_entry, np.clip((standing - low) / (high - low), 0, 1))
-        return LEXICAL_WEIGHT * entries + (1 - LEXICAL_WEIGHT) * meaning
+        return lexical_weight * entries + (1 - lexical_weight) * meaning
 
     def search(self, question: str, limit: int = 3) -> list[Match]:
         """The best-matching entries, best first, scored 0..100."""
-        scores = self.scores(question)
+        found = self._best(question, self._bars(question).lexical_weight, limit + 1)
+        return [match for match in found if match.entry_id != NOT_IN_FAQ][:limit]
+
+    def _best(self, question: str, lexical_weight: float, limit: int) -> list[Match]:
+        """The best-matching entries and NOT_IN_FAQ, best first."""
+        scores = self.scores(question, lexical_weight)
         best = scores.argsort()[::-1][:limit]
         return [
             Match(self._entry_ids[i], round(float(scores[i]) * 100, 1)) for i in best if scores[i]
         ]
 
+    def _bars(self, question: str) -> Bars:
+        by_script = BLENDED_BARS if self._embedder is not None else LEXICAL_BARS
+        return by_script.latin if mostly_latin(normalize(question)) else by_script.script
+
     def understand(self, question: str) -> Understanding:
         """The entry to answer with, or the ones to offer, by how sure the match is."""
-        matches = [(m.entry_id, m.score / 100) for m in self.search(question, limit=4)]
-        if not matches:
+        if ANOTHER_DESTINATION.search(normalize(question)):
             return Understanding(None)
-        bars = BLENDED_BARS if self._embedder is not None else LEXICAL_BARS
-        latin = mostly_latin(normalize(question))
-        bar = bars.latin_answer if latin else bars.answer
+        bars = self._bars(question)
+        matches = [
+            (m.entry_id, m.score / 100) for m in self._best(question, bars.lexical_weight, 4)
+        ]
+        if not matches or matches[0][0] == NOT_IN_FAQ:
+            return Understanding(None)
+        matches = [(entry_id, score) for entry_id, score in matches if entry_id != NOT_IN_FAQ]
         best_id, best = matches[0]
         runner_up = matches[1][1] if len(matches) > 1 else 0.0
-        if best >= bar and (best - runner_up >= bars.margin or best >= bars.sure):
-            related = [e for e, score in matches[1:3] if score >= bar + bars.related]
+        if best >= bars.answer and (best - runner_up >= bars.margin or best >= bars.sure):
+            related = [e for e, score in matches[1:3] if score >= bars.answer + bars.related]
             return Understanding(best_id, tuple(related))
-        if best < (bars.latin_suggest if latin else bars.suggest):
+        if best < bars.suggest:
             return Understanding(None)
         offered = [e for e, score in matches[:3] if score >= best - bars.suggest_gap]
         return Understanding(None, tuple(offered))
