@@ -2,7 +2,7 @@
 
 import secrets
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 
 from sqlalchemy import (
@@ -28,6 +28,8 @@ from models.sessions import Exam, SessionStatus, TestSession
 # Read aloud or typed on a cheap phone: no 0/O, 1/I/L, 5/S or 2/Z to mix up.
 CODE_ALPHABET = "346789ABCDEFGHJKMNPQRTUVWXY"
 CODE_LENGTH = 6
+# A check-in made by mistake at a busy door can be taken back this long, by who made it.
+CHECK_IN_UNDO_WINDOW = timedelta(minutes=10)
 
 
 class RegistrationStatus(StrEnum):
@@ -89,6 +91,7 @@ class Registration(SQLModel, table=True):
     offer_expires_at: datetime | None = Field(default=None, sa_column=Column(UtcDateTime()))
     checked_in_at: datetime | None = Field(default=None, sa_column=Column(UtcDateTime()))
     checked_in_by: int | None = Field(default=None, sa_column=Column(BigInteger))
+    checked_in_by_name: str | None = Field(default=None, max_length=64)  # as Telegram showed it
     # The session start the reminders in the outbox were planned for; None when none are.
     reminders_for: datetime | None = Field(default=None, sa_column=Column(UtcDateTime()))
 
@@ -393,7 +396,11 @@ async def overdue_offers(
 
 
 async def check_in(
-    db: AsyncSession, registration: Registration, staff_id: int, now: datetime | None = None
+    db: AsyncSession,
+    registration: Registration,
+    staff_id: int,
+    now: datetime | None = None,
+    staff_name: str = "",
 ) -> bool:
     """Marks a confirmed registration attended; False when it was checked in already."""
     if registration.status != RegistrationStatus.CONFIRMED:
@@ -401,6 +408,32 @@ async def check_in(
     registration.status = RegistrationStatus.ATTENDED
     registration.checked_in_at = registration.updated_at = now or utcnow()
     registration.checked_in_by = staff_id
+    registration.checked_in_by_name = staff_name[:64] or None
+    db.add(registration)
+    await db.flush()
+    return True
+
+
+def may_undo_check_in(registration: Registration, staff_id: int, now: datetime) -> bool:
+    """Whether `staff_id` may still take back the check-in: theirs, and recent."""
+    return (
+        registration.status == RegistrationStatus.ATTENDED
+        and registration.checked_in_by == staff_id
+        and registration.checked_in_at is not None
+        and now - registration.checked_in_at <= CHECK_IN_UNDO_WINDOW
+    )
+
+
+async def undo_check_in(
+    db: AsyncSession, registration: Registration, staff_id: int, now: datetime
+) -> bool:
+    """Takes back a check-in made by mistake; False when it is not theirs or too late."""
+    if not may_undo_check_in(registration, staff_id, now):
+        return False
+    registration.status = RegistrationStatus.CONFIRMED
+    registration.checked_in_at = registration.checked_in_by = None
+    registration.checked_in_by_name = None
+    registration.updated_at = now
     db.add(registration)
     await db.flush()
     return True

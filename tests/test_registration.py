@@ -11,6 +11,7 @@ from bot.demo import seed_demo
 from models import Applicant as ApplicantRow
 from models import ConversationState, OutboxMessage, Registration, TestSession
 from tests.support.app import settings_for_test
+from tests.support.clock import PHNOM_PENH
 from tests.support.core import Applicant, deliver_outbox
 from tests.support.registration import BAD_ANSWERS, give_details
 
@@ -350,6 +351,12 @@ async def test_my_data_shows_the_details_and_registrations(app: App) -> None:
     for shown in ("SOK DARA", "+855 12 345 678", "N01234567", "Kampot", registration.code,
                   "You agreed to their use on"):  # fmt: skip
         assert shown in dara.last.text
+    # The session's time as everywhere else: day, month, year and 24-hour time.
+    async with app.conversation.sessions() as db:
+        session = await db.get(TestSession, registration.session_id)
+    assert session is not None
+    local = session.starts_at.astimezone(PHNOM_PENH)
+    assert f"{local:%b} {local.day}, {local.year} {local:%H:%M}" in dara.last.text
 
 
 async def test_deleteme_erases_identity_and_keeps_an_anonymous_count(app: App) -> None:

@@ -10,7 +10,7 @@ from sqlmodel import col, select
 from bot.app import App
 from models import AuditEntry, Registration
 from tests.support.app import start_app
-from tests.support.clock import Clock
+from tests.support.clock import PHNOM_PENH, Clock
 from tests.support.core import Applicant
 from tests.support.registration import give_details
 from tests.support.sessions import make_session
@@ -22,7 +22,9 @@ STALE = "This button is out of date. Send /start to see the menu."
 
 @pytest.fixture
 def clock() -> Clock:
-    return Clock(datetime.now(UTC))
+    """Nine in the morning in Phnom Penh, today: a session an hour away is today's."""
+    morning = datetime.now(PHNOM_PENH).replace(hour=9, minute=0, second=0, microsecond=0)
+    return Clock(morning.astimezone(UTC))
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -33,13 +35,15 @@ async def app(request: pytest.FixtureRequest, tmp_path: Path, clock: Clock) -> A
     await app.close()
 
 
-async def booked(app: App, user_id: int = 1) -> tuple[Applicant, Registration]:
-    """An applicant with a confirmed seat at a session starting in an hour."""
-    now = datetime.now(UTC)
+async def booked(
+    app: App, user_id: int = 1, starts_in: timedelta = timedelta(hours=1)
+) -> tuple[Applicant, Registration]:
+    """An applicant with a confirmed seat at a session starting in an hour (by the bot's clock)."""
+    now = app.conversation.services.now()
     session_id = await make_session(
         app,
         10,
-        starts_at=now + timedelta(hours=1),
+        starts_at=now + starts_in,
         registration_opens_at=now - timedelta(days=1),
         registration_closes_at=now + timedelta(minutes=30),
     )
@@ -95,7 +99,7 @@ async def test_staff_routes_do_not_exist_for_applicants(app: App) -> None:
 async def test_the_owner_adds_an_operator_who_checks_people_in(app: App) -> None:
     _dara, registration = await booked(app)
     owner = Applicant(app.conversation, user_id=OWNER, language="en")
-    operator = Applicant(app.conversation, user_id=300, language="en")
+    operator = Applicant(app.conversation, user_id=300, language="en", name="Sophea Chan")
     await owner.send("/staff add 300 operator")
     assert "300 is now staff (operator)" in owner.last.text
     await owner.send("/staff list")
@@ -112,7 +116,7 @@ async def test_the_owner_adds_an_operator_who_checks_people_in(app: App) -> None
     assert "Status: attended" in operator.last.text
     await owner.send(f"/checkin {registration.code}")
     assert "Already checked in at" in owner.last.text
-    assert "by 300" in owner.last.text
+    assert "by Sophea Chan" in owner.last.text
     assert "Checked in" not in " ".join(owner.last.labels)
     await operator.press_data(f"checkin:{registration.id}")  # the button pressed again
     assert operator.notices[-1].startswith("Already checked in at")
@@ -129,6 +133,61 @@ async def test_staff_scanning_a_ticket_opens_the_check_in(app: App) -> None:
     assert "Checked in" in owner.last.labels[0]
     await dara.send(f"/start ticket_{registration.code}")  # the owner of the ticket
     assert dara.files[-2].filename == f"ticket-{registration.code}.png"
+
+
+async def test_a_check_in_is_undone_by_who_made_it_within_ten_minutes(
+    app: App, clock: Clock
+) -> None:
+    _dara, registration = await booked(app)
+    owner = Applicant(app.conversation, user_id=OWNER, language="en")
+    await owner.send("/staff add 300 operator")
+    operator = Applicant(app.conversation, user_id=300, language="en")
+    await operator.send(f"/checkin {registration.code}")
+    await operator.press("Checked in")
+    await owner.send(f"/checkin {registration.code}")
+    assert "Undo check-in" not in " ".join(owner.last.labels)  # not theirs to undo
+    await owner.press_data(f"checkin:undo:{registration.id}")
+    assert "Only the staff member who checked someone in can undo it" in owner.notices[-1]
+
+    await operator.press("Undo check-in")
+    assert operator.notices[-1] == "Check-in undone."
+    assert "Status: confirmed" in operator.last.text
+    await operator.press("Checked in")
+    clock.now += timedelta(minutes=11)
+    await operator.send(f"/checkin {registration.code}")
+    assert "Undo check-in" not in " ".join(operator.last.labels)
+    await operator.press_data(f"checkin:undo:{registration.id}")
+    assert "only within 10 minutes" in operator.notices[-1]
+    actions = [action for _, action, _ in await audit_actions(app)]
+    assert actions.count("check_in") == 2
+    assert actions.count("undo_check_in") == 1
+
+
+async def test_the_door_sees_a_cancelled_code_and_another_days_session(app: App) -> None:
+    dara, cancelled = await booked(app, user_id=1)
+    await dara.send("/mybookings")
+    await dara.press("Cancel")
+    await dara.press("Yes, cancel it")
+    _sokha, tomorrow = await booked(app, user_id=2, starts_in=timedelta(days=1))
+    owner = Applicant(app.conversation, user_id=OWNER, language="en")
+
+    await owner.send(f"/checkin {cancelled.code}")
+    assert owner.last.text.startswith("⛔ CANCELLED")
+    assert owner.last.labels == []
+    await owner.press_data(f"checkin:{cancelled.id}")  # an old button
+    assert owner.notices[-1] == "Only a confirmed registration can be checked in."
+
+    await owner.send(f"/checkin {tomorrow.code}")
+    day = (app.conversation.services.now() + timedelta(days=1)).astimezone(PHNOM_PENH)
+    assert owner.last.text.startswith(f"⚠️ Not today's session ({day:%B} {day.day}, {day.year})")
+    await owner.press("Checked in")
+    assert f"Check in {tomorrow.code} anyway?" in owner.last.text
+    await owner.press("Back")
+    assert "Status: confirmed" in owner.last.text
+    await owner.press("Checked in")
+    await owner.press("Yes, check in")
+    assert owner.notices[-1] == "Checked in."
+    assert "Status: attended" in owner.last.text
 
 
 async def test_absent_marks_the_rest_after_the_session(app: App, clock: Clock) -> None:

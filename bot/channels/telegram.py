@@ -201,6 +201,7 @@ def _from_message(update_id: int, message: Any, html_of: HtmlOf, edited: bool) -
         "user_id": user.id,
         "chat_id": message.chat.id,
         "language_hint": user.language_code,
+        "user_name": user.full_name,
         "private": message.chat.type == "private",
         "update_id": update_id,
     }
@@ -253,6 +254,7 @@ def _from_button(update_id: int, query: Any) -> Incoming | None:
         button_data=query.data or "",
         button_message_id=query.message.message_id,
         language_hint=query.from_user.language_code,
+        user_name=query.from_user.full_name,
         private=query.message.chat.type == "private",
         update_id=update_id,
     )

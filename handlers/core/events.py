@@ -53,6 +53,7 @@ class Incoming:
     update_id: int | None = None
     html: str = ""  # for TEXT: the text with the sender's formatting, as Telegram HTML
     reply_to_message_id: int | None = None  # in a group: the message this one answers
+    user_name: str = ""  # the sender's name as Telegram shows it (first and last name)
 
 
 @dataclass(frozen=True, slots=True)

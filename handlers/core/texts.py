@@ -4,7 +4,7 @@ from datetime import date, datetime
 from typing import Protocol
 from zoneinfo import ZoneInfo
 
-from babel.dates import format_date, format_datetime, format_skeleton, format_time
+from babel.dates import format_date, format_skeleton, format_time
 from babel.numbers import format_decimal
 
 LOCALES = ("km", "en", "ja")
@@ -67,8 +67,12 @@ class Texts:
         )
 
     def timestamp(self, value: datetime) -> str:
-        """A compact local date and time for lists."""
-        return format_datetime(value, format="short", tzinfo=self.zone, locale=self.locale)
+        """A compact local date and 24-hour time for lists, e.g. "Oct 24, 2027 08:00"."""
+        local = value.astimezone(self.zone)
+        return "{day} {time}".format(
+            day=format_skeleton("yMMMd", local, locale=self.locale),
+            time=format_time(local, format="HH:mm", locale=self.locale),
+        )
 
     def number(self, value: int | float) -> str:
         return format_decimal(value, locale=self.locale)

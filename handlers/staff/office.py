@@ -8,6 +8,7 @@ role are told who may. Every staff action is audited too.
 
 import asyncio
 from dataclasses import dataclass
+from datetime import datetime
 from html import escape
 
 from handlers.applicant.describe import session_details, status_name
@@ -27,7 +28,9 @@ from models.registrations import (
     check_in,
     find_by_code,
     mark_absent,
+    may_undo_check_in,
     session_and_exam,
+    undo_check_in,
 )
 from models.sessions import TestSession
 from models.staff import Role, add_staff, audit, list_staff, remove_staff
@@ -45,6 +48,23 @@ admins = Journey(
 
 @dataclass(frozen=True)
 class CheckIn(ButtonData, prefix="checkin"):
+    registration_id: int
+
+
+@dataclass(frozen=True)
+class CheckInAnyway(ButtonData, prefix="checkin:anyway"):
+    """Confirms the check-in of someone whose session is on another day."""
+
+    registration_id: int
+
+
+@dataclass(frozen=True)
+class UndoCheckIn(ButtonData, prefix="checkin:undo"):
+    registration_id: int
+
+
+@dataclass(frozen=True)
+class ShowRegistration(ButtonData, prefix="checkin:show"):
     registration_id: int
 
 
@@ -137,25 +157,59 @@ async def show_registration(ctx: Context, registration: Registration) -> None:
         session=session_details(ctx.texts, exam, session),
         status=status_name(ctx.texts, registration),
     )
+    # What the door must not miss goes first: a cancelled seat, or another day's session.
+    if registration.status == RegistrationStatus.CANCELLED:
+        text = ctx._("⛔ CANCELLED") + "\n\n" + text
+    elif not _is_today(ctx, session.starts_at):
+        text = _not_today_line(ctx, session.starts_at) + "\n\n" + text
     if registration.status == RegistrationStatus.ATTENDED and registration.checked_in_at:
         text += "\n" + _checked_in_line(ctx, registration)
     assert registration.id is not None
-    keyboard = (
-        InlineKeyboard.of([CheckIn(registration.id).button(ctx._("✅ Checked in"))])
-        if registration.status == RegistrationStatus.CONFIRMED
-        else None
-    )
-    ctx.show(text, keyboard)
+    buttons = []
+    if registration.status == RegistrationStatus.CONFIRMED:
+        buttons.append(CheckIn(registration.id).button(ctx._("✅ Checked in")))
+    elif may_undo_check_in(registration, ctx.event.user_id, ctx.now):
+        buttons.append(UndoCheckIn(registration.id).button(ctx._("↩️ Undo check-in")))
+    ctx.show(text, InlineKeyboard.of(buttons) if buttons else None)
 
 
 @journey.button(CheckIn)
 async def mark_checked_in(ctx: Context, pressed: CheckIn) -> None:
-    """Marks the registration attended, once; a second press says when and by whom."""
+    """Marks the registration attended, once; another day's session asks first."""
     registration = await ctx.db.get(Registration, pressed.registration_id)
     if registration is None:
         ctx.out_of_date()
         return
-    if await check_in(ctx.db, registration, ctx.event.user_id, ctx.now):
+    session, _exam = await session_and_exam(ctx.db, registration)
+    if registration.status == RegistrationStatus.CONFIRMED and not _is_today(
+        ctx, session.starts_at
+    ):
+        ctx.show(
+            ctx._("{warning}\n\nCheck in {code} anyway?").format(
+                warning=_not_today_line(ctx, session.starts_at), code=registration.code
+            ),
+            InlineKeyboard.of(
+                [CheckInAnyway(pressed.registration_id).button(ctx._("✅ Yes, check in"))],
+                [ShowRegistration(pressed.registration_id).button(ctx._("⬅️ Back"))],
+            ),
+        )
+        return
+    await _check_in(ctx, registration)
+
+
+@journey.button(CheckInAnyway)
+async def mark_checked_in_anyway(ctx: Context, pressed: CheckInAnyway) -> None:
+    """The check-in of someone whose session is on another day, confirmed."""
+    registration = await ctx.db.get(Registration, pressed.registration_id)
+    if registration is None:
+        ctx.out_of_date()
+        return
+    await _check_in(ctx, registration)
+
+
+async def _check_in(ctx: Context, registration: Registration) -> None:
+    """Marks the registration attended; a second press says when and by whom."""
+    if await check_in(ctx.db, registration, ctx.event.user_id, ctx.now, ctx.event.user_name):
         await audit(ctx.db, ctx.actor, "check_in", registration.code)
         ctx.notify(ctx._("Checked in."))
     elif registration.status == RegistrationStatus.ATTENDED:
@@ -167,11 +221,50 @@ async def mark_checked_in(ctx: Context, pressed: CheckIn) -> None:
     await show_registration(ctx, registration)
 
 
+@journey.button(UndoCheckIn)
+async def take_back_check_in(ctx: Context, pressed: UndoCheckIn) -> None:
+    """Undoes a check-in made by mistake: by who made it, within ten minutes."""
+    registration = await ctx.db.get(Registration, pressed.registration_id)
+    if registration is None:
+        ctx.out_of_date()
+        return
+    if not await undo_check_in(ctx.db, registration, ctx.event.user_id, ctx.now):
+        ctx.notify(
+            ctx._(
+                "Only the staff member who checked someone in can undo it, "
+                "and only within 10 minutes."
+            ),
+            alert=True,
+        )
+        return
+    await audit(ctx.db, ctx.actor, "undo_check_in", registration.code)
+    ctx.notify(ctx._("Check-in undone."))
+    await show_registration(ctx, registration)
+
+
+@journey.button(ShowRegistration)
+async def back_to_registration(ctx: Context, pressed: ShowRegistration) -> None:
+    registration = await ctx.db.get(Registration, pressed.registration_id)
+    if registration is None:
+        ctx.out_of_date()
+        return
+    await show_registration(ctx, registration)
+
+
+def _is_today(ctx: Context, starts_at: datetime) -> bool:
+    zone = ctx.texts.zone
+    return starts_at.astimezone(zone).date() == ctx.now.astimezone(zone).date()
+
+
+def _not_today_line(ctx: Context, starts_at: datetime) -> str:
+    return ctx._("⚠️ Not today's session ({day})").format(day=ctx.texts.day(starts_at))
+
+
 def _checked_in_line(ctx: Context, registration: Registration) -> str:
     assert registration.checked_in_at is not None
     return ctx._("Already checked in at {time} by {staff}.").format(
         time=ctx.texts.timestamp(registration.checked_in_at),
-        staff=registration.checked_in_by,
+        staff=escape(registration.checked_in_by_name or str(registration.checked_in_by)),
     )
 
 

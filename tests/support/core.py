@@ -48,10 +48,15 @@ class Applicant(Chat):
     """A user's chat with the core (an applicant's, or a staff member's)."""
 
     def __init__(
-        self, conversation: Conversation, user_id: int = 100, language: str | None = "en"
+        self,
+        conversation: Conversation,
+        user_id: int = 100,
+        language: str | None = "en",
+        name: str = "",
     ):
         super().__init__(user_id, language)
         self.conversation = conversation
+        self.name = name  # as Telegram would show it
         self.chat_id = user_id
         self._ids = count(1)
         self.replies: list[Message] = []  # the messages the latest event brought, in order
@@ -95,6 +100,7 @@ class Applicant(Chat):
             user_id=self.user_id,
             chat_id=self.chat_id,
             language_hint=self.language,
+            user_name=self.name,
             update_id=next(_update_ids),
             **fields,  # type: ignore[arg-type]
         )

@@ -440,7 +440,9 @@ class FakeTelegram:
             {
                 "callback_query": {
                     "id": query_id,
-                    "from": self._user(user_id, user.get("language_code", "en"), "Dara"),
+                    "from": self._user(
+                        user_id, user.get("language_code", "en"), user.get("first_name", "Dara")
+                    ),
                     "chat_instance": str(chat_id),
                     "message": self._as_api_message(found),
                     "data": data,
