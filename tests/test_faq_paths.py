@@ -10,10 +10,9 @@ from sqlmodel import select
 from bot.app import App
 from models import UnansweredQuestion
 from models.applicants import find_applicant
-from models.columns import utcnow
 from models.registrations import book_seat
 from tests.support.core import Applicant, CoreGroup, deliver_outbox
-from tests.support.sessions import make_session
+from tests.support.sessions import open_session
 
 OWNER, STAFF_GROUP = 900, -100123
 ANSWERABLE = "what is the pass score for JFT-Basic?"
@@ -31,19 +30,6 @@ async def met(app: App, user_id: int = 1) -> Applicant:
     await dara.send("/start")
     await dara.press("English")
     return dara
-
-
-async def open_session(app: App, venue: str, starts_in: timedelta = timedelta(days=30)) -> int:
-    """A JFT-Basic session at `venue`, open for booking now (by the real clock)."""
-    now = utcnow()
-    return await make_session(
-        app,
-        10,
-        starts_at=now + starts_in,
-        venue_name_km=venue, venue_name_en=venue, venue_name_ja=venue,
-        registration_opens_at=now - timedelta(days=1),
-        registration_closes_at=now + starts_in - timedelta(days=3),
-    )  # fmt: skip
 
 
 # --- ✍️ Ask the office ---------------------------------------------------------------------------

@@ -4,6 +4,7 @@ from datetime import UTC, datetime, timedelta
 
 from bot.app import App
 from models import Exam, TestSession
+from models.columns import utcnow
 
 NOW = datetime(2026, 10, 1, 3, 0, tzinfo=UTC)
 
@@ -31,3 +32,16 @@ async def make_session(app: App, capacity: int, **changes: object) -> int:
         await db.flush()
         assert session.id is not None
         return session.id
+
+
+async def open_session(app: App, venue: str, starts_in: timedelta = timedelta(days=30)) -> int:
+    """A JFT-Basic session at `venue`, open for booking now (by the real clock)."""
+    now = utcnow()
+    return await make_session(
+        app,
+        10,
+        starts_at=now + starts_in,
+        venue_name_km=venue, venue_name_en=venue, venue_name_ja=venue,
+        registration_opens_at=now - timedelta(days=1),
+        registration_closes_at=now + starts_in - timedelta(days=3),
+    )  # fmt: skip
