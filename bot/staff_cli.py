@@ -498,6 +498,9 @@ def broadcast(
         str | None, typer.Option(help="Local time to send, e.g. 2027-10-01 08:00")
     ] = None,
     wait: Annotated[bool, typer.Option(help="Show the progress until it is all sent.")] = True,
+    urgent: Annotated[
+        bool, typer.Option(help="Send even in quiet hours, instead of waiting for the morning.")
+    ] = False,
 ) -> None:
     """Sends one message to a chosen group, now or at a time; the running bot delivers it."""
     settings = settings_or_exit()
@@ -510,7 +513,7 @@ def broadcast(
             typer.echo(f"--at: write the local time as {LOCAL_TIME_FORMAT!r}", err=True)
             raise typer.Exit(2) from None
 
-    async def work(db: AsyncSession, services: Services) -> tuple[int, int] | str:
+    async def work(db: AsyncSession, services: Services) -> tuple[int, int, str] | str:
         problem = telegram_text_problem(services.texts("en"), html, TEXT_MAX_LENGTH)
         if problem:
             return problem
@@ -529,18 +532,27 @@ def broadcast(
         )
         content = to_content([SendText(html)])
         queued = await create_broadcast(
-            db, record, {"all": content}, services.default_locale, cli_actor()
+            db, record, {"all": content}, services.default_locale, cli_actor(), urgent
         )
         assert record.id is not None
-        return record.id, queued
+        quiet, note = services.quiet, ""
+        if quiet is not None and quiet.contains(record.send_at) and not urgent:
+            goes_at = quiet.next_daytime(record.send_at).astimezone(settings.zone)
+            note = (
+                f"That is in quiet hours ({quiet.start:%H:%M}-{quiet.end:%H:%M}): it will go out "
+                f"at {goes_at:%Y-%m-%d %H:%M}. Use --urgent to send it at once."
+            )
+        return record.id, queued, note
 
     with staff_app() as app:
         outcome = app.run(work)
         if isinstance(outcome, str):
             typer.echo(outcome, err=True)
             raise typer.Exit(1)
-        broadcast_id, queued = outcome
+        broadcast_id, queued, note = outcome
         typer.echo(f"Broadcast #{broadcast_id} is queued for {queued} people.")
+        if note:
+            typer.echo(note)
         if wait:
             follow(app, broadcast_id, queued)
 

@@ -69,16 +69,18 @@ async def create_broadcast(
     contents: dict[str, list[dict[str, Any]]],
     default_locale: str,
     actor: str,
+    urgent: bool = False,
 ) -> int:
     """Saves the broadcast and queues it for its whole audience, audited; how many it queued.
 
-    `contents` is the message per locale, or under "all", as the outbox stores it.
+    `contents` is the message per locale, or under "all", as the outbox stores it. An
+    urgent broadcast goes out even in quiet hours.
     """
     db.add(broadcast)
     await db.flush()
-    queued = await enqueue_broadcast(db, broadcast, contents, default_locale)
+    queued = await enqueue_broadcast(db, broadcast, contents, default_locale, urgent)
     await audit(db, actor, "broadcast", f"broadcast:{broadcast.id}",
-                audience=broadcast.audience, recipients=queued)  # fmt: skip
+                audience=broadcast.audience, recipients=queued, urgent=urgent)  # fmt: skip
     return queued
 
 
@@ -121,27 +123,48 @@ async def count_audience(db: AsyncSession, audience: str, default_locale: str) -
     return int(result.one())
 
 
+async def audience_by_language(
+    db: AsyncSession, audience: str, default_locale: str
+) -> dict[str, int]:
+    """How many of the audience read each language (the default for those who chose none)."""
+    language = func.coalesce(col(Applicant.locale), default_locale)
+    rows = await db.exec(
+        select(language, func.count())
+        .select_from(Applicant)
+        .where(audience_filter(audience, default_locale))
+        .group_by(language)
+    )
+    return {str(locale): int(count) for locale, count in rows.all()}
+
+
 async def enqueue_broadcast(
     db: AsyncSession,
     broadcast: Broadcast,
     contents: dict[str, list[dict[str, Any]]],
     default_locale: str,
+    urgent: bool = False,
 ) -> int:
-    """Queues the broadcast for its whole audience; `contents` per locale, or under "all"."""
+    """Queues the broadcast for its whole audience; `contents` per locale, or under "all".
+
+    A language with no text of its own (skipped) gets the default locale's text.
+    """
     assert broadcast.id is not None
     chosen = audience_filter(broadcast.audience, default_locale)
+    language = func.coalesce(col(Applicant.locale), default_locale)
     highest = (await db.exec(select(func.max(Applicant.id)))).one() or 0
     queued = 0
     for start in range(0, highest + 1, SLICE):
         in_slice = and_(col(Applicant.id) >= start, col(Applicant.id) < start + SLICE)
         for locale, content in contents.items():
-            speaks = (
-                true()
-                if locale == "all"
-                else func.coalesce(col(Applicant.locale), default_locale) == locale
-            )
+            if locale == "all":
+                speaks: ColumnElement[bool] = true()
+            elif locale == default_locale:
+                others = [other for other in contents if other != locale]
+                speaks = language.not_in(others) if others else true()
+            else:
+                speaks = language == locale
             queued += await _insert_from_audience(
-                db, broadcast, content, and_(chosen, in_slice, speaks)
+                db, broadcast, content, and_(chosen, in_slice, speaks), urgent
             )
     broadcast.total = queued
     db.add(broadcast)
@@ -150,7 +173,11 @@ async def enqueue_broadcast(
 
 
 async def _insert_from_audience(
-    db: AsyncSession, broadcast: Broadcast, content: list[dict[str, Any]], where: Any
+    db: AsyncSession,
+    broadcast: Broadcast,
+    content: list[dict[str, Any]],
+    where: Any,
+    urgent: bool,
 ) -> int:
     now = utcnow()
     key = literal(f"broadcast:{broadcast.id}:") + cast(col(Applicant.id), String)
@@ -163,7 +190,7 @@ async def _insert_from_audience(
         literal(OutboxStatus.PENDING.value),
         literal(0),
         literal(now, UtcDateTime()),
-        false(),
+        true() if urgent else false(),
         literal(broadcast.id),
     ).where(where)
     insert = upsert_insert(db)

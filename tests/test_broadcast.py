@@ -167,3 +167,64 @@ async def test_only_admins_broadcast(app: App) -> None:
     assert "I don't know the command" in applicant.last.text
     await applicant.press_data("bc:stop:1")
     assert applicant.notices[-1] == "This button is out of date. Send /start to see the menu."
+
+
+async def test_a_language_can_be_skipped_and_its_readers_get_the_default_text(
+    app: App,
+) -> None:
+    crowd = await people(app, 6)
+    admin = Applicant(app.conversation, user_id=OWNER, language="en")
+    await admin.send("/broadcast")
+    await admin.press("One text per language")
+    assert "Skip" not in " ".join(admin.last.labels)  # the default language (Khmer) is needed
+    await admin.send("សេចក្តីជូនដំណឹង: ការប្រឡងនៅថ្ងៃទី ១៧")
+    await admin.press("Skip: English readers get the ភាសាខ្មែរ text")
+    await admin.send("お知らせ：試験は17日です")
+    await admin.press("Everyone")
+    shown = [message.text for message in admin.replies]
+    assert "English: skipped; its readers get the ភាសាខ្មែរ text above." in shown
+    # Per language, with the right plural: the admin chose no language, so reads Khmer.
+    assert "to 7 people (ភាសាខ្មែរ: 3 people · English: 2 people · 日本語: 2 people)" in (
+        admin.last.text
+    )
+    await admin.press("Send now")
+    await admin.press("Confirm and send")
+    await deliver_outbox(app.conversation, admin, *crowd)
+    for number, person in enumerate(crowd):
+        expected = ["ការប្រឡង", "ការប្រឡង", "お知らせ"][number % 3]
+        assert expected in person.last.text
+
+
+async def test_cancel_in_the_broadcast_wizard_says_nothing_was_sent(app: App) -> None:
+    crowd = await people(app, 3)
+    admin = Applicant(app.conversation, user_id=OWNER, language="en")
+    await admin.send("/broadcast")
+    await admin.send("Notice: the test is on the 17th")
+    await admin.send("/cancel")
+    assert admin.last.text == "The broadcast was cancelled. Nothing was sent."
+    assert await deliver_outbox(app.conversation, admin, *crowd) == 0
+
+
+async def test_a_broadcast_in_quiet_hours_says_when_it_goes_or_is_sent_as_urgent(
+    app: App, clock: Clock
+) -> None:
+    crowd = await people(app, 3)
+    admin = Applicant(app.conversation, user_id=OWNER, language="en")
+    clock.now = local(2027, 10, 1, 22, 30).astimezone(UTC)
+    for urgent in (False, True):
+        await admin.send("/broadcast")
+        await admin.send("Urgent: the venue has changed" if urgent else "Good news")
+        await admin.press("Everyone")
+        await admin.press("Send now")
+        assert "quiet hours (21:00–07:00), so it will go out at October 2, 2027, 07:00" in (
+            admin.last.text
+        )
+        await admin.press("Send now anyway (urgent)" if urgent else "Send at 07:00")
+    await deliver_outbox(app.conversation, admin, *crowd)
+    for person in crowd:
+        assert "the venue has changed" in person.last.text  # at once, in the night
+        assert not any("Good news" in s.text for s in person.screens.values())
+    clock.now = local(2027, 10, 2, 7, 1).astimezone(UTC)
+    await deliver_outbox(app.conversation, admin, *crowd)
+    for person in crowd:
+        assert "Good news" in person.last.text  # in the morning

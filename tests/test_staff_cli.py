@@ -233,6 +233,11 @@ def test_broadcast_from_the_command_line(tmp_path: Path) -> None:
     again = cli(tmp_path, "broadcast", "--audience", "lang:ja", *args)
     assert again.returncode == 1
     assert "Nobody" in again.stderr
+    at_night = ["--text-file", str(good), "--at", "2027-10-01 22:30", "--no-wait"]
+    waits = cli(tmp_path, "broadcast", "--audience", "lang:en", *at_night)
+    assert "it will go out at 2027-10-02 07:00. Use --urgent" in waits.stdout
+    urgent = cli(tmp_path, "broadcast", "--audience", "lang:en", *at_night, "--urgent")
+    assert urgent.stdout.strip() == "Broadcast #3 is queued for 1 people."
     assert "broadcast" in cli(tmp_path, "audit").stdout
 
 

@@ -97,9 +97,9 @@ async def erase(ctx: Context, _: EraseMyData) -> None:
         await release_seat(ctx.db, ctx.services, registration, ctx.now)
     posts = await erase_applicant(ctx.db, ctx.applicant)
     # Their questions' posts in the staff group lose the words, the name and the account.
-    _ = ctx.services.texts(ctx.services.default_locale)  # the office reads the default language
+    office = ctx.services.texts(ctx.services.default_locale)  # it reads the default language
     for post in posts:
-        notice = _("🗑 Question #{number}: the applicant erased their data.").format(
+        notice = office("🗑 Question #{number}: the applicant erased their data.").format(
             number=post.question_id
         )
         await post_to_chat(

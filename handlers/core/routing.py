@@ -25,6 +25,7 @@ ButtonHandler = Callable[["Context", Pressed], Awaitable[None]]
 DeepLinkHandler = Callable[["Context", str], Awaitable[None]]
 STEP_KINDS = (Kind.TEXT, Kind.CONTACT, Kind.MEDIA)  # what a wizard step can be answered with
 DEEP_LINK_COMMAND = "start"  # t.me/<bot>?start=<payload> arrives as /start <payload>
+CANCEL_COMMAND = "cancel"  # a wizard may say what it means on its steps (cancel_on_step)
 
 
 @dataclass(frozen=True)
@@ -65,6 +66,7 @@ class Journey:
         self.button_kinds: list[type[ButtonData]] = []
         self.deep_links: list[DeepLink] = []
         self.steps: dict[str, Handler] = {}
+        self.cancels: dict[str, Handler] = {}  # wizard step -> what /cancel does there
         self.free_text: Handler | None = None
         self.first_words: Handler | None = None
         self.anything_else: Handler | None = None
@@ -101,6 +103,10 @@ class Journey:
     def step(self, *names: str) -> Callable[[Handler], Handler]:
         """Answers text and contacts while the applicant is on this step of a wizard."""
         return self._register(self.steps, names)
+
+    def cancel_on_step(self, *names: str) -> Callable[[Handler], Handler]:
+        """Answers /cancel while the applicant is on one of these wizard steps."""
+        return self._register(self.cancels, names)
 
     def text(self) -> Callable[[Handler], Handler]:
         """Answers free text when nothing else claims it."""
@@ -158,6 +164,7 @@ class Router:
         self.commands: dict[str, Handler] = {}
         self.buttons: dict[str, Handler] = {}
         self.steps: dict[str, Handler] = {}
+        self.cancels: dict[str, Handler] = {}
         self.deep_links: list[DeepLink] = []
         self.free_text: Handler | None = None
         self.first_words: Handler | None = None
@@ -170,6 +177,7 @@ class Router:
                 (self.commands, journey.commands),
                 (self.buttons, journey.buttons),
                 (self.steps, journey.steps),
+                (self.cancels, journey.cancels),
             ):
                 clash = table.keys() & routes.keys()
                 if clash:
@@ -228,6 +236,8 @@ class Router:
                 return self._button_route(event.button_data, self.group_buttons) or _ignore
             return self.group_reply or _ignore
         if event.kind is Kind.COMMAND:
+            if event.command == CANCEL_COMMAND and step in self.cancels:
+                return self.cancels[step]
             return self.commands.get(event.command, self.anything_else)
         if event.kind is Kind.BUTTON:
             return self._button_route(event.button_data, self.buttons) or self.anything_else

@@ -37,8 +37,8 @@ from models.broadcasts import (
     Broadcast,
     BroadcastStatus,
     active_broadcasts,
+    audience_by_language,
     broadcast_counts,
-    count_audience,
     create_broadcast,
     progress_key,
     progress_post,
@@ -64,6 +64,13 @@ PROGRESS_BAR = 20
 @dataclass(frozen=True)
 class PerLanguage(ButtonData, prefix="bc:perlang"):
     pass
+
+
+@dataclass(frozen=True)
+class SkipLanguage(ButtonData, prefix="bc:skip"):
+    """This language gets the default language's text."""
+
+    locale: str
 
 
 @dataclass(frozen=True)
@@ -97,6 +104,11 @@ class ConfirmBroadcast(ButtonData, prefix="bc:confirm"):
 
 
 @dataclass(frozen=True)
+class ConfirmUrgentBroadcast(ButtonData, prefix="bc:urgent"):
+    """Sends at the time chosen even in quiet hours."""
+
+
+@dataclass(frozen=True)
 class StopBroadcast(ButtonData, prefix="bc:stop"):
     broadcast_id: int
 
@@ -107,7 +119,7 @@ class StopBroadcast(ButtonData, prefix="bc:stop"):
 @journey.command("broadcast")
 async def begin(ctx: Context) -> None:
     """Asks for the message (admins only)."""
-    await ctx.go_to(TEXT_STEP, texts={}, media=None, per_language=False)
+    await ctx.go_to(TEXT_STEP, texts={}, skipped=[], media=None, per_language=False)
     ctx.say(
         ctx._(
             "📣 <b>New broadcast</b>\n\nSend the message for everyone, with Telegram's own "
@@ -128,7 +140,7 @@ async def one_text_per_language(ctx: Context, _: PerLanguage) -> None:
         ctx.out_of_date()
         return
     await ctx.go_to(TEXT_STEP, per_language=True)
-    _ask_for_language(ctx, LOCALES[0])
+    _ask_for_next_language(ctx, {}, [])
 
 
 @journey.step(TEXT_STEP)
@@ -146,20 +158,59 @@ async def take_text(ctx: Context) -> None:
         ctx.say(problem)
         return
     texts = dict(ctx.data["texts"])
-    missing = [locale for locale in LOCALES if locale not in texts]
-    texts[missing[0] if ctx.data["per_language"] else "all"] = html
+    skipped = list(ctx.data.get("skipped", []))
+    next_language = _next_language(ctx, texts, skipped)
+    texts[next_language if ctx.data["per_language"] else "all"] = html
     media = ctx.data["media"]
     if ctx.event.kind is Kind.MEDIA:
         media = {"kind": ctx.event.content, "file_id": ctx.event.file_id}
     await ctx.go_to(TEXT_STEP, texts=texts, media=media)
-    if ctx.data["per_language"] and len(texts) < len(LOCALES):
-        _ask_for_language(ctx, LOCALES[len(texts)])
+    if ctx.data["per_language"] and _next_language(ctx, texts, skipped):
+        _ask_for_next_language(ctx, texts, skipped)
         return
     await choose_audience(ctx)
 
 
-def _ask_for_language(ctx: Context, locale: str) -> None:
-    ctx.say(ctx._("Send the text in {language}.").format(language=LANGUAGE_NAMES[locale]))
+@journey.button(SkipLanguage)
+async def skip_language(ctx: Context, pressed: SkipLanguage) -> None:
+    """No text in this language: its readers get the default language's text."""
+    texts, skipped = ctx.data.get("texts") or {}, list(ctx.data.get("skipped", []))
+    if (
+        not _in_wizard(ctx)
+        or not ctx.data.get("per_language")
+        or pressed.locale != _next_language(ctx, texts, skipped)
+        or pressed.locale == ctx.services.default_locale
+    ):
+        ctx.out_of_date()
+        return
+    skipped.append(pressed.locale)
+    await ctx.go_to(TEXT_STEP, skipped=skipped)
+    if _next_language(ctx, texts, skipped):
+        _ask_for_next_language(ctx, texts, skipped)
+        return
+    await choose_audience(ctx)
+
+
+def _next_language(ctx: Context, texts: dict[str, str], skipped: list[str]) -> str:
+    """The next language to ask a text for, the default first; "" when all are given."""
+    default = ctx.services.default_locale
+    order = [default, *(locale for locale in LOCALES if locale != default)]
+    return next((loc for loc in order if loc not in texts and loc not in skipped), "")
+
+
+def _ask_for_next_language(ctx: Context, texts: dict[str, str], skipped: list[str]) -> None:
+    locale = _next_language(ctx, texts, skipped)
+    prompt = ctx._("Send the text in {language}.").format(language=LANGUAGE_NAMES[locale])
+    if locale == ctx.services.default_locale:
+        ctx.say(prompt, InlineKeyboard.of([_cancel_button(ctx)]))
+        return
+    skip = ctx._("⏭ Skip: {language} readers get the {default} text").format(
+        language=LANGUAGE_NAMES[locale], default=LANGUAGE_NAMES[ctx.services.default_locale]
+    )
+    ctx.say(
+        prompt,
+        InlineKeyboard.of([SkipLanguage(locale).button(skip)], [_cancel_button(ctx)]),
+    )
 
 
 # --- 2. Who gets it -------------------------------------------------------------------------
@@ -218,7 +269,9 @@ async def pick_audience(ctx: Context, pressed: PickAudience) -> None:
 
 async def preview(ctx: Context, audience: str) -> None:
     """The number of recipients and the message exactly as they will see it."""
-    count = await count_audience(ctx.db, audience, ctx.services.default_locale)
+    default = ctx.services.default_locale
+    by_language = await audience_by_language(ctx.db, audience, default)
+    count = sum(by_language.values())
     await ctx.go_to(TEXT_STEP, audience=audience, count=count, send_at=None)
     if count == 0:
         ctx.show(ctx._("Nobody is in this group. Choose another."))
@@ -228,10 +281,24 @@ async def preview(ctx: Context, audience: str) -> None:
         if locale != "all":
             ctx.say(ctx._("Preview in {language}:").format(language=LANGUAGE_NAMES[locale]))
         ctx.actions.extend(_message(html, ctx.data["media"]))
+    for locale in ctx.data.get("skipped", []):
+        ctx.say(
+            ctx._("{language}: skipped; its readers get the {default} text above.").format(
+                language=LANGUAGE_NAMES[locale], default=LANGUAGE_NAMES[default]
+            )
+        )
+    people = [
+        ctx.texts.plural("{language}: {count} person", "{language}: {count} people", n).format(
+            language=LANGUAGE_NAMES.get(locale, locale), count=ctx.texts.number(n)
+        )
+        for locale, n in sorted(by_language.items(), key=lambda item: -item[1])
+    ]
     ctx.say(
-        ctx._("This goes to <b>{count}</b> people. Send it now, or at a time?").format(
-            count=ctx.texts.number(count)
-        ),
+        ctx.texts.plural(
+            "This goes to <b>{count}</b> person ({languages}). Send it now, or at a time?",
+            "This goes to <b>{count}</b> people ({languages}). Send it now, or at a time?",
+            count,
+        ).format(count=ctx.texts.number(count), languages=" · ".join(people)),
         InlineKeyboard.of(
             [SendNow().button(ctx._("▶️ Send now"))],
             [SendLater().button(ctx._("🕘 At a time…"))],
@@ -276,22 +343,50 @@ async def take_time(ctx: Context) -> None:
 
 
 async def ask_to_confirm(ctx: Context) -> None:
+    """Asks to confirm; in quiet hours, says when it will really go and offers urgency."""
     when = ctx.data.get("send_at")
-    moment = ctx.texts.moment(datetime.fromisoformat(when)) if when else ctx._("now")
-    ctx.say(
-        ctx._("Send this broadcast to <b>{count}</b> people, {when}?").format(
-            count=ctx.texts.number(ctx.data["count"]), when=moment
-        ),
-        InlineKeyboard.of(
-            [ConfirmBroadcast().button(ctx._("✅ Confirm and send"))],
-            [_cancel_button(ctx)],
-        ),
-    )
+    send_at = datetime.fromisoformat(when) if when else ctx.now
+    moment = ctx.texts.moment(send_at) if when else ctx._("now")
+    text = ctx.texts.plural(
+        "Send this broadcast to <b>{count}</b> person, {when}?",
+        "Send this broadcast to <b>{count}</b> people, {when}?",
+        ctx.data["count"],
+    ).format(count=ctx.texts.number(ctx.data["count"]), when=moment)
+    rows = [[ConfirmBroadcast().button(ctx._("✅ Confirm and send"))]]
+    quiet = ctx.services.quiet
+    if quiet is not None and quiet.contains(send_at):
+        text += "\n\n" + ctx._(
+            "🌙 That is in quiet hours ({start}–{end}), so it will go out at {moment}. "
+            "Send it anyway only if it is urgent."
+        ).format(
+            start=quiet.start.strftime("%H:%M"),
+            end=quiet.end.strftime("%H:%M"),
+            moment=ctx.texts.moment(quiet.next_daytime(send_at)),
+        )
+        urgent = (
+            ctx._("🚨 Send at my time (urgent)") if when else ctx._("🚨 Send now anyway (urgent)")
+        )
+        at_morning = ctx._("✅ Send at {time}").format(time=quiet.end.strftime("%H:%M"))
+        rows = [
+            [ConfirmBroadcast().button(at_morning)],
+            [ConfirmUrgentBroadcast().button(urgent)],
+        ]
+    ctx.say(text, InlineKeyboard.of(*rows, [_cancel_button(ctx)]))
 
 
 @journey.button(ConfirmBroadcast)
 async def confirm(ctx: Context, _: ConfirmBroadcast) -> None:
     """Queues one message per recipient, and the progress message with its Stop button."""
+    await _queue(ctx, urgent=False)
+
+
+@journey.button(ConfirmUrgentBroadcast)
+async def confirm_urgent(ctx: Context, _: ConfirmUrgentBroadcast) -> None:
+    """The same, at the time chosen even in quiet hours."""
+    await _queue(ctx, urgent=True)
+
+
+async def _queue(ctx: Context, urgent: bool) -> None:
     if not _previewed(ctx):
         ctx.out_of_date()
         return
@@ -311,7 +406,7 @@ async def confirm(ctx: Context, _: ConfirmBroadcast) -> None:
         locale: to_content(_message(html, data["media"])) for locale, html in data["texts"].items()
     }
     queued = await create_broadcast(
-        ctx.db, broadcast, contents, ctx.services.default_locale, ctx.actor
+        ctx.db, broadcast, contents, ctx.services.default_locale, ctx.actor, urgent
     )
     assert broadcast.id is not None
     await post_to_chat(
@@ -327,6 +422,12 @@ async def confirm(ctx: Context, _: ConfirmBroadcast) -> None:
 @journey.button(CancelBroadcast)
 async def cancel(ctx: Context, _: CancelBroadcast) -> None:
     """Leaves the wizard at any point; nothing is sent."""
+    await cancel_broadcast_wizard(ctx)
+
+
+@journey.cancel_on_step(TEXT_STEP, WHEN_STEP)
+async def cancel_broadcast_wizard(ctx: Context) -> None:
+    """Leaves the wizard (its ✖ button, or /cancel); nothing is sent."""
     await ctx.finish()
     ctx.show(ctx._("The broadcast was cancelled. Nothing was sent."))
 
@@ -346,7 +447,10 @@ def _previewed(ctx: Context) -> bool:
 
 def _texts_done(ctx: Context) -> bool:
     texts = ctx.data.get("texts") or {}
-    return bool(texts) and (not ctx.data.get("per_language") or len(texts) == len(LOCALES))
+    skipped = ctx.data.get("skipped") or []
+    return bool(texts) and (
+        not ctx.data.get("per_language") or not _next_language(ctx, texts, skipped)
+    )
 
 
 # --- 4. While it sends ------------------------------------------------------------------------
