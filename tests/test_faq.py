@@ -14,8 +14,8 @@ from handlers.faq.matching import normalize
 
 # Strict top-1 just below what bench/faq_eval.py measured after tuning (on the development
 # set only): guards against regressions, not targets. Raise them when matching improves.
-DEV_FLOOR = {"km": 0.89, "km-latn": 0.59, "en": 0.92, "ja": 0.90}
-TEST_FLOOR = {"km": 0.76, "km-latn": 0.38, "en": 0.79, "ja": 0.82}
+DEV_FLOOR = {"km": 0.78, "km-latn": 0.75, "en": 0.88, "ja": 0.89}
+TEST_FLOOR = {"km": 0.79, "km-latn": 0.59, "en": 0.81, "ja": 0.81}
 OFF_TOPIC_ANSWERED_CEILING = 0.2  # on the frozen test set
 
 
@@ -80,7 +80,8 @@ def test_the_evaluation_set_is_large_and_fresh(book: FaqBook) -> None:
     phrasings = {
         normalize(p) for e in book.entries.values() for ps in e.phrasings.values() for p in ps
     }
-    copied = [c["question"] for c in cases if normalize(c["question"]) in phrasings]
+    frozen = load_cases(TEST_SET)
+    copied = [c["question"] for c in cases + frozen if normalize(c["question"]) in phrasings]
     assert copied == [], "evaluation questions must not be copied from the FAQ phrasings"
 
 

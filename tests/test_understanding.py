@@ -144,7 +144,7 @@ def test_the_same_question_about_japan_is_answered(book: FaqBook) -> None:
 async def test_an_unsure_match_offers_did_you_mean_and_the_office(
     tmp_path: Path, book: FaqBook
 ) -> None:
-    question = "restaurant work possible?"
+    question = "building work?"
     found = book.understand(question)
     assert found.entry_id is None
     assert found.suggestions[0] == "ssw-fields"
