@@ -6,8 +6,10 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import pytest
+from sqlalchemy.exc import OperationalError
 from sqlmodel import col, select
 
+from bot import delivery
 from bot.app import App
 from bot.channels.telegram import TelegramChannel
 from bot.channels.telegram_aiogram import AiogramApi
@@ -328,3 +330,38 @@ async def test_an_unforeseen_error_is_recorded_and_the_row_not_left_claimed(
     assert broken.last_error is not None
     assert "a bug" in broken.last_error
     assert fine.status == OutboxStatus.SENT
+
+
+async def test_a_database_blip_while_recording_repeats_nothing_and_stalls_nothing(
+    app_on_each_engine: App,
+    telegram: FakeTelegram,
+    connect: Connect,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The outcomes of sent messages cannot be written twice in a row: they are kept and
+    written when the database is back; no message goes twice, none waits for a restart."""
+    app = app_on_each_engine
+    channel = connect(app)
+    chats = list(range(FIRST_CHAT, FIRST_CHAT + 12))
+    await queue(app, telegram, chats, per_chat=2)
+    real_settle_many = delivery.settle_many
+    failures = 2
+
+    async def settle_many(db: Any, settlements: Any, now: Any) -> None:
+        nonlocal failures
+        if settlements and failures:
+            failures -= 1
+            raise OperationalError("UPDATE outbox", {}, Exception("the database went away"))
+        await real_settle_many(db, settlements, now)
+
+    monkeypatch.setattr(delivery, "settle_many", settle_many)
+    began = time.monotonic()
+    handled = await sender_for(app, channel).send_due()
+    assert failures == 0
+    assert handled == 2 * len(chats)
+    assert time.monotonic() - began < 30  # not the five minutes of a claim left behind
+    for chat in chats:  # each message once, in order
+        assert [m.text for m in telegram.messages(chat)] == [f"{chat}/0", f"{chat}/1"]
+    assert {r.status for r in await rows(app)} == {OutboxStatus.SENT}
+    assert "the outbox could not be written" in caplog.text
