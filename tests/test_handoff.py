@@ -7,9 +7,11 @@ import pytest
 from sqlmodel import select
 
 from bot.app import App
-from models import AuditEntry, UnansweredQuestion
+from handlers.applicant.handoff import OFFICE_QUESTION_MAX_LENGTH
+from models import AuditEntry, OutboxMessage, UnansweredQuestion
 from tests.support.app import start_app
 from tests.support.core import Applicant, CoreGroup, deliver_outbox
+from tests.support.fake_telegram import parse_html
 
 OWNER, STAFF_GROUP = 900, -100123
 UNANSWERABLE = "how do I cook fish amok for my grandmother"
@@ -69,3 +71,29 @@ async def test_someone_elses_question_cannot_be_sent(app: App) -> None:
     async with app.conversation.sessions() as db:
         [question] = (await db.exec(select(UnansweredQuestion))).all()
     assert question.sent_to_office_at is None
+
+
+async def test_a_question_full_of_html_characters_is_marked_answered_in_valid_html(
+    app: App,
+) -> None:
+    """Escaped, a question of 2,000 "&" is 10,000 characters of HTML: the answered post is
+    still whole, valid HTML, and no longer than Telegram allows."""
+    dara = Applicant(app.conversation, user_id=1, language="en")
+    group = CoreGroup(app.conversation, chat_id=STAFF_GROUP)
+    question = "Fees & <dates>? " + "&" * (OFFICE_QUESTION_MAX_LENGTH - 16)
+    await dara.send("/start")
+    await dara.press("English")
+    await dara.press("✍️ Ask the office")
+    await dara.send(question)
+    assert await deliver_outbox(app.conversation, dara, group) == 1
+    [post] = group.posts
+    await group.reply(OWNER, post.message_id, "Yes & no.")
+    await deliver_outbox(app.conversation, dara, group)
+    async with app.conversation.sessions() as db:
+        rows = await db.exec(select(OutboxMessage).where(OutboxMessage.chat_id == STAFF_GROUP))
+        posted, answered = [row.content[0]["text"] for row in rows.all()]
+    for html in (posted, answered):
+        text = parse_html(html)  # raises where Telegram would refuse the HTML
+        assert question in text
+        assert len(text) <= 4096
+    assert "✅" in parse_html(answered)

@@ -27,6 +27,10 @@ journey = Journey("handoff")
 POST_KEY = "handoff:"  # the dedupe key of a question's post in the staff group
 ASKING = "handoff:asking"  # the step where the next message goes to the office
 OFFICE_QUESTION_MAX_LENGTH = 2000  # leaves room in the staff group's post for who asked
+# The most of a question the post shows (a question the FAQ kept may be longer), counted
+# as Telegram counts a message: the text as read, not its HTML. The rest of the post, the
+# "answered" line and the settled line fit in the 4,096 characters left.
+OFFICE_POST_QUESTION_MAX = 3000
 
 
 def ask_office_button(_: Texts, question_id: int) -> Button:
@@ -154,5 +158,11 @@ async def _office_post(ctx: Context, question: UnansweredQuestion) -> str:
         telegram_id=applicant.telegram_id,
         language=LANGUAGE_NAMES.get(question.locale, question.locale),
         codes=escape(", ".join(codes)) or "–",
-        question=escape(question.text),
+        question=escape(clipped(question.text, OFFICE_POST_QUESTION_MAX)),
     )
+
+
+def clipped(text: str, limit: int) -> str:
+    """The text cut to `limit` characters (an ellipsis the last), before any escaping: an
+    escaped text cut afterwards could end inside an entity, which Telegram refuses."""
+    return text if len(text) <= limit else text[: limit - 1] + "…"
