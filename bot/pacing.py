@@ -22,8 +22,14 @@ less long, but our own event loop's delays make the halves unequal: that brought
 
 Per chat: a token bucket of `chat_rate` per second with a small burst, so a reply of
 two messages is not held back, while a chat never gets a stream faster than Telegram
-allows. A 429 pauses everything for its `retry_after`. Replies to users go first:
-while one waits, background senders (the outbox) leave the next slot to it.
+allows. A group (a negative chat id: the staff group) gets about 20 a minute, as Telegram
+allows groups: a burst of 3, then 17 a minute, so never more than 20 in any minute.
+
+A 429 pauses everything for its `retry_after`. Telegram's answer does not say which limit
+was hit, the bot's or a chat's (the fake server in tests/ answers the same way for both),
+so a 429 from the staff group pauses all sending too: pacing the group at its own limit
+is what keeps it from happening. Replies to users go first: while one waits, background
+senders (the outbox) leave the next slot to it.
 """
 
 import asyncio
@@ -44,6 +50,9 @@ logger = logging.getLogger(__name__)
 # Our clock and Telegram's differ by the request's travel time; a hair of slack keeps
 # our per-chat view from running ahead of the server's.
 CHAT_SLACK = 0.05
+# A group's pace: at most 20 messages in any minute (the burst and a minute's refill).
+GROUP_BURST = 3.0
+GROUP_RATE = (20 - GROUP_BURST) / 60
 # What our own event loop may add to a measured round trip (a request written or its
 # answer read late): the floor of each way is kept this much below half the shortest.
 ONE_WAY_SLACK = 0.01
@@ -154,7 +163,14 @@ class SendPacer:
     def chat_wait(self, chat_id: int) -> float:
         """Seconds until `chat_id` may get another message (0 when it may now)."""
         tokens, _ = self._tokens(chat_id, self.clock())
-        return 0.0 if tokens >= 1 else (1 - tokens) / self.chat_rate + CHAT_SLACK
+        rate, _ = self.pace_of(chat_id)
+        return 0.0 if tokens >= 1 else (1 - tokens) / rate + CHAT_SLACK
+
+    def pace_of(self, chat_id: int) -> tuple[float, float]:
+        """The chat's refill per second and burst: a group's are Telegram's for groups."""
+        if chat_id < 0:
+            return min(GROUP_RATE, self.chat_rate), min(GROUP_BURST, self.chat_burst)
+        return self.chat_rate, self.chat_burst
 
     def pause(self, seconds: float) -> None:
         """Telegram said 429: nothing is sent by anyone until `seconds` have passed."""
@@ -185,11 +201,12 @@ class SendPacer:
                 self._forget_quiet_chats(now)
 
     def _tokens(self, chat_id: int, now: float) -> tuple[float, float]:
-        tokens, at = self._chat_tokens.get(chat_id, (self.chat_burst, now))
-        return min(self.chat_burst, tokens + (now - at) * self.chat_rate), now
+        rate, burst = self.pace_of(chat_id)
+        tokens, at = self._chat_tokens.get(chat_id, (burst, now))
+        return min(burst, tokens + (now - at) * rate), now
 
     def _forget_quiet_chats(self, now: float) -> None:
-        full = [c for c in self._chat_tokens if self._tokens(c, now)[0] >= self.chat_burst]
+        full = [c for c in self._chat_tokens if self._tokens(c, now)[0] >= self.pace_of(c)[1]]
         for chat_id in full:
             del self._chat_tokens[chat_id]
 
@@ -263,7 +280,7 @@ class SharedSendPacer(SendPacer):
     async def _wait_for_chat_turn(self, chat_id: int) -> None:
         while True:
             async with self.engine.connect() as connection:
-                wait = await take_chat_token(connection, chat_id, self.chat_rate, self.chat_burst)
+                wait = await take_chat_token(connection, chat_id, *self.pace_of(chat_id))
             if wait <= 0:
                 return
             await asyncio.sleep(wait)

@@ -365,3 +365,23 @@ async def test_a_database_blip_while_recording_repeats_nothing_and_stalls_nothin
         assert [m.text for m in telegram.messages(chat)] == [f"{chat}/0", f"{chat}/1"]
     assert {r.status for r in await rows(app)} == {OutboxStatus.SENT}
     assert "the outbox could not be written" in caplog.text
+
+
+async def test_a_group_gets_at_most_20_messages_a_minute_and_a_private_chat_its_own_pace() -> None:
+    """Telegram allows a group about 20 messages a minute: the staff group's posts are paced
+    so, while an applicant's private chat keeps its one a second."""
+    now = 0.0
+    pacer = SendPacer(rate=1000, clock=lambda: now)
+    staff_group, applicant = -100123, 4242
+    starts: dict[int, list[float]] = {staff_group: [], applicant: []}
+    for chat in starts:
+        now = 0.0
+        while now < 120:
+            now += pacer.chat_wait(chat)  # as long as the pacer would make it wait
+            ticket = await pacer.acquire(chat, reply=False)
+            starts[chat].append(now)
+            await pacer.release(ticket)
+    group = starts[staff_group]
+    assert max(sum(1 for t in group if s <= t < s + 60) for s in group) <= 20
+    assert len(group) >= 2 * 17  # not slower than that either
+    assert len(starts[applicant]) >= 115  # about one a second, after a burst of three

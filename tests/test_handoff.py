@@ -1,6 +1,7 @@
 """Asking the office: the question goes to the staff group, a staff reply comes back."""
 
 from collections.abc import AsyncIterator
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -9,6 +10,7 @@ from sqlmodel import select
 from bot.app import App
 from handlers.applicant.handoff import OFFICE_QUESTION_MAX_LENGTH
 from models import AuditEntry, OutboxMessage, UnansweredQuestion
+from models.columns import utcnow
 from tests.support.app import start_app
 from tests.support.core import Applicant, CoreGroup, deliver_outbox
 from tests.support.fake_telegram import parse_html
@@ -97,3 +99,49 @@ async def test_a_question_full_of_html_characters_is_marked_answered_in_valid_ht
         assert question in text
         assert len(text) <= 4096
     assert "✅" in parse_html(answered)
+
+
+async def ask_the_office(dara: Applicant, question: str) -> str:
+    await dara.send("/start")
+    await dara.press("✍️ Ask the office")
+    await dara.send(question)
+    return "\n".join(reply.text for reply in dara.replies)
+
+
+async def test_an_applicant_has_at_most_3_questions_open_and_10_a_day_with_the_office(
+    app: App,
+) -> None:
+    dara = Applicant(app.conversation, user_id=1, language="en")
+    group = CoreGroup(app.conversation, chat_id=STAFF_GROUP)
+    await dara.send("/start")
+    await dara.press("English")
+    for number in range(3):
+        assert "sent to the test office" in await ask_the_office(dara, f"question {number}")
+    refused = await ask_the_office(dara, "one question too many")
+    assert "still has 3 of your questions to answer" in refused
+    assert await deliver_outbox(app.conversation, dara, group) == 3  # the fourth was not posted
+    # Once the office answers, there is room again.
+    for post in list(group.posts):
+        await group.reply(OWNER, post.message_id, "Answered.")
+    assert "sent to the test office" in await ask_the_office(dara, "question 3")
+    # Until ten in a day: six more were sent and answered earlier today.
+    async with app.conversation.sessions() as db, db.begin():
+        now = utcnow()
+        for number in range(4, 10):
+            db.add(
+                UnansweredQuestion(
+                    applicant_id=1,
+                    locale="en",
+                    text=f"question {number}",
+                    normalized=f"question {number}",
+                    sent_to_office_at=now - timedelta(hours=number),
+                    answered_at=now,
+                )
+            )
+    refused = await ask_the_office(dara, "question 10")
+    assert "sent the office 10 questions today" in refused
+    assert "tomorrow" in refused
+    async with app.conversation.sessions() as db:
+        questions = (await db.exec(select(UnansweredQuestion))).all()
+    assert len(questions) == 10
+    assert "question 10" not in [q.text for q in questions]
