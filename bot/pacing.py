@@ -8,17 +8,20 @@ the client is not enough: a slow answer followed by quick ones arrives bunched, 
 the server counts arrivals.
 
 How long after its answer a request still counts depends on the way there and back.
-Each way takes at least `floor`: half the shortest round trip seen in the last five
-minutes, less `ONE_WAY_SLACK` for our own event loop's delays. The request arrived at
-least `floor` before its answer came back, and the next one will arrive at least
-`floor` after it starts; so an answered request stops counting `1 - 2 x floor` seconds
-after its answer. At a steady 250 ms round trip, a request thus counts for about one
-second from its start, and the budget is spent in full however far Telegram is. A round
-trip that suddenly grows is safe (the floor stays where it was); one that falls below
-the floor within five minutes could bunch arrivals until its first answer teaches the
-new floor. With no round trip seen yet, the floor is 0: a second after the answer.
-(Guessing that a request arrived halfway through its round trip would count it a little
-less long, but our own event loop's delays make the halves unequal: that brought 429s.)
+Each way takes at least `floor`: a share (`FLOOR_SHARE`) of half the shortest round trip
+seen in the last five minutes, less `ONE_WAY_SLACK`. The share and the slack are there
+because a measured round trip also holds our own event loop's delays, and under load
+they need not fall evenly on both ways: with the whole half as the floor, a busy 2-core
+machine saw a few 429s. (At a round trip of a few milliseconds, all delay, the floor is
+0.) The request arrived at least `floor` before its answer came back, and
+the next one will arrive at least `floor` after it starts; so an answered request stops
+counting `1 - 2 x floor` seconds after its answer. At a steady 250 ms round trip a
+request thus counts for about 1.04 s from its start, and a distant Telegram still gets
+about 96% of the budget. A round trip that suddenly grows is safe (the floor stays where
+it was); one that falls below the floor within five minutes could bunch arrivals until
+its first answer teaches the new floor. With no round trip seen yet, the floor is 0: a
+second after the answer. (Guessing that a request arrived halfway through its round
+trip would count it less long, but the halves are not equal: that brought 429s.)
 
 Per chat: a token bucket of `chat_rate` per second with a small burst, so a reply of
 two messages is not held back, while a chat never gets a stream faster than Telegram
@@ -53,8 +56,9 @@ CHAT_SLACK = 0.05
 # A group's pace: at most 20 messages in any minute (the burst and a minute's refill).
 GROUP_BURST = 3.0
 GROUP_RATE = (20 - GROUP_BURST) / 60
-# What our own event loop may add to a measured round trip (a request written or its
-# answer read late): the floor of each way is kept this much below half the shortest.
+# The floor of each way: this share of half the shortest round trip, less the slack (our
+# own event loop's delays are in every measured round trip, not always half on each way).
+FLOOR_SHARE = 0.9
 ONE_WAY_SLACK = 0.01
 # The shortest round trip is the shortest within this many seconds, in buckets of ten.
 FLOOR_MEMORY = 300.0
@@ -158,7 +162,7 @@ class SendPacer:
     def floor(self) -> float:
         """The least time each way to Telegram takes, as far as we can tell (see above)."""
         shortest = self.round_trips.shortest()
-        return 0.0 if shortest is None else max(0.0, shortest / 2 - ONE_WAY_SLACK)
+        return 0.0 if shortest is None else max(0.0, FLOOR_SHARE * shortest / 2 - ONE_WAY_SLACK)
 
     def chat_wait(self, chat_id: int) -> float:
         """Seconds until `chat_id` may get another message (0 when it may now)."""
