@@ -5,14 +5,15 @@ its bot-wide limit held as a strict one-second sliding window at R (by arrival t
 message to each of N chats (N = R x --seconds), SQLite in a temporary folder. For each R
 it prints the messages per second the server accepted in steady state (whole seconds,
 the first and the last left out) as a fraction of R, the overall rate (N over the whole
-run), and the 429s the server returned. One more run at the first R gives every request
-a round trip (--latency, as to the real Telegram), since the sender has one message in
-flight at a time. Then it queues 5,000 and 100,000 rows and measures what Python
-allocates (tracemalloc peak above the start) and the RSS growth while the sender works
-through the first 5,000 of each, the fake keeping no history: it must not grow with
-the queue.
+run), the 429s the server returned, and the most requests the sender had in flight and
+unrecorded at once (its window W). Each R runs at each round trip of --latencies (every
+request takes that long there and back, as to the real Telegram). Then it queues 5,000
+and 100,000 rows and measures what Python allocates (tracemalloc peak above the start)
+and the RSS growth while the sender works through the first 5,000 of each, the fake
+keeping no history: it must not grow with the queue.
 
-    python bench/delivery.py [--rates 30 300] [--seconds 20] [--latency 0.1] [--memory-rate 300]
+    python bench/delivery.py [--rates 30 300] [--latencies 0 0.1 0.25] [--seconds 15]
+                             [--memory-rate 300]
 """
 
 import argparse
@@ -35,6 +36,7 @@ from bot.channels.telegram import TelegramChannel  # noqa: E402
 from bot.channels.telegram_aiogram import AiogramApi  # noqa: E402
 from bot.config import load_settings  # noqa: E402
 from bot.delivery import OutboxSender  # noqa: E402
+from bot.instance import outbox_window  # noqa: E402
 from bot.pacing import SendPacer  # noqa: E402
 from handlers.core.content import to_content  # noqa: E402
 from handlers.core.events import SendText  # noqa: E402
@@ -55,6 +57,8 @@ class Rate:
     seconds: float
     steady: float  # messages a second the server received, whole seconds only
     too_many: int
+    window: int  # the most requests in flight and unrecorded at once
+    retried: int  # requests that did not go through (429, network errors, 5xx), tried again
 
 
 async def queue_rows(app: App, count: int) -> None:
@@ -85,9 +89,10 @@ async def queue_rows(app: App, count: int) -> None:
 async def sending_setup(
     folder: Path, rate: int, rows: int, **fake_options: Any
 ) -> tuple[App, FakeTelegram, TelegramChannel, OutboxSender]:
-    app = build_app(
-        load_settings(database_url=f"sqlite+aiosqlite:///{folder}/bench.db", _env_file=None)
+    settings = load_settings(
+        database_url=f"sqlite+aiosqlite:///{folder}/bench.db", send_rate=rate, _env_file=None
     )
+    app = build_app(settings)
     await app.prepare_database()
     await queue_rows(app, rows)
     fake = FakeTelegram(global_rate=rate, global_window=True, **fake_options)
@@ -95,7 +100,12 @@ async def sending_setup(
     fake.add_chats(range(FIRST_CHAT, FIRST_CHAT + rows))
     pacer = SendPacer(rate=rate)
     channel = TelegramChannel(AiogramApi(fake.token, fake.base_url), app.conversation, pacer=pacer)
-    sender = OutboxSender(app.conversation.sessions, channel.send_one, pacer)
+    sender = OutboxSender(
+        app.conversation.sessions,
+        channel.send_one,
+        pacer,
+        window_cap=outbox_window(settings, channel),
+    )
     return app, fake, channel, sender
 
 
@@ -112,9 +122,10 @@ async def measure_rate(rate: int, messages: int, latency: float = 0.0) -> Rate:
         )
         try:
             started = time.perf_counter()
-            handled = await sender.send_due()
+            while fake.delivered < messages:  # a row tried again waits out its backoff
+                if not await sender.send_due():
+                    await asyncio.sleep(0.05)
             seconds = time.perf_counter() - started
-            assert handled == messages, handled
             # Accepted messages, by arrival: a refused one never reached a chat.
             arrivals = [
                 r.at for r in fake.requests if r.method == "sendMessage" and r.status == 200
@@ -126,7 +137,17 @@ async def measure_rate(rate: int, messages: int, latency: float = 0.0) -> Rate:
             per_second = Counter(int(at - arrivals[0]) for at in arrivals)
             whole = [per_second[s] for s in range(1, int(arrivals[-1] - arrivals[0]))]
             steady = sum(whole) / len(whole) if whole else float("nan")
-            return Rate(rate, latency, messages, seconds, steady, fake.too_many)
+            retried = sum(n for outcome, n in sender.counts.items() if outcome != "sent")
+            return Rate(
+                rate,
+                latency,
+                messages,
+                seconds,
+                steady,
+                fake.too_many,
+                sender.peak_in_flight,
+                retried,
+            )
         finally:
             await teardown(app, fake, channel)
 
@@ -159,19 +180,21 @@ async def measure_memory(rate: int, queued: int) -> tuple[float, float, float]:
             await teardown(app, fake, channel)
 
 
-async def main_async(rates: list[int], seconds: float, latency: float, memory_rate: int) -> None:
-    header = ("R", "RTT ms", "N", "time s", "overall/s", "steady/s", "of R", "429s")
-    print("{:>5} {:>6} {:>6} {:>7} {:>9} {:>9} {:>6} {:>5}".format(*header))
-    # With a round trip the sender is far slower: a quarter of the messages take as long.
-    runs = [(rate, 0.0, seconds) for rate in rates]
-    runs += [(rates[0], latency, seconds / 4)] if latency else []
-    for rate, rtt, share in runs:
-        result = await measure_rate(rate, int(rate * share), rtt)
-        print(
-            f"{result.rate:>5} {result.latency * 1000:>6.0f} {result.messages:>6} "
-            f"{result.seconds:>7.1f} {result.messages / result.seconds:>9.1f} "
-            f"{result.steady:>9.1f} {result.steady / result.rate:>6.1%} {result.too_many:>5}"
-        )
+async def main_async(
+    rates: list[int], latencies: list[float], seconds: float, memory_rate: int
+) -> None:
+    header = ("R", "RTT ms", "N", "time s", "overall/s", "steady/s", "of R", "429s", "W", "again")
+    print("{:>5} {:>6} {:>6} {:>7} {:>9} {:>9} {:>6} {:>5} {:>4} {:>5}".format(*header))
+    for rate in rates:
+        for rtt in latencies:
+            result = await measure_rate(rate, int(rate * seconds), rtt)
+            print(
+                f"{result.rate:>5} {result.latency * 1000:>6.0f} {result.messages:>6} "
+                f"{result.seconds:>7.1f} {result.messages / result.seconds:>9.1f} "
+                f"{result.steady:>9.1f} {result.steady / result.rate:>6.1%} "
+                f"{result.too_many:>5} {result.window:>4} {result.retried:>5}",
+                flush=True,
+            )
     print()
     print(f"memory while sending the first {MEMORY_SENDS} rows at R={memory_rate}")
     print(f"{'queued':>8} {'peak KiB':>9} {'RSS KiB':>8} {'time s':>7}")
@@ -183,15 +206,15 @@ async def main_async(rates: list[int], seconds: float, latency: float, memory_ra
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--rates", type=int, nargs="+", default=[30, 300])
-    parser.add_argument("--seconds", type=float, default=20, help="about how long each run")
+    parser.add_argument("--seconds", type=float, default=15, help="about how long each run")
     parser.add_argument(
-        "--latency", type=float, default=0.1, help="round trip of one more run at the first R"
+        "--latencies", type=float, nargs="+", default=[0.0, 0.1, 0.25], help="round trips, s"
     )
     parser.add_argument("--memory-rate", type=int, default=300)
     args = parser.parse_args()
     if min([*args.rates, args.memory_rate]) < 1:
         parser.error("rates are messages per second the fake server allows: 1 or more")
-    asyncio.run(main_async(args.rates, args.seconds, args.latency, args.memory_rate))
+    asyncio.run(main_async(args.rates, args.latencies, args.seconds, args.memory_rate))
 
 
 if __name__ == "__main__":

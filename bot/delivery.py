@@ -1,19 +1,30 @@
-"""The outbox sender: due messages out, one at a time, within Telegram's limits.
+"""The outbox sender: due messages out, several at once, within Telegram's limits.
 
-For each due row: claim it (pending -> sending) in the same transaction that records
-how the previous one went, wait for a slot from the shared pacer, make one request.
-Only one message is ever in flight or unrecorded, so a crash can repeat at most that
-one: at start, `recover` puts a row left "sending" back in line. Rows are read a batch at a time,
-never all, however many are queued.
+A pipeline of up to W requests in flight, each to a different chat. W is sized from
+`SEND_RATE` x the measured round trip (so that a distant Telegram still gets the whole
+budget), never more than `window_cap`. One loop keeps the books, in one transaction
+at a time: it writes down how the finished requests went and claims the next due rows
+(pending -> sending), a batch of each per transaction. Another starts requests from
+the claimed rows, as the shared pacer allows. A row is claimed before its request
+and its outcome recorded after it; a request holds its place in the window until its
+outcome is committed, so at most W messages are ever sent and unrecorded: a crash can
+repeat at most W. At start, `recover` puts the rows left "sending" back in line. A
+chat never has two rows claimed (the database will not give out a chat's next row
+while one is sending, due or held back), so its messages go one at a time, in order.
 
 The outcome decides the row's fate: sent; 429 pauses every sender and the row waits
 its turn again; 403 marks the applicant unreachable and skips their other rows; a
 chat that does not exist or a request Telegram refuses fails the row; network errors
-and 5xx are retried with exponential backoff, then fail.
+and 5xx are retried with exponential backoff, then fail. When the database cannot take
+the outcomes, they are kept and written again (nothing sent twice, nothing stalled);
+the window stays full meanwhile, so nothing more is sent until they are written.
 """
 
 import asyncio
 import logging
+import math
+import time
+from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -22,7 +33,7 @@ from enum import StrEnum
 from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from bot.pacing import SendPacer
+from bot.pacing import SendPacer, Ticket
 from handlers.core.content import from_content
 from handlers.core.events import Outgoing
 from models.applicants import applicant_blocked
@@ -30,11 +41,13 @@ from models.columns import utcnow
 from models.outbox import (
     DueMessage,
     OutboxStatus,
-    claim,
+    Settlement,
+    claim_many,
     due_batch,
     postpone,
     release_claims,
-    settle,
+    settle_many,
+    unclaim,
 )
 from models.schedule import QuietHours
 
@@ -42,6 +55,13 @@ logger = logging.getLogger(__name__)
 
 # A claimed row still "sending" after this long was left by an instance that died.
 STALE_CLAIM = timedelta(minutes=5)
+# A row claimed ahead and not started within this long (a long 429 pause) goes back in
+# line, far from the time another instance would take it as left by a dead one.
+CLAIMED_AHEAD_AT_MOST = 60.0
+# The round trip W is sized from before any was measured.
+FIRST_ROUND_TRIP = 0.05
+# How long the bookkeeper waits before writing outcomes again after the database failed.
+RECORD_RETRY = (0.2, 0.5, 1.0, 2.0, 5.0)
 
 
 class Outcome(StrEnum):
@@ -67,6 +87,21 @@ class Delivery:
 SendOne = Callable[[int, Outgoing], Awaitable[Delivery]]
 
 
+@dataclass
+class _Claimed:
+    message: DueMessage
+    attempts: int
+    at: float  # when it was claimed (monotonic)
+
+
+@dataclass
+class _Finished:
+    message: DueMessage
+    delivery: Delivery
+    attempts: int
+    retry_at: datetime | None
+
+
 class OutboxSender:
     """Delivers the outbox through a channel; one per process."""
 
@@ -84,6 +119,7 @@ class OutboxSender:
         idle_interval: float = 1.0,
         only_chat: int | None = None,
         instance: str = "",
+        window_cap: int = 128,
     ) -> None:
         self.sessions = sessions
         self.send_one = send_one
@@ -96,23 +132,31 @@ class OutboxSender:
         self.idle_interval = idle_interval
         self.only_chat = only_chat  # the console sends only what is addressed to its user
         self.instance = instance  # its name on the rows it claims, to find them after a crash
+        self.window_cap = max(1, window_cap)
         self.counts: dict[str, int] = {}
+        self.peak_in_flight = 0  # the most requests sent and unrecorded at once, for figures
         # chat -> (until, row id): that row waits until then, so the chat's later rows
         # (higher ids) wait at least as long and never overtake it.
         self._held: dict[int, tuple[datetime, int]] = {}
-        # The message sent last, whose outcome is written with the next claim.
-        self._unrecorded: tuple[DueMessage, Delivery, int, datetime | None] | None = None
         self._stopping = False
 
+    def window(self) -> int:
+        """W: how many messages may be sent and not yet recorded at once."""
+        trips = self.pacer.round_trips
+        round_trip = trips.recent if trips.seen else FIRST_ROUND_TRIP
+        wanted = math.ceil(self.pacer.rate * round_trip * 1.5) + 2
+        return max(1, min(self.window_cap, self.pacer.rate, wanted))
+
     async def recover(self) -> int:
-        """At start: a row this instance left "sending" at a crash goes back in line (it may
-        repeat once); so do rows left long ago by any instance that never came back."""
+        """At start: rows this instance left "sending" at a crash go back in line (the W
+        at most that were in flight may repeat); so do rows left long ago by any instance
+        that never came back."""
         stale_before = self.clock() - STALE_CLAIM
         async with self.sessions() as db, db.begin():
             released = await release_claims(db, instance=self.instance, stale_before=stale_before)
         if released:
             logger.warning(
-                "%s outbox message(s) were in flight at a crash; sending again", released
+                "%s outbox message(s) were claimed at a crash; sending them (again)", released
             )
         return released
 
@@ -128,66 +172,13 @@ class OutboxSender:
                 await asyncio.sleep(self.idle_interval)
 
     async def send_due(self, limit: int | None = None) -> int:
-        """Sends what is due now, batch after batch; returns how many rows were handled."""
-        handled = 0
-        # One session for the whole drain, a short transaction per message in it.
+        """Sends what is due now; returns how many rows were handled (sent or held back)."""
         async with self.sessions() as db:
-            try:
-                while (limit is None or handled < limit) and not self._stopping:
-                    now = self.clock()
-                    self._held = {c: held for c, held in self._held.items() if held[0] > now}
-                    night = self.quiet is not None and self.quiet.contains(now)
-                    async with db.begin():
-                        # The last message's outcome first: while it reads "sending", its
-                        # chat's next message would wait for a later batch.
-                        await self._record_last(db)
-                        due = await due_batch(db, now, self.batch, night, self.only_chat)
-                    if not due:
-                        break
-                    for message in due:
-                        if self._stopping:
-                            break
-                        await self._deliver(db, message, night)
-                        handled += 1
-            finally:
-                if self._unrecorded is not None:
-                    async with db.begin():
-                        await self._record_last(db)
-        return handled
+            return await _Drain(self, db, limit).run()
 
     def request_stop(self) -> None:
-        """Finishes the message in flight, records it, and sends nothing more."""
+        """Finishes the messages in flight, records them, and sends nothing more."""
         self._stopping = True
-
-    async def _deliver(self, db: AsyncSession, message: DueMessage, night: bool) -> None:
-        """One row: wait its chat's turn, claim it, send it; the outcome is recorded with the
-        next claim, in one transaction, so a crash can repeat at most one message."""
-        now = self.clock()
-        until = now + timedelta(seconds=self.pacer.chat_wait(message.chat_id))
-        held_until, held_id = self._held.get(message.chat_id, (now, message.id))
-        if held_id < message.id:
-            until = max(until, held_until)
-        async with db.begin():
-            await self._record_last(db)
-            if until > now:  # this chat just had a message: its turn comes later
-                self._hold(message, until)
-                await postpone(db, message.id, until)
-                return
-            attempts = await claim(db, message.id, self.clock(), self.instance, night)
-            if attempts is None:
-                return  # skipped or taken meanwhile
-        async with self.pacer.slot(message.chat_id, reply=False):
-            try:
-                delivery = await self._send(message)
-            except Exception as error:  # a bug or an unforeseen error: retried, then failed
-                logger.exception("outbox message %s: unexpected error", message.id)
-                delivery = Delivery(Outcome.TRANSIENT, error=f"{type(error).__name__}: {error}")
-            if delivery.outcome is Outcome.RETRY_AFTER:
-                self.pacer.pause(delivery.retry_after)  # before anyone's next request
-        retry_at = self._retry_at(delivery, attempts)
-        if retry_at is not None:
-            self._hold(message, retry_at)  # the chat's later rows must not overtake this one
-        self._unrecorded = (message, delivery, attempts, retry_at)
 
     def _retry_at(self, delivery: Delivery, attempts: int) -> datetime | None:
         """When a message that did not go out is tried again; None when it never is."""
@@ -203,6 +194,12 @@ class OutboxSender:
         held_until, _ = self._held.get(message.chat_id, (until, message.id))
         self._held[message.chat_id] = (max(held_until, until), message.id)
 
+    def _chat_free_at(self, message: DueMessage, now: datetime) -> datetime:
+        """When the message's chat may have it: now, or later for its pace or a held row."""
+        until = now + timedelta(seconds=self.pacer.chat_wait(message.chat_id))
+        held_until, held_id = self._held.get(message.chat_id, (now, message.id))
+        return max(until, held_until) if held_id < message.id else until
+
     async def _send(self, message: DueMessage) -> Delivery:
         delivery = Delivery(Outcome.SENT)
         for action in from_content(message.content):
@@ -211,29 +208,283 @@ class OutboxSender:
                 break
         return delivery
 
-    async def _record_last(self, db: AsyncSession) -> None:
-        """Writes down how the last message went (in the caller's transaction)."""
-        if self._unrecorded is None:
-            return
-        message, delivery, attempts, retry_at = self._unrecorded
-        self._unrecorded = None
-        now = self.clock()
-        self.counts[delivery.outcome.value] = self.counts.get(delivery.outcome.value, 0) + 1
-        match delivery.outcome:
-            case Outcome.SENT:
-                await settle(
-                    db, message.id, OutboxStatus.SENT, now, telegram_message_id=delivery.message_id
+    async def _deliver(self, claimed: _Claimed, ticket: Ticket) -> _Finished:
+        """One request, holding its pacer slot; a 429 pauses everyone before it is released."""
+        message = claimed.message
+        try:
+            ticket.started = self.pacer.clock()
+            try:
+                delivery = await self._send(message)
+            except Exception as error:  # a bug or an unforeseen error: retried, then failed
+                logger.exception("outbox message %s: unexpected error", message.id)
+                delivery = Delivery(Outcome.TRANSIENT, error=f"{type(error).__name__}: {error}")
+            if delivery.outcome is Outcome.RETRY_AFTER:
+                self.pacer.pause(delivery.retry_after)  # before anyone's next request
+        finally:
+            try:
+                await self.pacer.release(ticket)
+            except Exception:
+                logger.exception(
+                    "outbox message %s: the pacer could not free its slot", message.id
                 )
-            case Outcome.BLOCKED:
-                await settle(db, message.id, OutboxStatus.FAILED, now, delivery.error)
-                if message.applicant_id is not None:
-                    await applicant_blocked(db, message.applicant_id)
-            case Outcome.CHAT_GONE | Outcome.REFUSED:
-                await settle(db, message.id, OutboxStatus.FAILED, now, delivery.error)
-                logger.warning("outbox message %s refused: %s", message.id, delivery.error)
-            case _ if retry_at is not None:  # a 429, or a network error or 5xx to try again
-                error = "429" if delivery.outcome is Outcome.RETRY_AFTER else delivery.error
-                await settle(db, message.id, OutboxStatus.PENDING, now, error, retry_at)
-            case _:
-                await settle(db, message.id, OutboxStatus.FAILED, now, delivery.error)
-                logger.error("outbox message %s failed %s times", message.id, attempts)
+        retry_at = self._retry_at(delivery, claimed.attempts)
+        if retry_at is not None:
+            self._hold(message, retry_at)  # the chat's later rows must not overtake this one
+        return _Finished(message, delivery, claimed.attempts, retry_at)
+
+    async def _record(self, db: AsyncSession, finished: list[_Finished]) -> None:
+        """Writes down how the finished messages went (in the caller's transaction)."""
+        now = self.clock()
+        settlements: list[Settlement] = []
+        for done in finished:
+            message, delivery = done.message, done.delivery
+            match delivery.outcome:
+                case Outcome.SENT:
+                    settlements.append(
+                        Settlement(
+                            message.id, OutboxStatus.SENT, telegram_message_id=delivery.message_id
+                        )
+                    )
+                case Outcome.BLOCKED:
+                    settlements.append(Settlement(message.id, OutboxStatus.FAILED, delivery.error))
+                case Outcome.CHAT_GONE | Outcome.REFUSED:
+                    settlements.append(Settlement(message.id, OutboxStatus.FAILED, delivery.error))
+                case _ if done.retry_at is not None:  # a 429, or a network error or 5xx
+                    error = "429" if delivery.outcome is Outcome.RETRY_AFTER else delivery.error
+                    settlements.append(
+                        Settlement(message.id, OutboxStatus.PENDING, error, done.retry_at)
+                    )
+                case _:
+                    settlements.append(Settlement(message.id, OutboxStatus.FAILED, delivery.error))
+        await settle_many(db, settlements, now)
+        for done in finished:
+            if done.delivery.outcome is Outcome.BLOCKED and done.message.applicant_id is not None:
+                await applicant_blocked(db, done.message.applicant_id)
+
+    def _counted(self, finished: list[_Finished]) -> None:
+        """After the commit: the figures, and the log lines of what went wrong."""
+        for done in finished:
+            outcome = done.delivery.outcome
+            self.counts[outcome.value] = self.counts.get(outcome.value, 0) + 1
+            if outcome in (Outcome.CHAT_GONE, Outcome.REFUSED):
+                logger.warning(
+                    "outbox message %s refused: %s", done.message.id, done.delivery.error
+                )
+            elif outcome is Outcome.TRANSIENT and done.retry_at is None:
+                logger.error("outbox message %s failed %s times", done.message.id, done.attempts)
+
+
+class _Drain:
+    """One `send_due`: the bookkeeping loop (this coroutine) and the starting loop (a task).
+
+    The bookkeeper runs one transaction at a time: the outcomes finished so far, then a
+    batch of claims. Outcomes are forgotten only after their commit; a failed commit is
+    tried again, and until then their requests keep their places in the window.
+    """
+
+    def __init__(self, sender: OutboxSender, db: AsyncSession, limit: int | None) -> None:
+        self.sender = sender
+        self.db = db
+        self.limit = limit
+        self.handled = 0
+        self.ready: deque[_Claimed] = deque()  # claimed, not started
+        self.finished: list[_Finished] = []  # sent (or failed), not recorded
+        self.unrecorded = 0  # started and not recorded: the window in use
+        self.starting: _Claimed | None = None  # taken from `ready`, waiting for the pacer
+        self.releasing: list[int] = []  # claimed, not started, to go back in line
+        self.requests: set[asyncio.Task[None]] = set()
+        self.dry = False  # the last look found nothing due
+        self.wake = asyncio.Event()  # the bookkeeper has something to do
+        self.room = asyncio.Event()  # the starter may find a row or a place in the window
+
+    async def run(self) -> int:
+        starter = asyncio.create_task(self._start_requests())
+        failures = 0
+        try:
+            while True:
+                self.wake.clear()
+                if starter.done() and not starter.cancelled() and starter.exception():
+                    starter.result()  # the starter failed: its error is this drain's
+                if self._book_work():
+                    try:
+                        await self._book()
+                        failures = 0
+                    except Exception:
+                        delay = RECORD_RETRY[min(failures, len(RECORD_RETRY) - 1)]
+                        failures += 1
+                        logger.exception(
+                            "the outbox could not be written (%s outcome(s) waiting); "
+                            "trying again in %s s",
+                            len(self.finished),
+                            delay,
+                        )
+                        await asyncio.sleep(delay)
+                    continue
+                if self._finished_all():
+                    break
+                await self.wake.wait()
+        finally:
+            await self._wind_down(starter)
+        return self.handled
+
+    def _book_work(self) -> bool:
+        """Outcomes to write, rows to claim, or claims grown old to give back."""
+        if self.finished or self.releasing:
+            return True
+        return bool(self._old_claims()) or self._claims_wanted() > 0
+
+    def _claims_wanted(self) -> int:
+        sender = self.sender
+        if sender._stopping or self.dry:
+            return 0
+        if self.limit is not None and self.handled >= self.limit:
+            return 0
+        window = sender.window()
+        target = min(sender.batch, max(2 * window, sender.pacer.rate // 10, 4))
+        if len(self.ready) > target // 2:
+            return 0
+        wanted = target - len(self.ready)
+        if self.limit is not None:
+            wanted = min(wanted, self.limit - self.handled)
+        return wanted
+
+    def _old_claims(self) -> list[_Claimed]:
+        oldest = time.monotonic() - CLAIMED_AHEAD_AT_MOST
+        return [c for c in self.ready if c.at < oldest]
+
+    def _finished_all(self) -> bool:
+        if self.requests or self.finished or self.unrecorded or self.releasing:
+            return False
+        if self.sender._stopping:
+            return True
+        if self.ready or self.starting is not None:
+            return False
+        return self.dry or (self.limit is not None and self.handled >= self.limit)
+
+    async def _book(self) -> None:
+        """One transaction: record the finished, give back old claims, claim more."""
+        sender = self.sender
+        finished = list(self.finished)
+        for old in self._old_claims():  # taken from the starter's reach before any await
+            self.ready.remove(old)
+            self.releasing.append(old.message.id)
+        releasing = list(self.releasing)
+        wanted = self._claims_wanted()
+        now = sender.clock()
+        sender._held = {c: held for c, held in sender._held.items() if held[0] > now}
+        night = sender.quiet is not None and sender.quiet.contains(now)
+        claimed: list[_Claimed] = []
+        due: list[DueMessage] = []
+        postponed = 0
+        looked = False
+        async with self.db.begin():
+            await sender._record(self.db, finished)
+            await unclaim(self.db, releasing)
+            if wanted > 0:
+                looked = True
+                due = await due_batch(self.db, now, wanted, night, sender.only_chat)
+                claimable = []
+                for message in due:
+                    until = sender._chat_free_at(message, now)
+                    if until > now:  # this chat just had a message: its turn comes later
+                        sender._hold(message, until)
+                        await postpone(self.db, message.id, until)
+                        postponed += 1
+                    else:
+                        claimable.append(message)
+                ids = [m.id for m in claimable]
+                attempts = await claim_many(self.db, ids, sender.clock(), sender.instance, night)
+                at = time.monotonic()
+                claimed = [_Claimed(m, attempts[m.id], at) for m in claimable if m.id in attempts]
+        # Committed: only now are the outcomes forgotten and their places freed.
+        del self.finished[: len(finished)]
+        self.unrecorded -= len(finished)
+        sender._counted(finished)
+        del self.releasing[: len(releasing)]
+        self.ready.extend(claimed)
+        self.handled += len(claimed) + postponed
+        if finished:
+            self.dry = False  # a chat's next row may be due now that this one is written
+        if looked and not due:
+            self.dry = True
+        self.room.set()
+
+    async def _start_requests(self) -> None:
+        """Starts requests from the claimed rows while the window has room."""
+        sender = self.sender
+        try:
+            while not sender._stopping:
+                if not self.ready or self.unrecorded >= sender.window():
+                    if not self.ready and self._nothing_more_to_start():
+                        break
+                    self.room.clear()
+                    self.wake.set()  # the bookkeeper may claim more, or record
+                    await self.room.wait()
+                    continue
+                claimed = self.starting = self._next_ready()
+                ticket = await sender.pacer.acquire(claimed.message.chat_id, reply=False)
+                self.starting = None
+                if sender._stopping:
+                    await sender.pacer.release(ticket)
+                    self.ready.appendleft(claimed)
+                    break
+                self.unrecorded += 1
+                sender.peak_in_flight = max(sender.peak_in_flight, self.unrecorded)
+                task = asyncio.create_task(self._request(claimed, ticket))
+                self.requests.add(task)
+                task.add_done_callback(self.requests.discard)
+                if len(self.ready) <= sender.window():
+                    self.wake.set()
+        finally:
+            self.wake.set()
+
+    def _nothing_more_to_start(self) -> bool:
+        return self.dry and not self.requests and not self.finished and not self.unrecorded
+
+    def _next_ready(self) -> _Claimed:
+        """The first claimed row whose chat may have a message now (else the first)."""
+        pacer = self.sender.pacer
+        for index, claimed in enumerate(self.ready):
+            if index >= 16:
+                break
+            if pacer.chat_wait(claimed.message.chat_id) <= 0:
+                del self.ready[index]
+                return claimed
+        return self.ready.popleft()
+
+    async def _request(self, claimed: _Claimed, ticket: Ticket) -> None:
+        self.finished.append(await self.sender._deliver(claimed, ticket))
+        self.wake.set()
+
+    async def _wind_down(self, starter: asyncio.Task[None]) -> None:
+        """Stopped, finished or cancelled: the rows claimed and not started go back in
+        line, and what finished is written down (a request cut off mid-way stays
+        "sending", for `recover`)."""
+        starter.cancel()
+        for task in list(self.requests):
+            task.cancel()
+        await asyncio.gather(starter, *self.requests, return_exceptions=True)
+        if not (self.finished or self.ready or self.releasing or self.starting):
+            return
+        finished = list(self.finished)
+        unstarted = self.releasing + [c.message.id for c in self.ready]
+        if self.starting is not None:
+            unstarted.append(self.starting.message.id)
+        for delay in (*RECORD_RETRY, None):
+            try:
+                async with self.db.begin():
+                    await self.sender._record(self.db, finished)
+                    await unclaim(self.db, unstarted)
+            except Exception:
+                if delay is None:
+                    logger.exception("the outbox sender stopped with outcomes unwritten")
+                    return
+                logger.exception("the outbox could not be written; trying again in %s s", delay)
+                await asyncio.sleep(delay)
+                continue
+            self.sender._counted(finished)
+            self.finished.clear()
+            self.ready.clear()
+            self.releasing.clear()
+            self.starting = None
+            return

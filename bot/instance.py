@@ -38,6 +38,16 @@ def telegram_channel(settings: Settings, app: App, pacer: SendPacer) -> Telegram
     return TelegramChannel(api, app.conversation, pacer=pacer, account=app.account)
 
 
+# Connections of the HTTP pool kept for replies and button answers, whatever the outbox does.
+REPLY_CONNECTIONS = 8
+
+
+def outbox_window(settings: Settings, channel: TelegramChannel) -> int:
+    """The most outbox requests in flight at once: SEND_WINDOW, within the HTTP pool (a
+    request waiting for a connection would look like a longer round trip to the pacer)."""
+    return max(1, min(settings.send_window, channel.api.connections - REPLY_CONNECTIONS))
+
+
 async def sending_budget(settings: Settings, app: App) -> SendPacer:
     """Replies and the outbox share one budget, as Telegram counts them together; on
     PostgreSQL, where several instances may run, it is kept in the database."""
@@ -62,7 +72,12 @@ async def run_instance(
     channel = telegram_channel(settings, app, pacer)
     sessions, services = app.conversation.sessions, app.conversation.services
     sender = OutboxSender(
-        sessions, channel.send_one, pacer, settings.quiet, instance=settings.instance
+        sessions,
+        channel.send_one,
+        pacer,
+        settings.quiet,
+        instance=settings.instance,
+        window_cap=outbox_window(settings, channel),
     )
     await sender.recover()
     kick = SenderKick(sender)

@@ -2,31 +2,100 @@
 
 Global: at most `rate` requests in any one second *as the server sees them*. A request
 reaches the server somewhere between the moment it starts and the moment its answer
-comes back, so a request may start only while fewer than `rate` requests are in flight
-or answered within the last second. Spacing requests evenly on the client is not
-enough: a slow answer followed by quick ones arrives bunched, and the server counts
-arrivals. This rule never lets more than `rate` arrive in one second, and loses only
-the round trip of one request per second of throughput.
+comes back, so a request counts from its start, while in flight, and after its answer
+until no later request can arrive within a second of it. Spacing requests evenly on
+the client is not enough: a slow answer followed by quick ones arrives bunched, and
+the server counts arrivals.
+
+How long after its answer a request still counts depends on the way there and back.
+Each way takes at least `floor`: a share (`FLOOR_SHARE`) of half the shortest round trip
+seen in the last five minutes, less `ONE_WAY_SLACK`. The share and the slack are there
+because a measured round trip also holds our own event loop's delays, and under load
+they need not fall evenly on both ways: with the whole half as the floor, a busy 2-core
+machine saw a few 429s. (At a round trip of a few milliseconds, all delay, the floor is
+0.) The request arrived at least `floor` before its answer came back, and
+the next one will arrive at least `floor` after it starts; so an answered request stops
+counting `1 - 2 x floor` seconds after its answer. At a steady 250 ms round trip a
+request thus counts for about 1.04 s from its start, and a distant Telegram still gets
+about 96% of the budget. A round trip that suddenly grows is safe (the floor stays where
+it was); one that falls below the floor within five minutes could bunch arrivals until
+its first answer teaches the new floor. With no round trip seen yet, the floor is 0: a
+second after the answer. (Guessing that a request arrived halfway through its round
+trip would count it less long, but the halves are not equal: that brought 429s.)
 
 Per chat: a token bucket of `chat_rate` per second with a small burst, so a reply of
 two messages is not held back, while a chat never gets a stream faster than Telegram
-allows. A 429 pauses everything for its `retry_after`. Replies to users go first:
-while one waits, background senders (the outbox) leave the next slot to it.
+allows. A group (a negative chat id: the staff group) gets about 20 a minute, as Telegram
+allows groups: a burst of 3, then 17 a minute, so never more than 20 in any minute.
+
+A 429 pauses everything for its `retry_after`. Telegram's answer does not say which limit
+was hit, the bot's or a chat's (the fake server in tests/ answers the same way for both),
+so a 429 from the staff group pauses all sending too: pacing the group at its own limit
+is what keeps it from happening. Replies to users go first: while one waits, background
+senders (the outbox) leave the next slot to it.
 """
 
 import asyncio
+import heapq
+import logging
 import time
 from collections import deque
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from models.send_budget import free_slot, pause_all, provide_slots, take_chat_token, take_slot
 
+logger = logging.getLogger(__name__)
+
 # Our clock and Telegram's differ by the request's travel time; a hair of slack keeps
 # our per-chat view from running ahead of the server's.
 CHAT_SLACK = 0.05
+# A group's pace: at most 20 messages in any minute (the burst and a minute's refill).
+GROUP_BURST = 3.0
+GROUP_RATE = (20 - GROUP_BURST) / 60
+# The floor of each way: this share of half the shortest round trip, less the slack (our
+# own event loop's delays are in every measured round trip, not always half on each way).
+FLOOR_SHARE = 0.9
+ONE_WAY_SLACK = 0.01
+# The shortest round trip is the shortest within this many seconds, in buckets of ten.
+FLOOR_MEMORY = 300.0
+FLOOR_BUCKET = 10.0
+
+
+class RoundTrips:
+    """What the round trips to Telegram have been: the shortest lately, and a recent one."""
+
+    def __init__(self) -> None:
+        self._shortest: deque[tuple[float, float]] = deque()  # (bucket start, shortest in it)
+        self.recent = 0.0  # a moving average that follows a rise at once
+        self.seen = 0
+
+    def add(self, seconds: float, now: float) -> None:
+        self.seen += 1
+        bucket = now - now % FLOOR_BUCKET
+        if self._shortest and self._shortest[-1][0] == bucket:
+            self._shortest[-1] = (bucket, min(self._shortest[-1][1], seconds))
+        else:
+            self._shortest.append((bucket, seconds))
+        while self._shortest[0][0] < now - FLOOR_MEMORY:
+            self._shortest.popleft()
+        self.recent = seconds if seconds > self.recent else 0.9 * self.recent + 0.1 * seconds
+
+    def shortest(self) -> float | None:
+        return min(s for _, s in self._shortest) if self._shortest else None
+
+
+@dataclass
+class Ticket:
+    """One request's hold on the budget, from its start until it is released."""
+
+    chat_id: int | None
+    started: float
+    shared_slot: int | None = None
+    counted_until: float = 0.0  # once answered: when it stops counting against the budget
 
 
 class SendPacer:
@@ -43,16 +112,25 @@ class SendPacer:
         self.chat_rate = chat_rate
         self.chat_burst = chat_burst
         self.clock = clock
-        self._answered: deque[float] = deque()  # when recent requests got their answer
+        self._counted_until: list[float] = []  # heap: when answered requests stop counting
         self._in_flight = 0
         self._chat_tokens: dict[int, tuple[float, float]] = {}  # chat -> (tokens, at)
         self._paused_until = 0.0
         self._replies_waiting = 0
+        self.round_trips = RoundTrips()
         self.paused_total = 0.0  # seconds spent paused by 429s, for the figures
 
     @asynccontextmanager
     async def slot(self, chat_id: int | None, reply: bool = True) -> AsyncIterator[None]:
         """Waits for a free slot for one request to `chat_id`, then holds it until it ends."""
+        ticket = await self.acquire(chat_id, reply)
+        try:
+            yield
+        finally:
+            await self.release(ticket)
+
+    async def acquire(self, chat_id: int | None, reply: bool = True) -> Ticket:
+        """Waits until a request to `chat_id` may start, and counts it; `release` it after."""
         queued = False  # a reply held back by the global budget, which bulk sends must yield
         try:
             while True:
@@ -70,16 +148,33 @@ class SendPacer:
             if queued:
                 self._replies_waiting -= 1
         self._take(chat_id)
-        try:
-            yield
-        finally:
-            self._in_flight -= 1
-            self._answered.append(self.clock())
+        return Ticket(chat_id, self.clock())
+
+    async def release(self, ticket: Ticket) -> None:
+        """The request's answer came (or it failed): it counts a little longer, then not."""
+        now = self.clock()
+        round_trip = now - ticket.started
+        self.round_trips.add(round_trip, now)
+        self._in_flight -= 1
+        ticket.counted_until = now + max(0.0, 1.0 - 2 * self.floor())
+        heapq.heappush(self._counted_until, ticket.counted_until)
+
+    def floor(self) -> float:
+        """The least time each way to Telegram takes, as far as we can tell (see above)."""
+        shortest = self.round_trips.shortest()
+        return 0.0 if shortest is None else max(0.0, FLOOR_SHARE * shortest / 2 - ONE_WAY_SLACK)
 
     def chat_wait(self, chat_id: int) -> float:
         """Seconds until `chat_id` may get another message (0 when it may now)."""
         tokens, _ = self._tokens(chat_id, self.clock())
-        return 0.0 if tokens >= 1 else (1 - tokens) / self.chat_rate + CHAT_SLACK
+        rate, _ = self.pace_of(chat_id)
+        return 0.0 if tokens >= 1 else (1 - tokens) / rate + CHAT_SLACK
+
+    def pace_of(self, chat_id: int) -> tuple[float, float]:
+        """The chat's refill per second and burst: a group's are Telegram's for groups."""
+        if chat_id < 0:
+            return min(GROUP_RATE, self.chat_rate), min(GROUP_BURST, self.chat_burst)
+        return self.chat_rate, self.chat_burst
 
     def pause(self, seconds: float) -> None:
         """Telegram said 429: nothing is sent by anyone until `seconds` have passed."""
@@ -92,11 +187,12 @@ class SendPacer:
         now = self.clock()
         if now < self._paused_until:
             return self._paused_until - now
-        while self._answered and self._answered[0] <= now - 1.0:
-            self._answered.popleft()
-        if len(self._answered) + self._in_flight >= self.rate:
-            # The oldest answer leaves the window first; with all in flight, poll briefly.
-            return (self._answered[0] + 1.0 - now) if self._answered else 0.002
+        counted = self._counted_until
+        while counted and counted[0] <= now:
+            heapq.heappop(counted)
+        if len(counted) + self._in_flight >= self.rate:
+            # The earliest to stop counting frees the next turn; with all in flight, poll.
+            return (counted[0] - now) if counted else 0.002
         return 0.0
 
     def _take(self, chat_id: int | None) -> None:
@@ -109,11 +205,12 @@ class SendPacer:
                 self._forget_quiet_chats(now)
 
     def _tokens(self, chat_id: int, now: float) -> tuple[float, float]:
-        tokens, at = self._chat_tokens.get(chat_id, (self.chat_burst, now))
-        return min(self.chat_burst, tokens + (now - at) * self.chat_rate), now
+        rate, burst = self.pace_of(chat_id)
+        tokens, at = self._chat_tokens.get(chat_id, (burst, now))
+        return min(burst, tokens + (now - at) * rate), now
 
     def _forget_quiet_chats(self, now: float) -> None:
-        full = [c for c in self._chat_tokens if self._tokens(c, now)[0] >= self.chat_burst]
+        full = [c for c in self._chat_tokens if self._tokens(c, now)[0] >= self.pace_of(c)[1]]
         for chat_id in full:
             del self._chat_tokens[chat_id]
 
@@ -147,24 +244,38 @@ class SharedSendPacer(SendPacer):
         async with self.engine.connect() as connection:
             await provide_slots(connection, self.rate)
 
-    @asynccontextmanager
-    async def slot(self, chat_id: int | None, reply: bool = True) -> AsyncIterator[None]:
-        async with super().slot(chat_id, reply):
+    async def acquire(self, chat_id: int | None, reply: bool = True) -> Ticket:
+        ticket = await super().acquire(chat_id, reply)
+        try:
             if chat_id is not None:
                 await self._wait_for_chat_turn(chat_id)
-            taken = await self._take_shared_slot()
-            try:
-                yield
-            finally:
-                # Whether or not it was answered, the request may have reached Telegram.
-                async with self.engine.connect() as connection:
-                    await free_slot(connection, taken)
+            ticket.shared_slot = await self._take_shared_slot()
+        except BaseException:
+            await super().release(ticket)
+            raise
+        ticket.started = self.clock()  # the round trip starts now, not in the local queue
+        return ticket
+
+    async def release(self, ticket: Ticket) -> None:
+        await super().release(ticket)
+        if ticket.shared_slot is not None:
+            # Whether or not it was answered, the request may have reached Telegram.
+            async with self.engine.connect() as connection:
+                hold = ticket.counted_until - self.clock()
+                await free_slot(connection, ticket.shared_slot, hold)
 
     def pause(self, seconds: float) -> None:
         super().pause(seconds)
         task = asyncio.get_running_loop().create_task(self._pause_everyone(seconds))
         self._pauses.add(task)
-        task.add_done_callback(self._pauses.discard)
+        task.add_done_callback(self._paused_everyone)
+
+    def _paused_everyone(self, task: asyncio.Task[None]) -> None:
+        self._pauses.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            logger.error(
+                "a 429 could not pause the other instances: %s", task.exception(), exc_info=False
+            )
 
     async def _pause_everyone(self, seconds: float) -> None:
         async with self.engine.connect() as connection:
@@ -173,7 +284,7 @@ class SharedSendPacer(SendPacer):
     async def _wait_for_chat_turn(self, chat_id: int) -> None:
         while True:
             async with self.engine.connect() as connection:
-                wait = await take_chat_token(connection, chat_id, self.chat_rate, self.chat_burst)
+                wait = await take_chat_token(connection, chat_id, *self.pace_of(chat_id))
             if wait <= 0:
                 return
             await asyncio.sleep(wait)

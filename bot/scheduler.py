@@ -48,6 +48,7 @@ class SenderKick:
     async def kick(self) -> None:
         if self._task is None or self._task.done():
             self._task = asyncio.create_task(self.sender.send_due())
+            self._task.add_done_callback(_log_sender_failure)
 
     async def stop(self, timeout: float = 10.0) -> None:
         """Lets the message in flight finish and be recorded, so a clean stop repeats none."""
@@ -57,6 +58,19 @@ class SenderKick:
                 await asyncio.wait_for(self._task, timeout)
             except TimeoutError:
                 logger.warning("the outbox sender did not stop in %s s", timeout)
+
+
+def _log_sender_failure(task: asyncio.Task[int]) -> None:
+    """A drain that failed is logged (and tried again on the next tick), never left for
+    asyncio to report as "Task exception was never retrieved"."""
+    if task.cancelled():
+        return
+    error = task.exception()
+    if error is not None:
+        logger.error(
+            "the outbox sender failed; trying again on the next tick",
+            exc_info=(type(error), error, error.__traceback__),
+        )
 
 
 class FinishingExecutor(AsyncIOExecutor):
@@ -97,10 +111,15 @@ def in_transaction(
     """A job that runs in one transaction of its own, logged when it did something."""
 
     async def run() -> None:
-        async with sessions() as db, db.begin():
-            if not await take_job_turn(db, job.__name__):
-                return  # another instance runs it right now
-            done = await job(db, services, services.now())
+        try:
+            async with sessions() as db, db.begin():
+                if not await take_job_turn(db, job.__name__):
+                    return  # another instance runs it right now
+                done = await job(db, services, services.now())
+        except Exception:
+            # Rolled back; it runs again on its next tick.
+            logger.exception("%s failed; it runs again on its next tick", job.__name__)
+            return
         if done:
             logger.info("%s: %s", job.__name__, done)
 

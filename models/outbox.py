@@ -21,6 +21,7 @@ from sqlalchemy import (
     Table,
     Text,
     and_,
+    bindparam,
     false,
     func,
     or_,
@@ -272,24 +273,91 @@ async def claim(
     None also when another instance is claiming it this moment (its row is locked:
     skipped, not waited for), or when its chat got busy since it was read.
     """
+    claimed = await claim_many(db, [message_id], now, instance, urgent_only)
+    return claimed.get(message_id)
+
+
+class Settlement(NamedTuple):
+    """How one claimed message went: sent, failed, or pending again from `retry_at`."""
+
+    message_id: int
+    status: OutboxStatus
+    error: str | None = None
+    retry_at: datetime | None = None
+    telegram_message_id: int | None = None
+
+
+_SETTLE = (
+    update(OUTBOX)
+    .where(OUTBOX.c.id == bindparam("b_id"))
+    .values(
+        status=bindparam("b_status"),
+        last_error=bindparam("b_error"),
+        telegram_message_id=func.coalesce(
+            bindparam("b_message", type_=BigInteger), OUTBOX.c.telegram_message_id
+        ),
+        sent_at=func.coalesce(bindparam("b_sent_at", type_=UtcDateTime()), OUTBOX.c.sent_at),
+        send_after=func.coalesce(
+            bindparam("b_retry_at", type_=UtcDateTime()), OUTBOX.c.send_after
+        ),
+        held=bindparam("b_held", type_=Boolean),
+    )
+)
+
+
+async def settle_many(db: AsyncSession, settlements: list[Settlement], now: datetime) -> None:
+    """Records how several claimed messages went, in one statement run for each."""
+    if not settlements:
+        return
+    connection = await db.connection()
+    await connection.execute(
+        _SETTLE,
+        [
+            {
+                "b_id": s.message_id,
+                "b_status": s.status.value,
+                "b_error": s.error,
+                "b_message": s.telegram_message_id,
+                "b_sent_at": now if s.status == OutboxStatus.SENT else None,
+                "b_retry_at": s.retry_at,
+                "b_held": s.retry_at is not None,  # the chat's later messages wait for it
+            }
+            for s in settlements
+        ],
+    )
+
+
+async def claim_many(
+    db: AsyncSession,
+    message_ids: list[int],
+    now: datetime,
+    instance: str = "",
+    urgent_only: bool = False,
+) -> dict[int, int]:
+    """Marks pending messages as being sent: id -> attempts so far, for those claimed.
+
+    Not claimed: one another instance is claiming this moment (its row is locked: skipped,
+    not waited for), or moved later, or whose chat got busy since it was read.
+    """
+    if not message_ids:
+        return {}
     outbox, mine = OUTBOX, _MINE
     claimable: list[Any] = [
-        outbox.c.id == message_id,
+        outbox.c.id.in_(message_ids),
         outbox.c.status == OutboxStatus.PENDING.value,
-        outbox.c.send_after <= now,  # not moved later since it was read
+        outbox.c.send_after <= now,
     ]
     if db.bind is not None and db.bind.dialect.name == "postgresql":
         # Only instances sharing PostgreSQL race for a row, or for a chat, between reading
         # and claiming; one SQLite sender read its batch with the chats free already.
-        free_row = (
+        free_rows = (
             select(mine.c.id)
-            .where(mine.c.id == message_id, mine.c.status == OutboxStatus.PENDING.value)
+            .where(mine.c.id.in_(message_ids), mine.c.status == OutboxStatus.PENDING.value)
             .with_for_update(skip_locked=True)
-            .scalar_subquery()
         )
-        claimable[0] = outbox.c.id == free_row
+        claimable[0] = outbox.c.id.in_(free_rows)
         claimable.append(~_waits_behind(outbox, now, urgent_only))
-    # Core statements on the session's connection: the sender runs these once a message.
+    # Core statements on the session's connection: the sender runs these for every batch.
     connection = await db.connection()
     result = await connection.execute(
         update(outbox)
@@ -301,32 +369,25 @@ async def claim(
             attempts=outbox.c.attempts + 1,
             held=False,
         )
-        .returning(outbox.c.attempts)
+        .returning(outbox.c.id, outbox.c.attempts)
     )
-    attempts = result.first()
-    return None if attempts is None else int(attempts[0])
+    return {int(row[0]): int(row[1]) for row in result.all()}
 
 
-async def settle(
-    db: AsyncSession,
-    message_id: int,
-    status: OutboxStatus,
-    now: datetime,
-    error: str | None = None,
-    retry_at: datetime | None = None,
-    telegram_message_id: int | None = None,
-) -> None:
-    """Records how a claimed message went: sent, failed, or pending again from `retry_at`."""
-    values: dict[str, Any] = {"status": status.value, "last_error": error}
-    if telegram_message_id is not None:
-        values["telegram_message_id"] = telegram_message_id
-    if status == OutboxStatus.SENT:
-        values["sent_at"] = now
-    if retry_at is not None:
-        values.update(send_after=retry_at, held=True)  # the chat's later messages wait
+async def unclaim(db: AsyncSession, message_ids: list[int]) -> None:
+    """Puts claimed messages that were never sent back in line, as if never claimed."""
+    if not message_ids:
+        return
     connection = await db.connection()
     await connection.execute(
-        update(OutboxMessage).where(col(OutboxMessage.id) == message_id).values(**values)
+        update(OUTBOX)
+        .where(OUTBOX.c.id.in_(message_ids), OUTBOX.c.status == OutboxStatus.SENDING.value)
+        .values(
+            status=OutboxStatus.PENDING.value,
+            attempts=OUTBOX.c.attempts - 1,
+            claimed_by=None,
+            claimed_at=None,
+        )
     )
 
 

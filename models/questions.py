@@ -2,7 +2,7 @@
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 
 from sqlalchemy import BigInteger, Column, ForeignKey, Integer, String, Text, func
@@ -160,6 +160,33 @@ async def count_questions(db: AsyncSession, applicant_id: int) -> tuple[int, int
         .where(col(FaqFeedback.applicant_id) == applicant_id)
     )
     return int(questions.one()), int(ratings.one())
+
+
+@dataclass(frozen=True)
+class OfficeLoad:
+    """An applicant's questions with the office: still open, and handed over in a day."""
+
+    open: int
+    last_day: int
+
+
+async def office_load(db: AsyncSession, applicant_id: int, now: datetime) -> OfficeLoad:
+    """How many of the applicant's questions the office has open, and got in the last 24 h."""
+    sent = col(UnansweredQuestion.sent_to_office_at)
+    still_open = (
+        sent.is_not(None)
+        & col(UnansweredQuestion.answered_at).is_(None)
+        & col(UnansweredQuestion.resolution).is_(None)
+    )
+    row = (
+        await db.exec(
+            select(
+                func.count().filter(still_open),
+                func.count().filter(sent >= now - timedelta(days=1)),
+            ).where(col(UnansweredQuestion.applicant_id) == applicant_id)
+        )
+    ).one()
+    return OfficeLoad(open=int(row[0]), last_day=int(row[1]))
 
 
 async def hand_to_office(db: AsyncSession, question: UnansweredQuestion, now: datetime) -> bool:

@@ -3,10 +3,12 @@
 Telegram counts the messages of the whole bot, whichever instance sends them, so the
 budget lives where all instances meet. The bot-wide limit is `rate` slots: a request
 may start only holding a free slot, and the slot stays taken while the request is in
-flight and for one second after its answer. A slot thus carries at most one arrival
-in any second, and the server never sees more than `rate` in one second, whatever the
-number of instances. A chat's own limit is a token bucket per chat. All times are the
-database's clock, so instances whose clocks differ still agree.
+flight and after its answer for as long as the sender's pacer says it still counts
+(one second, less twice the least time one way to Telegram: bot/pacing.py). A slot
+thus carries at most one arrival in any second, and the server never sees more than
+`rate` in one second, whatever the number of instances. A chat's own limit is a token
+bucket per chat. All times are the database's clock, so instances whose clocks differ
+still agree.
 
 A slot is taken with a lease: if its instance dies before freeing it, it frees itself.
 """
@@ -77,14 +79,14 @@ async def take_slot(connection: AsyncConnection, rate: int) -> tuple[int | None,
     return (None if slot is None else int(slot)), max(float(wait or 0.0), 0.0)
 
 
-async def free_slot(connection: AsyncConnection, slot: int) -> None:
-    """Gives the slot back, free again one second after the answer."""
+async def free_slot(connection: AsyncConnection, slot: int, hold: float = 1.0) -> None:
+    """Gives the slot back, free again `hold` seconds after the answer (at most one)."""
     await connection.execute(
         text(
-            "UPDATE send_slot SET free_at = clock_timestamp() + interval '1 second' "
+            "UPDATE send_slot SET free_at = clock_timestamp() + make_interval(secs => :hold) "
             "WHERE slot = :slot"
         ),
-        {"slot": slot},
+        {"slot": slot, "hold": min(max(hold, 0.0), 1.0)},
     )
 
 

@@ -1,11 +1,16 @@
 """Asking the office: the question goes to the staff group, a staff reply comes back."""
 
+from datetime import timedelta
+
 import pytest
 from sqlmodel import select
 
 from bot.app import App
-from models import AuditEntry, UnansweredQuestion
+from handlers.applicant.handoff import OFFICE_QUESTION_MAX_LENGTH
+from models import AuditEntry, OutboxMessage, UnansweredQuestion
+from models.columns import utcnow
 from tests.support.core import Applicant, CoreGroup, deliver_outbox
+from tests.support.fake_telegram import parse_html
 
 OWNER, STAFF_GROUP = 900, -100123
 UNANSWERABLE = "how do I cook fish amok for my grandmother"
@@ -61,3 +66,75 @@ async def test_someone_elses_question_cannot_be_sent(app: App) -> None:
     async with app.conversation.sessions() as db:
         [question] = (await db.exec(select(UnansweredQuestion))).all()
     assert question.sent_to_office_at is None
+
+
+async def test_a_question_full_of_html_characters_is_marked_answered_in_valid_html(
+    app: App,
+) -> None:
+    """Escaped, a question of 2,000 "&" is 10,000 characters of HTML: the answered post is
+    still whole, valid HTML, and no longer than Telegram allows."""
+    dara = Applicant(app.conversation, user_id=1, language="en")
+    group = CoreGroup(app.conversation, chat_id=STAFF_GROUP)
+    question = "Fees & <dates>? " + "&" * (OFFICE_QUESTION_MAX_LENGTH - 16)
+    await dara.send("/start")
+    await dara.press("English")
+    await dara.press("✍️ Ask the office")
+    await dara.send(question)
+    assert await deliver_outbox(app.conversation, dara, group) == 1
+    [post] = group.posts
+    await group.reply(OWNER, post.message_id, "Yes & no.")
+    await deliver_outbox(app.conversation, dara, group)
+    async with app.conversation.sessions() as db:
+        rows = await db.exec(select(OutboxMessage).where(OutboxMessage.chat_id == STAFF_GROUP))
+        posted, answered = [row.content[0]["text"] for row in rows.all()]
+    for html in (posted, answered):
+        text = parse_html(html)  # raises where Telegram would refuse the HTML
+        assert question in text
+        assert len(text) <= 4096
+    assert "✅" in parse_html(answered)
+
+
+async def ask_the_office(dara: Applicant, question: str) -> str:
+    await dara.send("/start")
+    await dara.press("✍️ Ask the office")
+    await dara.send(question)
+    return "\n".join(reply.text for reply in dara.replies)
+
+
+async def test_an_applicant_has_at_most_3_questions_open_and_10_a_day_with_the_office(
+    app: App,
+) -> None:
+    dara = Applicant(app.conversation, user_id=1, language="en")
+    group = CoreGroup(app.conversation, chat_id=STAFF_GROUP)
+    await dara.send("/start")
+    await dara.press("English")
+    for number in range(3):
+        assert "sent to the test office" in await ask_the_office(dara, f"question {number}")
+    refused = await ask_the_office(dara, "one question too many")
+    assert "still has 3 of your questions to answer" in refused
+    assert await deliver_outbox(app.conversation, dara, group) == 3  # the fourth was not posted
+    # Once the office answers, there is room again.
+    for post in list(group.posts):
+        await group.reply(OWNER, post.message_id, "Answered.")
+    assert "sent to the test office" in await ask_the_office(dara, "question 3")
+    # Until ten in a day: six more were sent and answered earlier today.
+    async with app.conversation.sessions() as db, db.begin():
+        now = utcnow()
+        for number in range(4, 10):
+            db.add(
+                UnansweredQuestion(
+                    applicant_id=1,
+                    locale="en",
+                    text=f"question {number}",
+                    normalized=f"question {number}",
+                    sent_to_office_at=now - timedelta(hours=number),
+                    answered_at=now,
+                )
+            )
+    refused = await ask_the_office(dara, "question 10")
+    assert "sent the office 10 questions today" in refused
+    assert "tomorrow" in refused
+    async with app.conversation.sessions() as db:
+        questions = (await db.exec(select(UnansweredQuestion))).all()
+    assert len(questions) == 10
+    assert "question 10" not in [q.text for q in questions]

@@ -109,6 +109,7 @@ class TelegramApi(Protocol):
     """What a Telegram library gives the channel: its types, its requests, its errors, polling."""
 
     errors: ApiErrors
+    connections: int  # requests the library's HTTP pool carries at once
 
     def inline_keyboard(self, rows: Sequence[Sequence[Button]]) -> object:
         """The library's inline keyboard markup."""

@@ -27,12 +27,18 @@ from pydantic import ValidationError
 from bot.channels.telegram import ApiErrors, NotAnUpdate, OnUpdate, ReplyKey
 from handlers.core.events import Button
 
+# aiohttp's pool: replies, button answers and the outbox's window (SEND_WINDOW, up to 128).
+CONNECTIONS = 160
+
 
 class AiogramApi:
     """aiogram's Bot and Dispatcher, as the Telegram channel uses them."""
 
     def __init__(self, token: str, api_url: str) -> None:
-        session = AiohttpSession(api=TelegramAPIServer.from_base(api_url.rstrip("/")))
+        self.connections = CONNECTIONS
+        session = AiohttpSession(
+            api=TelegramAPIServer.from_base(api_url.rstrip("/")), limit=CONNECTIONS
+        )
         self.bot = Bot(
             token,
             session=session,

@@ -71,6 +71,7 @@ class PtbApi:
         )
         self.application.add_error_handler(self._on_error)
         self.bot = self.application.bot
+        self.connections = CONNECTION_POOL_SIZE
         self.errors = ApiErrors(
             any=(TelegramError,),
             flood=(RetryAfter,),

@@ -19,7 +19,12 @@ from handlers.core.routing import Journey
 from handlers.core.texts import LANGUAGE_NAMES, Texts
 from handlers.faq.matching import normalize
 from handlers.faq.teaching_buttons import office_post_buttons
-from models.questions import UnansweredQuestion, hand_to_office, record_unanswered
+from models.questions import (
+    UnansweredQuestion,
+    hand_to_office,
+    office_load,
+    record_unanswered,
+)
 from models.registrations import registrations_of
 
 journey = Journey("handoff")
@@ -27,6 +32,14 @@ journey = Journey("handoff")
 POST_KEY = "handoff:"  # the dedupe key of a question's post in the staff group
 ASKING = "handoff:asking"  # the step where the next message goes to the office
 OFFICE_QUESTION_MAX_LENGTH = 2000  # leaves room in the staff group's post for who asked
+# The most of a question the post shows (a question the FAQ kept may be longer), counted
+# as Telegram counts a message: the text as read, not its HTML. The rest of the post, the
+# "answered" line and the settled line fit in the 4,096 characters left.
+OFFICE_POST_QUESTION_MAX = 3000
+# One applicant's questions the office has at once, and in a day: the staff group stays
+# readable (and within Telegram's 20 messages a minute) whoever keeps asking.
+MAX_OPEN_WITH_OFFICE = 3
+MAX_TO_OFFICE_A_DAY = 10
 
 
 def ask_office_button(_: Texts, question_id: int) -> Button:
@@ -69,6 +82,10 @@ async def take_question_for_the_office(ctx: Context) -> None:
         ctx.say(ctx._("That message is very long. Please write your question more briefly."))
         return
     assert ctx.applicant.id is not None
+    if refusal := await _office_is_full(ctx):
+        await ctx.finish()
+        ctx.say(refusal, InlineKeyboard.of([home_button(ctx.texts)]))
+        return
     kept = await record_unanswered(
         ctx.db, ctx.applicant.id, ctx.locale, question, normalize(question) or question
     )
@@ -110,6 +127,9 @@ async def send_to_office(ctx: Context, pressed: SendToOffice) -> None:
     if question.sent_to_office_at is not None:
         ctx.notify(ctx._("Your question is with the office already."))
         return
+    if refusal := await _office_is_full(ctx):
+        ctx.say(refusal, InlineKeyboard.of([home_button(ctx.texts)]))
+        return
     await _hand_over(ctx, question)
     ctx.show(_sent(ctx), InlineKeyboard.of([home_button(ctx.texts)]))
 
@@ -127,6 +147,23 @@ async def _hand_over(ctx: Context, question: UnansweredQuestion) -> None:
     assert question.id is not None
     buttons = office_post_buttons(ctx.services.texts(ctx.services.default_locale), question.id)
     await post_to_chat(ctx.db, staff_chat, f"{POST_KEY}{question.id}", [SendText(post, buttons)])
+
+
+async def _office_is_full(ctx: Context) -> str | None:
+    """Why the applicant's next question cannot go to the office now; None when it can."""
+    assert ctx.applicant.id is not None
+    load = await office_load(ctx.db, ctx.applicant.id, ctx.now)
+    if load.open >= MAX_OPEN_WITH_OFFICE:
+        return ctx._(
+            "🙏 The office still has {count} of your questions to answer. Please wait for "
+            "their answers here before you send another one."
+        ).format(count=load.open)
+    if load.last_day >= MAX_TO_OFFICE_A_DAY:
+        return ctx._(
+            "🙏 You have sent the office {count} questions today, as many as one day allows. "
+            "Please send your next question tomorrow."
+        ).format(count=load.last_day)
+    return None
 
 
 def _sent(ctx: Context) -> str:
@@ -154,5 +191,11 @@ async def _office_post(ctx: Context, question: UnansweredQuestion) -> str:
         telegram_id=applicant.telegram_id,
         language=LANGUAGE_NAMES.get(question.locale, question.locale),
         codes=escape(", ".join(codes)) or "–",
-        question=escape(question.text),
+        question=escape(clipped(question.text, OFFICE_POST_QUESTION_MAX)),
     )
+
+
+def clipped(text: str, limit: int) -> str:
+    """The text cut to `limit` characters (an ellipsis the last), before any escaping: an
+    escaped text cut afterwards could end inside an entity, which Telegram refuses."""
+    return text if len(text) <= limit else text[: limit - 1] + "…"

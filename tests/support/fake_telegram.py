@@ -11,7 +11,9 @@ Options for measuring a sender: `global_window=True` holds the bot-wide limit as
 strict sliding window (a message is refused when `global_rate` were accepted within
 the last second, by arrival), and `failure_rate` fails that fraction of send requests
 with 500, drawn from a random generator seeded with `seed`; `latency` makes each
-request take that round trip (half on the way in, half on the way back); with
+request take that round trip (half on the way in, half on the way back): a number of
+seconds, or a function called once per request that returns them (a round trip that
+varies; the attribute may also be changed while requests come); with
 `history=False` it keeps neither the requests nor the chats' messages, only counts,
 so a long benchmark measures the bot's memory and not the fake's. `too_many` counts
 the 429s returned, `delivered` the messages accepted.
@@ -205,7 +207,7 @@ class FakeTelegram:
         global_window: bool = False,
         failure_rate: float = 0.0,
         seed: int = 0,
-        latency: float = 0.0,
+        latency: float | Callable[[], float] = 0.0,
         history: bool = True,
         clock: Callable[[], float] = time.monotonic,
         webhook_timeout: float = 60.0,
@@ -287,14 +289,15 @@ class FakeTelegram:
     async def _handle(self, request: web.Request) -> web.Response:
         method = request.match_info["method"]
         params = await self._params(request)
-        if self.latency:
-            await asyncio.sleep(self.latency / 2)
+        latency = self.latency() if callable(self.latency) else self.latency
+        if latency:
+            await asyncio.sleep(latency / 2)
         record = Request(method, params, self.clock())
         if self.history:
             self.requests.append(record)
         response = self._respond(record, await self._answer(request, record))
-        if self.latency:
-            await asyncio.sleep(self.latency / 2)
+        if latency:
+            await asyncio.sleep(latency / 2)
         return response
 
     async def _answer(self, request: web.Request, record: Request) -> Any:
