@@ -104,9 +104,3 @@ async def applicant_blocked(db: AsyncSession, applicant_id: int) -> None:
         update(Applicant).where(col(Applicant.id) == applicant_id).values(reachable=False)
     )
     await skip_pending_for(db, applicant_id, "blocked the bot")
-
-
-async def erase_applicant(db: AsyncSession, applicant: Applicant) -> None:
-    """Deletes the applicant; their conversation goes with them (ON DELETE CASCADE)."""
-    await db.delete(applicant)
-    await db.flush()

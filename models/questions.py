@@ -5,7 +5,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import BigInteger, Column, ForeignKey, Integer, String, Text, delete, func, update
+from sqlalchemy import BigInteger, Column, ForeignKey, Integer, String, Text, func
 from sqlmodel import Field, SQLModel, col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -13,6 +13,10 @@ from models.columns import UtcDateTime, utcnow
 from models.staff import audit
 
 QUESTION_MAX_LENGTH = 4096
+# Outbox keys in the staff group: a question's post ("handoff:<id>"), and the edits that mark
+# it answered ("answered:<id>:<update>").
+OFFICE_POST_KEY = "handoff:"
+OFFICE_EDIT_KEY = "answered:"
 
 
 class Resolution(StrEnum):
@@ -160,18 +164,6 @@ async def count_questions(db: AsyncSession, applicant_id: int) -> tuple[int, int
         .where(col(FaqFeedback.applicant_id) == applicant_id)
     )
     return int(questions.one()), int(ratings.one())
-
-
-async def forget_questions_of(db: AsyncSession, applicant_id: int) -> None:
-    """Deletes what an applicant typed; their answer ratings stay, anonymous."""
-    await db.exec(
-        delete(UnansweredQuestion).where(col(UnansweredQuestion.applicant_id) == applicant_id)
-    )
-    await db.exec(
-        update(FaqFeedback)
-        .where(col(FaqFeedback.applicant_id) == applicant_id)
-        .values(applicant_id=None)
-    )
 
 
 async def hand_to_office(db: AsyncSession, question: UnansweredQuestion, now: datetime) -> bool:

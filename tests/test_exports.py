@@ -16,7 +16,7 @@ from bot.i18n import load_translations
 from handlers.core.texts import Texts
 from handlers.staff.exports import export_csv, export_filename, export_xlsx, sign_in_sheet
 from models import Applicant, Exam, Registration, TestSession
-from models.applicants import erase_applicant
+from models.erasure import erase_applicant
 from models.registrations import CODE_ALPHABET
 from models.sign_in import SignInRow, sign_in_rows
 

@@ -8,13 +8,12 @@ from handlers.applicant.identity import details_list, saved_answers
 from handlers.applicant.menus import home_button
 from handlers.applicant.notices import release_seat
 from handlers.core.context import Context
-from handlers.core.events import InlineKeyboard
+from handlers.core.events import EditText, InlineKeyboard
+from handlers.core.letters import post_to_chat
 from handlers.core.routing import Journey
 from handlers.core.texts import LANGUAGE_NAMES
-from models.applicants import erase_applicant
-from models.conversations import end_conversation
-from models.outbox import skip_pending_for
-from models.questions import count_questions, forget_questions_of
+from models.erasure import erase_applicant
+from models.questions import count_questions
 from models.registrations import (
     live_registrations_of,
     registrations_of,
@@ -90,16 +89,24 @@ async def keep(ctx: Context, _: KeepMyData) -> None:
 
 
 @journey.button(EraseMyData)
-async def erase(ctx: Context, _: EraseMyData) -> None:
+async def erase(ctx: Context, pressed: EraseMyData) -> None:
     """Erases the applicant's data."""
     assert ctx.applicant.id is not None
     # Seats first: a deleted applicant must not keep a seat someone in line could have.
     for registration in await live_registrations_of(ctx.db, ctx.applicant.id):
         await release_seat(ctx.db, ctx.services, registration, ctx.now)
-    await skip_pending_for(ctx.db, ctx.applicant.id, "the applicant erased their data")
-    await end_conversation(ctx.db, ctx.applicant.id)
-    await forget_questions_of(ctx.db, ctx.applicant.id)
-    await erase_applicant(ctx.db, ctx.applicant)
+    posts = await erase_applicant(ctx.db, ctx.applicant)
+    # Their questions already in the staff group lose what they said (the office reads the
+    # default language); a post not sent yet never will be.
+    _ = ctx.services.texts(ctx.services.default_locale)
+    for post in posts:
+        text = _("🗑 <b>Question for the office</b> #{number}\n\nThe applicant erased their data.")
+        await post_to_chat(
+            ctx.db,
+            post.chat_id,
+            f"erased-post:{post.question_id}",
+            [EditText(post.message_id, text.format(number=post.question_id))],
+        )
     ctx.show(
         ctx._(
             "🗑 Your data has been erased. If you write to me again, I will start afresh. "

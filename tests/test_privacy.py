@@ -1,0 +1,119 @@
+"""Privacy: /deleteme leaves nothing of the person in any table, on both engines."""
+
+import json
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import inspect, text
+from sqlmodel import select
+
+from bot.app import App
+from bot.demo import seed_demo
+from models import Registration
+from tests.support.app import start_app
+from tests.support.core import Applicant, CoreGroup, deliver_outbox
+
+OWNER, STAFF_GROUP = 900, -100123
+TELEGRAM_ID = 7301234567
+LATIN, KHMER, BORN, PHONE, ID_NUMBER = (
+    "Zorvath Kimleang",
+    "សុខ ហ៊ីមឡាយ",
+    "29/02/1996",
+    "+855977123456",
+    "N07654321",
+)
+QUESTION = "Quixotic wombats: can my cousin sit the test for me?"
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+async def app(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[App]:
+    app = await start_app(
+        request, tmp_path, request.param, admin_ids=[OWNER], staff_chat_id=STAFF_GROUP
+    )
+    async with app.conversation.sessions() as db, db.begin():
+        await seed_demo(db, app.settings.zone)
+    yield app
+    await app.close()
+
+
+async def ask_the_office(person: Applicant, question: str) -> None:
+    await person.press_data("handoff:ask")
+    await person.send(question)
+    assert "sent to the test office" in person.last.text
+
+
+async def every_value(app: App) -> list[tuple[str, str, str]]:
+    """(table, column, value as text) for every column of every row of every table."""
+    found = []
+    async with app.engine.connect() as connection:
+        tables = await connection.run_sync(lambda c: inspect(c).get_table_names())
+        assert "outbox" in tables
+        assert "audit_entry" in tables
+        for table in tables:
+            for row in (await connection.execute(text(f'SELECT * FROM "{table}"'))).mappings():
+                for column, value in row.items():
+                    if isinstance(value, str) and value[:1] in "[{":
+                        value = json.loads(value)  # SQLite keeps JSON with \\u escapes
+                    if not isinstance(value, str):
+                        value = json.dumps(value, ensure_ascii=False, default=str)
+                    found.append((table, column, value.lower()))
+    return found
+
+
+async def test_deleteme_leaves_nothing_of_the_person_in_any_table(app: App) -> None:
+    dara = Applicant(app.conversation, user_id=TELEGRAM_ID, language="en")
+    group = CoreGroup(app.conversation, chat_id=STAFF_GROUP)
+    await dara.send("/book")
+    await dara.press("JFT-Basic")
+    await dara.press("Oct")
+    await dara.send(LATIN)
+    await dara.send(KHMER)
+    await dara.send(BORN)
+    await dara.press("Female")
+    await dara.share_contact(PHONE)
+    await dara.send(ID_NUMBER)
+    await dara.press("Kampot")
+    await dara.press("I agree")
+    await dara.press("Confirm booking")
+    assert "You are registered!" in dara.last.text
+    async with app.conversation.sessions() as db:
+        [registration] = (await db.exec(select(Registration))).all()
+    code = registration.code
+    await dara.send("/staff list")  # refused, and audited
+    await ask_the_office(dara, f"{QUESTION} {LATIN} {BORN} {PHONE} {ID_NUMBER} {code}")
+    await deliver_outbox(app.conversation, dara, group)
+    [post] = group.posts
+    assert ID_NUMBER in post.text
+    await ask_the_office(dara, f"{QUESTION} again, {KHMER}")  # still waiting at the erasure
+    await dara.send("/deleteme")
+    await dara.press("Yes, erase my data")
+    assert "erased" in dara.last.text
+
+    await deliver_outbox(app.conversation, dara, group)
+    # The second question never reaches the group; the first one's post now says why.
+    [post] = group.posts
+    assert "បេក្ខជនបានលុបព័ត៌មាន" in post.text
+    assert ID_NUMBER not in post.text
+    assert LATIN.upper() not in post.text.upper()
+    needles = {
+        "Latin name": LATIN,
+        "Khmer name": KHMER,
+        "date of birth as typed": BORN,
+        "date of birth": "1996-02-29",
+        "phone": PHONE.removeprefix("+855"),
+        "ID number": ID_NUMBER,
+        "question": "quixotic wombats",
+        "confirmation code": code,
+        "Telegram id": str(TELEGRAM_ID),
+    }
+    left = [
+        (what, table, column)
+        for table, column, value in await every_value(app)
+        for what, needle in needles.items()
+        if needle.lower() in value
+    ]
+    assert left == []
+    async with app.conversation.sessions() as db:
+        [registration] = (await db.exec(select(Registration))).all()
+    assert registration.applicant_id is None  # an anonymous count
