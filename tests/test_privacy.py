@@ -1,17 +1,21 @@
 """Privacy: /deleteme leaves nothing of the person in any table, on both engines."""
 
+import io
 import json
-from collections.abc import AsyncIterator
+import logging
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
 from sqlalchemy import inspect, text
 from sqlmodel import select
 
-from bot.app import App
+from bot.app import App, build_app
 from bot.demo import seed_demo
+from bot.logs import PINNED_LOGGERS, configure_logging
 from models import Registration
-from tests.support.app import start_app
+from tests.support.app import settings_for_test, start_app
+from tests.support.channels import open_chats
 from tests.support.core import Applicant, CoreGroup, deliver_outbox
 
 OWNER, STAFF_GROUP = 900, -100123
@@ -23,6 +27,7 @@ LATIN, KHMER, BORN, PHONE, ID_NUMBER = (
     "+855977123456",
     "N07654321",
 )
+FAKE_TOKEN = "123456:TEST-TOKEN"  # the fake Bot API server's, which the channels use
 QUESTION = "Quixotic wombats: can my cousin sit the test for me?"
 
 
@@ -117,3 +122,62 @@ async def test_deleteme_leaves_nothing_of_the_person_in_any_table(app: App) -> N
     async with app.conversation.sessions() as db:
         [registration] = (await db.exec(select(Registration))).all()
     assert registration.applicant_id is None  # an anonymous count
+
+
+# --- Logs ----------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def debug_log() -> Iterator[io.StringIO]:
+    """The log as `applicant-bot run` writes it under LOG_LEVEL=DEBUG, into a string."""
+    root = logging.getLogger()
+    levels = {name: logging.getLogger(name).level for name in ("", *PINNED_LOGGERS)}
+    stream = io.StringIO()
+    handler = configure_logging("DEBUG", [FAKE_TOKEN], stream)
+    yield stream
+    root.removeHandler(handler)
+    for name, level in levels.items():
+        logging.getLogger(name).setLevel(level)
+
+
+@pytest.mark.parametrize("channel", ["aiogram", "ptb"])
+async def test_a_debug_log_holds_no_phone_id_or_token(
+    tmp_path: Path, channel: str, debug_log: io.StringIO
+) -> None:
+    settings = settings_for_test(
+        tmp_path, admin_ids=[OWNER], staff_chat_id=STAFF_GROUP, log_level="DEBUG"
+    )
+    app = build_app(settings)
+    await app.prepare_database()
+    async with app.conversation.sessions() as db, db.begin():
+        await seed_demo(db, app.settings.zone)
+    try:
+        async with open_chats(channel, app) as chats:
+            group = await chats.staff_group(STAFF_GROUP, OWNER)
+            dara = chats.user(TELEGRAM_ID)
+            await dara.send("/book")
+            await dara.press("JFT-Basic")
+            await dara.press("Oct")
+            for typed in (LATIN, KHMER, BORN):
+                await dara.send(typed)
+            await dara.press("Female")
+            await dara.share_contact(PHONE)
+            await dara.send(ID_NUMBER)
+            await dara.press("Kampot")
+            await dara.press("I agree")
+            await dara.press("Confirm booking")
+            assert dara.last is not None
+            assert "You are registered!" in dara.last.text
+            await dara.send(f"{QUESTION} My ID is {ID_NUMBER}")
+            await dara.press("Send my question to the office")
+            await chats.deliver_outbox()
+            [post] = group.posts
+            await group.reply(OWNER, post.message_id, f"Bring {ID_NUMBER} on the day.")
+            await chats.deliver_outbox()
+            assert ID_NUMBER in dara.last.text
+    finally:
+        await app.close()
+    log = debug_log.getvalue()
+    assert "DEBUG" in log  # the bot's own lines are there
+    for secret in (PHONE.removeprefix("+855"), ID_NUMBER, FAKE_TOKEN, "TEST-TOKEN", LATIN):
+        assert secret not in log
