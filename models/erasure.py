@@ -17,7 +17,7 @@ from models.outbox import OUTBOX, OutboxMessage, OutboxStatus
 from models.questions import OFFICE_EDIT_KEY, OFFICE_POST_KEY, FaqFeedback, UnansweredQuestion
 from models.registrations import Registration, new_code
 from models.send_budget import ChatPace
-from models.staff import AuditEntry
+from models.staff import REFUSED, AuditEntry
 
 ERASED = "erased"
 
@@ -116,9 +116,7 @@ async def _forget_in_audit_trail(db: AsyncSession, telegram_id: int) -> None:
     """Their refused attempts go; what staff did to or as them stays, without their number."""
     actor = f"telegram:{telegram_id}"
     await db.exec(
-        delete(AuditEntry).where(
-            col(AuditEntry.actor) == actor, col(AuditEntry.action) == "refused"
-        )
+        delete(AuditEntry).where(col(AuditEntry.actor) == actor, col(AuditEntry.action) == REFUSED)
     )
     await db.exec(update(AuditEntry).where(col(AuditEntry.actor) == actor).values(actor=ERASED))
     await db.exec(

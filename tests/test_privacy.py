@@ -4,6 +4,7 @@ import io
 import json
 import logging
 from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -13,9 +14,22 @@ from sqlmodel import select
 from bot.app import App, build_app
 from bot.demo import seed_demo
 from bot.logs import PINNED_LOGGERS, configure_logging
-from models import Registration
+from bot.scheduler import Job, forget_wizards, in_transaction, pruning
+from models import Applicant as ApplicantRow
+from models import (
+    AuditEntry,
+    ChatPace,
+    ConversationState,
+    FaqFeedback,
+    OutboxMessage,
+    ProcessedUpdate,
+    Registration,
+)
+from models.retention import RATINGS_PER_DAY, REFUSED_ATTEMPTS_PER_DAY
 from tests.support.app import settings_for_test, start_app
 from tests.support.channels import open_chats
+from tests.support.chat import Chat
+from tests.support.clock import RunningClock
 from tests.support.core import Applicant, CoreGroup, deliver_outbox
 
 OWNER, STAFF_GROUP = 900, -100123
@@ -40,6 +54,23 @@ async def app(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[A
         await seed_demo(db, app.settings.zone)
     yield app
     await app.close()
+
+
+async def book_with_distinctive_details(person: Chat) -> None:
+    """Books a JFT-Basic seat in October with details found nowhere else."""
+    await person.send("/book")
+    await person.press("JFT-Basic")
+    await person.press("Oct")
+    for typed in (LATIN, KHMER, BORN):
+        await person.send(typed)
+    await person.press("Female")
+    await person.share_contact(PHONE)
+    await person.send(ID_NUMBER)
+    await person.press("Kampot")
+    await person.press("I agree")
+    await person.press("Confirm booking")
+    assert person.last is not None
+    assert "You are registered!" in person.last.text
 
 
 async def ask_the_office(person: Applicant, question: str) -> None:
@@ -69,19 +100,7 @@ async def every_value(app: App) -> list[tuple[str, str, str]]:
 async def test_deleteme_leaves_nothing_of_the_person_in_any_table(app: App) -> None:
     dara = Applicant(app.conversation, user_id=TELEGRAM_ID, language="en")
     group = CoreGroup(app.conversation, chat_id=STAFF_GROUP)
-    await dara.send("/book")
-    await dara.press("JFT-Basic")
-    await dara.press("Oct")
-    await dara.send(LATIN)
-    await dara.send(KHMER)
-    await dara.send(BORN)
-    await dara.press("Female")
-    await dara.share_contact(PHONE)
-    await dara.send(ID_NUMBER)
-    await dara.press("Kampot")
-    await dara.press("I agree")
-    await dara.press("Confirm booking")
-    assert "You are registered!" in dara.last.text
+    await book_with_distinctive_details(dara)
     async with app.conversation.sessions() as db:
         [registration] = (await db.exec(select(Registration))).all()
     code = registration.code
@@ -155,19 +174,7 @@ async def test_a_debug_log_holds_no_phone_id_or_token(
         async with open_chats(channel, app) as chats:
             group = await chats.staff_group(STAFF_GROUP, OWNER)
             dara = chats.user(TELEGRAM_ID)
-            await dara.send("/book")
-            await dara.press("JFT-Basic")
-            await dara.press("Oct")
-            for typed in (LATIN, KHMER, BORN):
-                await dara.send(typed)
-            await dara.press("Female")
-            await dara.share_contact(PHONE)
-            await dara.send(ID_NUMBER)
-            await dara.press("Kampot")
-            await dara.press("I agree")
-            await dara.press("Confirm booking")
-            assert dara.last is not None
-            assert "You are registered!" in dara.last.text
+            await book_with_distinctive_details(dara)
             await dara.send(f"{QUESTION} My ID is {ID_NUMBER}")
             await dara.press("Send my question to the office")
             await chats.deliver_outbox()
@@ -181,3 +188,90 @@ async def test_a_debug_log_holds_no_phone_id_or_token(
     assert "DEBUG" in log  # the bot's own lines are there
     for secret in (PHONE.removeprefix("+855"), ID_NUMBER, FAKE_TOKEN, "TEST-TOKEN", LATIN):
         assert secret not in log
+
+
+# --- Retention -----------------------------------------------------------------------------------
+
+
+async def rows_of(app: App, model: type) -> list:
+    async with app.conversation.sessions() as db:
+        return list((await db.exec(select(model))).all())
+
+
+async def run_job(app: App, job: Job) -> None:
+    await in_transaction(app.conversation.sessions, app.conversation.services, job)()
+
+
+async def test_the_nightly_job_prunes_old_rows_and_keeps_recent_ones(app: App) -> None:
+    now = app.conversation.services.now()
+    old, recent = now - timedelta(days=100), now - timedelta(hours=1)
+    async with app.conversation.sessions() as db, db.begin():
+        for n, at in enumerate((old, recent)):
+            db.add(ProcessedUpdate(update_id=n, processed_at=at))
+            db.add(ChatPace(chat_id=n, tokens=1.0, at=at))
+            db.add(AuditEntry(at=at, actor=f"telegram:{n}", action="refused", target="staff"))
+            db.add(AuditEntry(at=at, actor="cli:office", action="export", target="session:all"))
+            for status in ("sent", "skipped", "failed", "pending"):
+                db.add(
+                    OutboxMessage(
+                        chat_id=n, content=[], dedupe_key=f"{status}:{n}", send_after=at,
+                        status=status, created_at=at,
+                    )
+                )  # fmt: skip
+    await run_job(app, pruning(app.settings.retention))
+    assert sorted(u.update_id for u in await rows_of(app, ProcessedUpdate)) == [1]
+    assert sorted(p.chat_id for p in await rows_of(app, ChatPace)) == [1]
+    assert sorted((a.actor, a.at == old) for a in await rows_of(app, AuditEntry)) == [
+        ("cli:office", False),
+        ("cli:office", True),  # what staff did stays
+        ("telegram:1", False),
+    ]
+    assert sorted(m.dedupe_key for m in await rows_of(app, OutboxMessage)) == [
+        "failed:0", "failed:1", "pending:0", "pending:1", "sent:1", "skipped:1"
+    ]  # fmt: skip
+
+
+async def test_a_wizard_left_for_a_day_forgets_what_was_typed(
+    request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
+    clock = RunningClock(datetime.now(UTC))
+    app = await start_app(request, tmp_path, "sqlite", now=clock)
+    try:
+        async with app.conversation.sessions() as db, db.begin():
+            await seed_demo(db, app.settings.zone)
+        dara = Applicant(app.conversation, user_id=TELEGRAM_ID, language="en")
+        await dara.send("/book")
+        await dara.press("JFT-Basic")
+        await dara.press("Oct")
+        await dara.send(LATIN)
+        clock.jump_to(clock() + timedelta(hours=23))
+        await run_job(app, forget_wizards)
+        assert len(await rows_of(app, ConversationState)) == 1  # not yet a day
+        clock.jump_to(clock() + timedelta(hours=2))
+        await run_job(app, forget_wizards)
+        assert await rows_of(app, ConversationState) == []
+        assert not [v for v in await every_value(app) if LATIN.lower() in v[2]]
+        await dara.press("Skip")  # the wizard's next button, a day later
+        assert dara.notices[-1].startswith("This button is out of date")
+    finally:
+        await app.close()
+
+
+async def test_one_applicant_adds_only_so_much_in_a_day(app: App) -> None:
+    dara = Applicant(app.conversation, user_id=TELEGRAM_ID, language="en")
+    for _ in range(REFUSED_ATTEMPTS_PER_DAY + 3):
+        await dara.send("/staff list")
+    refused = [a for a in await rows_of(app, AuditEntry) if a.action == "refused"]
+    assert len(refused) == REFUSED_ATTEMPTS_PER_DAY
+    entry = next(iter(app.conversation.services.faq.entries))
+    async with app.conversation.sessions() as db, db.begin():  # rated earlier today
+        [applicant] = (await db.exec(select(ApplicantRow))).all()
+        for _ in range(RATINGS_PER_DAY - 1):
+            db.add(FaqFeedback(applicant_id=applicant.id, entry_id=entry, helpful=True))
+    await dara.press_data(f"faq:fb:{entry}:y")
+    assert dara.notices[-1] == "Thank you! Your answer helps us improve."
+    await dara.press_data(f"faq:fb:{entry}:n")
+    assert dara.notices[-1] == (
+        "Thank you! You have rated many answers today. I will keep new ratings again tomorrow."
+    )
+    assert len(await rows_of(app, FaqFeedback)) == RATINGS_PER_DAY
