@@ -61,13 +61,13 @@ async def book_with_distinctive_details(person: Chat) -> None:
     await person.send("/book")
     await person.press("JFT-Basic")
     await person.press("Oct")
+    await person.press("I agree")
     for typed in (LATIN, KHMER, BORN):
         await person.send(typed)
     await person.press("Female")
     await person.share_contact(PHONE)
     await person.send(ID_NUMBER)
     await person.press("Kampot")
-    await person.press("I agree")
     await person.press("Confirm booking")
     assert person.last is not None
     assert "You are registered!" in person.last.text
@@ -243,6 +243,7 @@ async def test_a_wizard_left_for_a_day_forgets_what_was_typed(
         await dara.send("/book")
         await dara.press("JFT-Basic")
         await dara.press("Oct")
+        await dara.press("I agree")
         await dara.send(LATIN)
         clock.jump_to(clock() + timedelta(hours=23))
         await run_job(app, forget_wizards)
