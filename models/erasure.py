@@ -14,7 +14,13 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from models.applicants import Applicant
 from models.conversations import ConversationState
 from models.outbox import OUTBOX, OutboxMessage, OutboxStatus
-from models.questions import OFFICE_EDIT_KEY, OFFICE_POST_KEY, FaqFeedback, UnansweredQuestion
+from models.questions import (
+    OFFICE_EDIT_KEY,
+    OFFICE_POST_KEY,
+    FaqFeedback,
+    TaughtPhrasing,
+    UnansweredQuestion,
+)
 from models.registrations import Registration, new_code
 from models.send_budget import ChatPace
 from models.staff import REFUSED, AuditEntry
@@ -72,6 +78,11 @@ async def erase_applicant(db: AsyncSession, applicant: Applicant) -> list[SentPo
             ),
         )
     )
+    # A phrasing staff taught from their question is their wording: it goes too.
+    if question_ids:
+        await db.exec(
+            delete(TaughtPhrasing).where(col(TaughtPhrasing.question_id).in_(question_ids))
+        )
     await db.exec(
         delete(UnansweredQuestion).where(col(UnansweredQuestion.applicant_id) == applicant.id)
     )

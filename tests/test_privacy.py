@@ -24,6 +24,8 @@ from models import (
     OutboxMessage,
     ProcessedUpdate,
     Registration,
+    TaughtPhrasing,
+    UnansweredQuestion,
 )
 from models.retention import RATINGS_PER_DAY, REFUSED_ATTEMPTS_PER_DAY
 from tests.support.app import settings_for_test, start_app
@@ -109,6 +111,14 @@ async def test_deleteme_leaves_nothing_of_the_person_in_any_table(app: App) -> N
     await deliver_outbox(app.conversation, dara, group)
     [post] = group.posts
     assert ID_NUMBER in post.text
+    async with app.conversation.sessions() as db, db.begin():  # the office taught its wording
+        [question] = (await db.exec(select(UnansweredQuestion))).all()
+        db.add(
+            TaughtPhrasing(
+                entry_key="complaints", locale="en", text=question.text, taught_by="cli:office",
+                question_id=question.id,
+            )
+        )  # fmt: skip
     await ask_the_office(dara, f"{QUESTION} again, {KHMER}")  # still waiting at the erasure
     await dara.send("/deleteme")
     await dara.press("Yes, erase my data")
