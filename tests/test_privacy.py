@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import inspect, text
+from sqlalchemy.exc import DBAPIError
 from sqlmodel import select
 
 from bot.app import App, build_app
@@ -27,6 +28,7 @@ from models import (
     TaughtPhrasing,
     UnansweredQuestion,
 )
+from models.db import create_engine
 from models.retention import RATINGS_PER_DAY, REFUSED_ATTEMPTS_PER_DAY
 from tests.support.app import settings_for_test, start_app
 from tests.support.channels import open_chats
@@ -286,3 +288,18 @@ async def test_one_applicant_adds_only_so_much_in_a_day(app: App) -> None:
         "Thank you! You have rated many answers today. I will keep new ratings again tomorrow."
     )
     assert len(await rows_of(app, FaqFeedback)) == RATINGS_PER_DAY
+
+
+async def test_a_database_error_does_not_quote_the_values(tmp_path: Path) -> None:
+    engine = create_engine(f"sqlite+aiosqlite:///{tmp_path}/bot.sqlite3")
+    try:
+        with pytest.raises(DBAPIError) as failed:
+            async with engine.begin() as connection:
+                await connection.execute(
+                    text("INSERT INTO no_such_table (id_number) VALUES (:id_number)"),
+                    {"id_number": ID_NUMBER},
+                )
+    finally:
+        await engine.dispose()
+    assert ID_NUMBER not in str(failed.value)
+    assert "no_such_table" in str(failed.value)  # the statement, without its parameters
