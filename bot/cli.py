@@ -16,6 +16,7 @@ from bot.app import App, running_app
 from bot.config import ConfigurationError, Settings, load_settings
 from bot.delivery import OutboxSender
 from bot.i18n import LOCALES_DIR
+from bot.logs import configure_logging
 from bot.staff_cli import (
     broadcast,
     exams_cli,
@@ -61,13 +62,10 @@ def _fail(line: str) -> NoReturn:
 
 def _configure_logging(settings: Settings, quiet: bool = False) -> None:
     level = logging.WARNING if quiet else getattr(logging, settings.log_level)
-    logging.basicConfig(
-        level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr
-    )
-    # The scheduler ticks every second; its own "job ran" lines would drown everything else.
-    logging.getLogger("apscheduler").setLevel(max(level, logging.WARNING))
-    # httpx (under python-telegram-bot) logs each request's URL, and the URL holds the token.
-    logging.getLogger("httpx").setLevel(max(level, logging.WARNING))
+    secrets = [settings.bot_token.get_secret_value()] if settings.bot_token else []
+    if settings.webhook_secret:
+        secrets.append(settings.webhook_secret.get_secret_value())
+    configure_logging(level, secrets, sys.stderr)
 
 
 def _with_app(settings: Settings, work: Callable[[App], Awaitable[None]]) -> None:

@@ -2,7 +2,7 @@
 
 import re
 import socket
-from datetime import time
+from datetime import time, timedelta
 from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -16,6 +16,7 @@ from pydantic import (
 )
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from models.retention import Retention
 from models.schedule import QuietHours, ReminderPlan
 
 Locale = Literal["km", "en", "ja"]
@@ -52,6 +53,10 @@ class Settings(BaseSettings):
     webhook_secret: SecretStr | None = None
     webhook_listen: str = "127.0.0.1:8080"
     instance_name: str = Field(default="", max_length=64)
+    # Days kept before the daily pruning job deletes them (see README, "Privacy").
+    retain_sent_days: int = Field(default=30, ge=1)
+    retain_updates_days: int = Field(default=2, ge=1)
+    retain_refused_days: int = Field(default=90, ge=1)
 
     @field_validator("webhook_url", "webhook_secret", "staff_chat_id", mode="before")
     @classmethod
@@ -166,6 +171,14 @@ class Settings(BaseSettings):
     def reminder_plan(self) -> ReminderPlan:
         return ReminderPlan(
             self.zone, tuple(self.reminder_days), self.reminder_time, self.test_day_reminder_time
+        )
+
+    @property
+    def retention(self) -> Retention:
+        return Retention(
+            sent_messages=timedelta(days=self.retain_sent_days),
+            processed_updates=timedelta(days=self.retain_updates_days),
+            refused_attempts=timedelta(days=self.retain_refused_days),
         )
 
     def require_bot_token(self) -> str:

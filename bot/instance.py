@@ -81,7 +81,7 @@ async def run_instance(
     )
     await sender.recover()
     kick = SenderKick(sender)
-    scheduler = build_scheduler(sessions, services, kick)
+    scheduler = build_scheduler(sessions, services, kick, retention=settings.retention)
     scheduler.start()
     try:
         if settings.webhook_url is None:

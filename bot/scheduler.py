@@ -3,7 +3,8 @@
 Each job is short and safe to run again: the sender is kicked every second (it drains
 what is due, then rests); broadcast progress messages are edited every three seconds;
 reminders are reconciled every few minutes; offers past their deadline pass down the
-line and sessions past their registration window close, every minute. After a restart
+line and sessions past their registration window close, every minute; wizards untouched
+for a day are forgotten every hour; old rows are pruned every night. After a restart
 nothing is lost, because nothing lives in the scheduler.
 
 Several instances: every instance runs every job, and that is safe. Each instance's
@@ -30,6 +31,7 @@ from handlers.applicant.notices import expire_offers, reconcile_reminders
 from handlers.core.services import Services
 from handlers.staff.broadcast import report_progress
 from models.outbox import release_claims
+from models.retention import Retention, forget_abandoned_wizards, prune
 from models.sessions import close_ended_windows
 from models.turns import take_job_turn
 
@@ -136,11 +138,26 @@ async def release_stale_claims(db: AsyncSession, services: Services, now: dateti
     return await release_claims(db, stale_before=now - STALE_CLAIM)
 
 
+async def forget_wizards(db: AsyncSession, services: Services, now: datetime) -> int:
+    """Wizards left untouched for a day: the details typed into them are not kept."""
+    return await forget_abandoned_wizards(db, now)
+
+
+def pruning(retention: Retention) -> Job:
+    """The daily job that deletes what is older than its RETAIN_* setting."""
+
+    async def prune_old_rows(db: AsyncSession, services: Services, now: datetime) -> int:
+        return await prune(db, now, retention)
+
+    return prune_old_rows
+
+
 def build_scheduler(
     sessions: async_sessionmaker[AsyncSession],
     services: Services,
     kick_sender: SenderKick,
     reconcile_minutes: float = 5,
+    retention: Retention | None = None,
 ) -> JobScheduler:
     """The jobs, not started."""
     scheduler = JobScheduler(timezone=services.zone)
@@ -171,4 +188,21 @@ def build_scheduler(
             next_run_time=services.now(),
             **every,
         )
+    scheduler.add_job(
+        in_transaction(sessions, services, forget_wizards),
+        "interval",
+        hours=1,
+        id="forget-wizards",
+        next_run_time=services.now(),
+        **every,
+    )
+    # Daily, at night in Phnom Penh; a day missed while stopped is done at the next start.
+    scheduler.add_job(
+        in_transaction(sessions, services, pruning(retention or Retention())),
+        "cron",
+        hour=3,
+        minute=30,
+        id="prune",
+        **{**every, "misfire_grace_time": 24 * 3600},
+    )
     return scheduler

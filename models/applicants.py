@@ -33,7 +33,9 @@ class Applicant(SQLModel, table=True):
     phone: str | None = Field(default=None, max_length=20)  # E.164
     id_number: str | None = Field(default=None, max_length=20)  # national ID or passport
     province: str | None = Field(default=None, max_length=32)
+    # When they agreed to the use of their details, and to which text (its version).
     consented_at: datetime | None = Field(default=None, sa_column=Column(UtcDateTime()))
+    consent_version: str | None = Field(default=None, max_length=16)
     created_at: datetime = Field(
         default_factory=utcnow, sa_column=Column(UtcDateTime(), nullable=False)
     )
@@ -104,3 +106,13 @@ async def applicant_blocked(db: AsyncSession, applicant_id: int) -> None:
         update(Applicant).where(col(Applicant.id) == applicant_id).values(reachable=False)
     )
     await skip_pending_for(db, applicant_id, "blocked the bot")
+
+
+def has_consented(applicant: Applicant, version: str) -> bool:
+    """Whether the applicant agreed to this version of the consent text."""
+    return applicant.consented_at is not None and applicant.consent_version == version
+
+
+def record_consent(applicant: Applicant, version: str, now: datetime) -> None:
+    """Remembers that the applicant agreed to this version of the consent text, now."""
+    applicant.consented_at, applicant.consent_version = now, version

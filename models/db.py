@@ -21,16 +21,21 @@ SQLITE_PRAGMAS = (
 
 
 def create_engine(database_url: str) -> AsyncEngine:
-    """Builds the async engine for a SQLite file or a PostgreSQL server."""
+    """Builds the async engine for a SQLite file or a PostgreSQL server.
+
+    Its errors never quote the statement's parameters (phones, ID numbers): they get logged.
+    """
     url = make_url(database_url)
     if url.get_backend_name() != "sqlite":
-        return create_async_engine(url, pool_pre_ping=True)
+        return create_async_engine(url, pool_pre_ping=True, hide_parameters=True)
     if url.database and url.database != ":memory:":
         Path(url.database).parent.mkdir(parents=True, exist_ok=True)
     # SQLite has one writer and every transaction here writes (BEGIN IMMEDIATE): one
     # connection, handed out in turn by the pool, serves waiting updates first come first
     # served, instead of SQLite's busy handler waking them in sleeps of up to 100 ms.
-    engine = create_async_engine(url, pool_size=1, max_overflow=0, pool_timeout=60)
+    engine = create_async_engine(
+        url, pool_size=1, max_overflow=0, pool_timeout=60, hide_parameters=True
+    )
     _use_sqlite_sanely(engine)
     return engine
 

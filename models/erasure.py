@@ -1,111 +1,135 @@
-"""Erasing an applicant: nothing they gave, and no trace of their Telegram account, is kept.
+"""Erasure: an applicant's /deleteme leaves nothing of them in any table.
 
-Their seats are released first (by the caller, who offers them to the next in line);
-then everything that holds their words or their Telegram id goes: the applicant row and
-its conversation, their questions and the phrasings staff taught from them, every
-outbox row for their chat (sent, queued or skipped), the staff-group posts of their
-questions still queued, their chat's pace, and the audit lines of their own refused
-attempts. What stays is anonymous: registrations without an applicant, answer ratings
-without one. Their questions' posts already in the staff group are returned, for the
-caller to overwrite with a notice (models know no texts).
+Registrations stay as anonymous counts (with a fresh code, so a code written down next
+to a name leads nowhere); outbox rows that were about them keep only their status, so
+delivery figures still add up; the audit trail keeps what staff did, not who tried.
 """
 
 from dataclasses import dataclass
 
-from sqlalchemy import delete, or_, update
+from sqlalchemy import String, case, cast, delete, literal, or_, update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from models.applicants import Applicant
 from models.conversations import ConversationState
-from models.outbox import OutboxMessage, OutboxStatus
-from models.questions import FaqFeedback, TaughtPhrasing, UnansweredQuestion
+from models.outbox import OUTBOX, OutboxMessage, OutboxStatus
+from models.questions import (
+    OFFICE_EDIT_KEY,
+    OFFICE_POST_KEY,
+    FaqFeedback,
+    TaughtPhrasing,
+    UnansweredQuestion,
+)
+from models.registrations import Registration, new_code
 from models.send_budget import ChatPace
-from models.staff import AuditEntry
+from models.staff import REFUSED, AuditEntry
 
-# The dedupe keys of what the office's posts about a question became (handlers' keys):
-# the post itself, and the edits marking it answered.
-QUESTION_POST_KEYS = ("handoff:{id}", "answered:{id}:")
+ERASED = "erased"
 
 
 @dataclass(frozen=True, slots=True)
-class StaffPost:
-    """A post about an erased applicant's question, already in the staff group."""
+class SentPost:
+    """A post about the applicant already in a chat (the staff group): to be edited."""
 
     chat_id: int
     message_id: int
     question_id: int
 
 
-async def erase_applicant(db: AsyncSession, applicant: Applicant) -> list[StaffPost]:
-    """Deletes everything kept about the applicant; returns their posts in the staff group."""
+async def erase_applicant(db: AsyncSession, applicant: Applicant) -> list[SentPost]:
+    """Erases everything kept about the applicant; returns their posts already sent to staff.
+
+    Their seats must have been given up first (a seat freed is offered to the next in line).
+    Nothing queued for them or about them is delivered afterwards.
+    """
     assert applicant.id is not None
-    question_ids = list(
-        (
-            await db.exec(
-                select(UnansweredQuestion.id).where(
-                    col(UnansweredQuestion.applicant_id) == applicant.id
-                )
-            )
-        ).all()
+    ids = {applicant.telegram_id, applicant.chat_id}
+    asked = select(UnansweredQuestion.id).where(
+        col(UnansweredQuestion.applicant_id) == applicant.id
     )
-    posts = await _forget_staff_posts(db, [i for i in question_ids if i is not None])
-    await db.exec(
-        delete(OutboxMessage).where(
-            or_(
-                col(OutboxMessage.applicant_id) == applicant.id,
-                col(OutboxMessage.chat_id).in_({applicant.chat_id, applicant.telegram_id}),
-            )
+    question_ids = [question_id for question_id in (await db.exec(asked)).all() if question_id]
+    about_questions = [
+        key
+        for question_id in question_ids
+        for key in (
+            OUTBOX.c.dedupe_key == f"{OFFICE_POST_KEY}{question_id}",
+            OUTBOX.c.dedupe_key.like(f"{OFFICE_EDIT_KEY}{question_id}:%"),
+        )
+    ]
+    sent_posts = await _sent_question_posts(db, question_ids)
+    theirs = or_(
+        OUTBOX.c.applicant_id == applicant.id, OUTBOX.c.chat_id.in_(ids), *about_questions
+    )
+    connection = await db.connection()
+    await connection.execute(
+        update(OUTBOX)
+        .where(theirs)
+        .values(
+            chat_id=0,
+            applicant_id=None,
+            registration_id=None,
+            content=[],
+            dedupe_key=literal(f"{ERASED}:").concat(cast(OUTBOX.c.id, String)),
+            last_error=None,
+            status=case(
+                (OUTBOX.c.status == OutboxStatus.PENDING.value, OutboxStatus.SKIPPED.value),
+                else_=OUTBOX.c.status,
+            ),
         )
     )
-    await db.exec(
-        delete(ChatPace).where(
-            col(ChatPace.chat_id).in_({applicant.chat_id, applicant.telegram_id})
-        )
-    )
-    await db.exec(
-        delete(AuditEntry).where(col(AuditEntry.actor) == f"telegram:{applicant.telegram_id}")
-    )
+    # A phrasing staff taught from their question is their wording: it goes too.
     if question_ids:
         await db.exec(
             delete(TaughtPhrasing).where(col(TaughtPhrasing.question_id).in_(question_ids))
         )
-        await db.exec(
-            delete(UnansweredQuestion).where(col(UnansweredQuestion.id).in_(question_ids))
-        )
+    await db.exec(
+        delete(UnansweredQuestion).where(col(UnansweredQuestion.applicant_id) == applicant.id)
+    )
     await db.exec(
         update(FaqFeedback)
         .where(col(FaqFeedback.applicant_id) == applicant.id)
         .values(applicant_id=None)
     )
-    state = await db.get(ConversationState, applicant.id)
-    if state is not None:
-        await db.delete(state)
+    await db.exec(
+        delete(ConversationState).where(col(ConversationState.applicant_id) == applicant.id)
+    )
+    await db.exec(delete(ChatPace).where(col(ChatPace.chat_id).in_(ids)))
+    await _forget_in_audit_trail(db, applicant.telegram_id)
+    for registration in (
+        await db.exec(select(Registration).where(col(Registration.applicant_id) == applicant.id))
+    ).all():
+        registration.applicant_id, registration.code = None, new_code()
+        db.add(registration)
     await db.delete(applicant)
     await db.flush()
-    return posts
+    return sent_posts
 
 
-async def _forget_staff_posts(db: AsyncSession, question_ids: list[int]) -> list[StaffPost]:
-    """Drops the queued posts and edits about the questions; empties the sent ones."""
+async def _sent_question_posts(db: AsyncSession, question_ids: list[int]) -> list[SentPost]:
     if not question_ids:
         return []
-    prefixes = [key.format(id=i) for i in question_ids for key in QUESTION_POST_KEYS]
-    rows = (
-        await db.exec(
-            select(OutboxMessage).where(
-                or_(*(col(OutboxMessage.dedupe_key).startswith(p) for p in prefixes))
-            )
+    keys = {f"{OFFICE_POST_KEY}{question_id}": question_id for question_id in question_ids}
+    rows = await db.exec(
+        select(OutboxMessage).where(
+            col(OutboxMessage.dedupe_key).in_(keys),
+            col(OutboxMessage.telegram_message_id).is_not(None),
         )
-    ).all()
-    posts = []
-    for row in rows:
-        if row.status in (OutboxStatus.PENDING, OutboxStatus.SKIPPED, OutboxStatus.FAILED):
-            await db.delete(row)  # never delivered, and now never will be
-            continue
-        row.content = []  # the question's words leave the record of what was sent
-        db.add(row)
-        key = row.dedupe_key
-        if key.startswith("handoff:") and row.telegram_message_id is not None:
-            posts.append(StaffPost(row.chat_id, row.telegram_message_id, int(key.split(":")[1])))
-    return posts
+    )
+    return [
+        SentPost(row.chat_id, row.telegram_message_id, keys[row.dedupe_key])
+        for row in rows.all()
+        if row.telegram_message_id is not None
+    ]
+
+
+async def _forget_in_audit_trail(db: AsyncSession, telegram_id: int) -> None:
+    """Their refused attempts go; what staff did to or as them stays, without their number."""
+    actor = f"telegram:{telegram_id}"
+    await db.exec(
+        delete(AuditEntry).where(col(AuditEntry.actor) == actor, col(AuditEntry.action) == REFUSED)
+    )
+    await db.exec(update(AuditEntry).where(col(AuditEntry.actor) == actor).values(actor=ERASED))
+    await db.exec(
+        update(AuditEntry).where(col(AuditEntry.target) == str(telegram_id)).values(target=ERASED)
+    )

@@ -13,6 +13,10 @@ from models.columns import UtcDateTime, utcnow
 from models.staff import audit
 
 QUESTION_MAX_LENGTH = 4096
+# Outbox keys in the staff group: a question's post ("handoff:<id>"), and the edits that mark
+# it answered ("answered:<id>:<update>").
+OFFICE_POST_KEY = "handoff:"
+OFFICE_EDIT_KEY = "answered:"
 
 
 class Resolution(StrEnum):
@@ -115,10 +119,14 @@ async def record_unanswered(
 
 
 async def record_feedback(
-    db: AsyncSession, applicant_id: int, entry_id: str, helpful: bool
+    db: AsyncSession, applicant_id: int, entry_id: str, helpful: bool, now: datetime | None = None
 ) -> None:
     """Keeps an applicant's verdict on an answer."""
-    db.add(FaqFeedback(applicant_id=applicant_id, entry_id=entry_id, helpful=helpful))
+    db.add(
+        FaqFeedback(
+            applicant_id=applicant_id, entry_id=entry_id, helpful=helpful, given_at=now or utcnow()
+        )
+    )
     await db.flush()
 
 

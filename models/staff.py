@@ -19,6 +19,7 @@ class Role(StrEnum):
 
 
 RANK = {Role.OPERATOR: 1, Role.ADMIN: 2, Role.OWNER: 3}
+REFUSED = "refused"  # the audit action of someone reaching for what they may not use
 
 
 def may(role: Role | None, needed: Role) -> bool:

@@ -73,6 +73,7 @@ def test_booking_a_demo_seat_in_script_mode(tmp_path: Path) -> None:
             "/book",
             "1",  # the first demo exam
             "1",  # its first session
+            "✅ I agree",
             "sok dara",
             "Skip ➡️",
             "31/02/2001",  # refused: no such day
@@ -81,13 +82,12 @@ def test_booking_a_demo_seat_in_script_mode(tmp_path: Path) -> None:
             "contact:+85512345678",
             "N01234567",
             "Kampot",
-            "✅ I agree",
             "✅ Confirm booking",
         ],
         "--language",
         "en",
     )
-    assert "does not exist" in out[5]["text"]
+    assert "does not exist" in out[6]["text"]
     assert "SOK DARA" in out[-5]["text"]
     confirmed, venue, ticket, calendar = out[-4:]
     assert "You are registered!" in confirmed["text"]

@@ -8,6 +8,7 @@ from sqlmodel import col, select
 
 from bot.app import App, build_app
 from bot.demo import seed_demo
+from handlers.applicant.registration import CONSENT_VERSION
 from models import Applicant as ApplicantRow
 from models import ConversationState, OutboxMessage, Registration, TestSession
 from tests.support.app import settings_for_test
@@ -42,18 +43,22 @@ async def set_capacity(app: App, session_id: int | None, capacity: int) -> None:
         )
 
 
-async def start_booking(person: Applicant, exam: str = "JFT-Basic", venue: str = "Oct") -> None:
-    """Opens the wizard and picks the first session whose button mentions `venue`."""
+async def start_booking(
+    person: Applicant, exam: str = "JFT-Basic", venue: str = "Oct", agree: bool = True
+) -> None:
+    """Opens the wizard and picks the first session whose button mentions `venue`; agrees
+    to the use of the details when asked (before the first one)."""
     await person.send("/book")
     await person.press(exam)
     await person.press(venue)
+    if agree and "Do you agree?" in person.last.text:
+        await person.press("I agree")
 
 
 async def book(person: Applicant, exam: str = "JFT-Basic", venue: str = "Oct") -> None:
     """The whole wizard, first time, with valid answers."""
     await start_booking(person, exam, venue)
     await give_details(person)
-    await person.press("I agree")
     await person.press("Confirm booking")
 
 
@@ -66,10 +71,11 @@ async def test_the_whole_wizard_books_a_seat(app: App) -> None:
     assert "Times are Phnom Penh time" in dara.last.text
     assert any("seats left: 40" in label for label in dara.last.labels)
     await dara.press("Oct")
+    assert "Do you agree?" in dara.last.text  # before the first detail
+    assert "date of birth" in dara.last.text
+    await dara.press("I agree")
     assert "Step 1 of 7" in dara.last.text
     await give_details(dara)
-    assert "Do you agree?" in dara.last.text
-    await dara.press("I agree")
     summary = dara.last.text
     for shown in ("SOK DARA", "សុខ ដារា", "March 15, 2001", "Female", "+855 12 345 678",
                   "N01234567", "Kampot", "Phnom Penh test centre (demo)"):  # fmt: skip
@@ -133,7 +139,6 @@ async def test_a_detail_can_be_changed_from_the_summary(app: App) -> None:
     dara = Applicant(app.conversation, user_id=1, language="en")
     await start_booking(dara)
     await give_details(dara)
-    await dara.press("I agree")
     await dara.press("Province")
     await dara.press("Siem Reap")
     assert "Please check your registration" in dara.last.text
@@ -161,13 +166,31 @@ async def test_cancel_leaves_the_wizard_and_saves_nothing(app: App) -> None:
 
 async def test_refusing_consent_books_nothing(app: App) -> None:
     dara = Applicant(app.conversation, user_id=1, language="en")
-    await start_booking(dara)
-    await give_details(dara)
+    await start_booking(dara, agree=False)
     await dara.press("I do not agree")
     assert "Nothing was saved" in dara.last.text
+    await dara.send("Sok Dara")  # not taken as a detail: none was asked
+    assert "Step" not in dara.last.text
     assert await rows(app, Registration) == []
+    assert await rows(app, ConversationState) == []
     [me] = await rows(app, ApplicantRow)
-    assert me.phone is None
+    assert (me.phone, me.name_latin, me.consented_at) == (None, None, None)
+
+
+async def test_consent_is_asked_once_and_again_when_its_text_changes(app: App) -> None:
+    dara = Applicant(app.conversation, user_id=1, language="en")
+    await book(dara)
+    await start_booking(dara, exam="Nursing care skills test", agree=False)
+    assert "You gave these details last time" in dara.last.text  # not asked again
+    await dara.send("/cancel")
+    async with app.conversation.sessions() as db, db.begin():  # a new consent text since
+        await db.exec(update(ApplicantRow).values(consent_version="an-older-text"))
+    await start_booking(dara, exam="Nursing care skills test", agree=False)
+    assert "Do you agree?" in dara.last.text
+    await dara.press("I agree")
+    assert "You gave these details last time" in dara.last.text
+    [me] = await rows(app, ApplicantRow)
+    assert me.consent_version == CONSENT_VERSION
 
 
 async def test_the_wizard_survives_a_restart(app: App, tmp_path: Path) -> None:
@@ -185,7 +208,6 @@ async def test_the_wizard_survives_a_restart(app: App, tmp_path: Path) -> None:
         await dara.share_contact("+85512345678")
         await dara.send("N01234567")
         await dara.press("Kampot")
-        await dara.press("I agree")
         assert "SOK DARA" in dara.last.text
         await dara.press("Confirm booking")
         assert "You are registered!" in dara.last.text
@@ -200,7 +222,6 @@ async def test_details_are_offered_for_reuse_on_the_next_booking(app: App) -> No
     assert "You gave these details last time" in dara.last.text
     assert "SOK DARA" in dara.last.text
     await dara.press("Yes, use them")
-    await dara.press("I agree")
     await dara.press("Confirm booking")
     assert "You are registered!" in dara.last.text
     assert len(await rows(app, Registration)) == 2
@@ -224,7 +245,6 @@ async def test_a_full_session_puts_the_applicant_on_the_waitlist(app: App) -> No
     await start_booking(sokha)
     assert any("full: waitlist" in label for label in sokha.screens[1].labels)
     await give_details(sokha)
-    await sokha.press("I agree")
     await sokha.press("Confirm booking")
     assert "on its waitlist: number 1 in line" in sokha.last.text
 
@@ -331,7 +351,6 @@ async def test_a_closed_or_cancelled_session_is_refused_politely(app: App) -> No
     dara = Applicant(app.conversation, user_id=1, language="en")
     await start_booking(dara)
     await give_details(dara)
-    await dara.press("I agree")
     async with app.conversation.sessions() as db, db.begin():
         await db.exec(
             update(TestSession).where(col(TestSession.id) == first.id).values(status="cancelled")
@@ -368,8 +387,9 @@ async def test_deleteme_erases_identity_and_keeps_an_anonymous_count(app: App) -
     [registration] = await rows(app, Registration)
     assert (registration.applicant_id, registration.status) == (None, "cancelled")
     assert all(s.seats_taken == 0 for s in await rows(app, TestSession))
-    # The reminders planned at booking are gone: no row points at their chat any more.
-    assert await rows(app, OutboxMessage) == []
+    # The reminders planned at booking are skipped, and no longer point at anyone.
+    reminders = await rows(app, OutboxMessage)
+    assert {(r.status, r.applicant_id) for r in reminders} == {("skipped", None)}
 
 
 @pytest.mark.parametrize(
@@ -383,5 +403,6 @@ async def test_the_wizard_speaks_khmer_and_japanese(
     await dara.send("/book")
     await dara.press_data("book:exam:jft-basic")
     await dara.press_data(str(dara.last.buttons[0].data))
+    await dara.press_data("reg:consent:yes")
     for word in words:
         assert word in dara.last.text

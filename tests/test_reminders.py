@@ -54,8 +54,8 @@ async def book(person: Applicant, session_id: int) -> None:
     await person.send("/book")
     await person.press_data("book:exam:jft-basic")
     await person.press_data(f"book:ses:{session_id}")
-    await give_details(person)
     await person.press("I agree")
+    await give_details(person)
     await person.press("Confirm booking")
 
 

@@ -51,8 +51,8 @@ async def booked(
     await person.send("/book")
     await person.press_data("book:exam:jft-basic")
     await person.press_data(f"book:ses:{session_id}")
-    await give_details(person)
     await person.press("I agree")
+    await give_details(person)
     await person.press("Confirm booking")
     async with app.conversation.sessions() as db:
         registration = (

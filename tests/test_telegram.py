@@ -358,7 +358,10 @@ async def test_booking_a_seat_through_telegram(
     )
     assert sessions.message_id == exams.message_id
     first = data_of(sessions, "Phnom Penh")
-    question = await answer_and_read(telegram, DARA, "user_presses", sessions.message_id, first)
+    consent = await answer_and_read(telegram, DARA, "user_presses", sessions.message_id, first)
+    question = await answer_and_read(
+        telegram, DARA, "user_presses", consent.message_id, data_of(consent, "I agree")
+    )
     assert "Step 1 of 7" in question.text
     refused = await answer_and_read(telegram, DARA, "user_sends", "<b>Сок</b>")
     assert "Latin letters" in refused.text
@@ -376,11 +379,8 @@ async def test_booking_a_seat_through_telegram(
     id_question = await telegram.next_message(DARA)
     assert "passport number" in id_question.text
     provinces = await answer_and_read(telegram, DARA, "user_sends", "N01234567")
-    consent = await answer_and_read(
-        telegram, DARA, "user_presses", provinces.message_id, data_of(provinces, "Kampot")
-    )
     summary = await answer_and_read(
-        telegram, DARA, "user_presses", consent.message_id, data_of(consent, "I agree")
+        telegram, DARA, "user_presses", provinces.message_id, data_of(provinces, "Kampot")
     )
     assert "SOK DARA" in summary.text
     done = await answer_and_read(
@@ -449,8 +449,11 @@ async def test_each_wrong_answer_through_telegram(
     sessions = await answer_and_read(
         telegram, DARA, "user_presses", exams.message_id, data_of(exams, "JFT-Basic")
     )
-    latest = await answer_and_read(
+    consent = await answer_and_read(
         telegram, DARA, "user_presses", sessions.message_id, data_of(sessions, "Phnom Penh")
+    )
+    latest = await answer_and_read(
+        telegram, DARA, "user_presses", consent.message_id, data_of(consent, "I agree")
     )
     for answer in answers_before:
         if answer in ("-", "Female"):

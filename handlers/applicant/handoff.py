@@ -20,6 +20,7 @@ from handlers.core.texts import LANGUAGE_NAMES, Texts
 from handlers.faq.matching import normalize
 from handlers.faq.teaching_buttons import office_post_buttons
 from models.questions import (
+    OFFICE_POST_KEY,
     UnansweredQuestion,
     hand_to_office,
     office_load,
@@ -29,7 +30,6 @@ from models.registrations import registrations_of
 
 journey = Journey("handoff")
 
-POST_KEY = "handoff:"  # the dedupe key of a question's post in the staff group
 ASKING = "handoff:asking"  # the step where the next message goes to the office
 OFFICE_QUESTION_MAX_LENGTH = 2000  # leaves room in the staff group's post for who asked
 # The most of a question the post shows (a question the FAQ kept may be longer), counted
@@ -146,7 +146,9 @@ async def _hand_over(ctx: Context, question: UnansweredQuestion) -> None:
     # Under the post, staff can also teach the bot: attach it to an FAQ entry, or set it aside.
     assert question.id is not None
     buttons = office_post_buttons(ctx.services.texts(ctx.services.default_locale), question.id)
-    await post_to_chat(ctx.db, staff_chat, f"{POST_KEY}{question.id}", [SendText(post, buttons)])
+    await post_to_chat(
+        ctx.db, staff_chat, f"{OFFICE_POST_KEY}{question.id}", [SendText(post, buttons)]
+    )
 
 
 async def _office_is_full(ctx: Context) -> str | None:

@@ -89,24 +89,23 @@ async def keep(ctx: Context, _: KeepMyData) -> None:
 
 
 @journey.button(EraseMyData)
-async def erase(ctx: Context, _: EraseMyData) -> None:
+async def erase(ctx: Context, pressed: EraseMyData) -> None:
     """Erases the applicant's data."""
     assert ctx.applicant.id is not None
     # Seats first: a deleted applicant must not keep a seat someone in line could have.
     for registration in await live_registrations_of(ctx.db, ctx.applicant.id):
         await release_seat(ctx.db, ctx.services, registration, ctx.now)
     posts = await erase_applicant(ctx.db, ctx.applicant)
-    # Their questions' posts in the staff group lose the words, the name and the account.
-    office = ctx.services.texts(ctx.services.default_locale)  # it reads the default language
+    # Their questions already in the staff group lose what they said (the office reads the
+    # default language); a post not sent yet never will be.
+    _ = ctx.services.texts(ctx.services.default_locale)
     for post in posts:
-        notice = office("🗑 Question #{number}: the applicant erased their data.").format(
-            number=post.question_id
-        )
+        text = _("🗑 <b>Question for the office</b> #{number}\n\nThe applicant erased their data.")
         await post_to_chat(
             ctx.db,
             post.chat_id,
-            f"erased:{post.question_id}",
-            [EditText(post.message_id, notice, None)],
+            f"erased-post:{post.question_id}",
+            [EditText(post.message_id, text.format(number=post.question_id))],
         )
     ctx.show(
         ctx._(

@@ -1,10 +1,15 @@
-"""Booking a seat: choose the test, then a session, give your details, agree, confirm.
+"""Booking a seat: choose the test, then a session, agree, give your details, confirm.
+
+Agreement comes before the first detail, and is remembered with the version of its text:
+it is asked again only when that text changes.
 
 The wizard's answers live in the conversation state, so it survives a restart and
 goes on where it was. Every button is checked against the database and the current
 step; a stale or forged press changes nothing.
 """
 
+import hashlib
+from collections.abc import Callable
 from datetime import date
 from typing import Any
 
@@ -57,6 +62,7 @@ from handlers.core.context import Context
 from handlers.core.events import InlineKeyboard, Kind, RemoveKeyboard
 from handlers.core.routing import Journey
 from handlers.core.texts import Texts
+from models.applicants import has_consented, record_consent
 from models.registrations import (
     BookingRefused,
     RegistrationStatus,
@@ -163,13 +169,23 @@ async def choose_session(ctx: Context, pressed: PickExam) -> None:
 
 @journey.button(PickSession)
 async def begin_details(ctx: Context, pressed: PickSession) -> None:
-    """Remembers the session and asks for the details, or offers the ones given before."""
+    """Remembers the session, asks for agreement if not given to this text yet, then asks for
+    the details or offers the ones given before."""
     found = await _bookable_session(ctx, pressed.session_id)
     if found is None:
         return
     session, exam = found
     fields = dict(ctx.data.get("fields", {})) if ctx.step == SUMMARY else {}
     await ctx.go_to(REUSE, session_id=session.id, exam_id=exam.id, fields=fields, editing=False)
+    if not has_consented(ctx.applicant, CONSENT_VERSION):
+        await ask_consent(ctx)
+        return
+    await _details(ctx)
+
+
+async def _details(ctx: Context) -> None:
+    """The summary when every detail is known, else the details given before, or step 1."""
+    fields = ctx.data.get("fields", {})
     if complete(fields):
         await show_summary(ctx)
         return
@@ -247,11 +263,11 @@ async def stop_button_pressed(ctx: Context, _: StopRegistering) -> None:
 
 @journey.button(ReuseDetails, on_step=REUSE)
 async def reuse_details(ctx: Context, _: ReuseDetails) -> None:
-    """Takes the details given last time, then asks for agreement."""
+    """Takes the details given last time, then shows them all to be checked."""
     if not complete(ctx.data.get("fields", {})):
         await _new_details(ctx)
     else:
-        await ask_consent(ctx)
+        await show_summary(ctx)
 
 
 @journey.button(NewDetails, on_step=REUSE)
@@ -324,23 +340,33 @@ async def _keep(ctx: Context, field: str, value: Any) -> None:
     if later:
         await ask(ctx, later[0])
     else:
-        await ask_consent(ctx)
+        await show_summary(ctx)
 
 
 # --- 4. Consent, summary and confirmation -----------------------------------------------------
 
 
+def consent_text(_: Callable[[str], str]) -> str:
+    """What the applicant agrees to before giving any detail."""
+    return _(
+        "🔒 <b>Your data</b>\n\n"
+        "To register you, I will ask for your name, date of birth, sex, phone, ID or passport "
+        "number and province. The ministry's test office keeps these details to register you "
+        "for the test, to check your identity on the test day and to contact you about your "
+        "registration. Only the office staff can see them. You can see them at any time with "
+        "/mydata and erase them with /deleteme.\n\nDo you agree?"
+    )
+
+
+# The version of the text agreed to: a new text (in the source language) is asked again.
+CONSENT_VERSION = hashlib.sha256(consent_text(str).encode()).hexdigest()[:16]
+
+
 async def ask_consent(ctx: Context) -> None:
-    """Says who sees the details and why, and asks for agreement."""
+    """Says what will be asked, who sees it and why, and asks for agreement first."""
     await ctx.go_to(CONSENT)
     ctx.say(
-        ctx._(
-            "🔒 <b>Your data</b>\n\n"
-            "The ministry's test office keeps these details to register you for the test, to "
-            "check your identity on the test day and to contact you about your registration. "
-            "Only the office staff can see them. You can see them at any time with /mydata "
-            "and erase them with /deleteme.\n\nDo you agree?"
-        ),
+        consent_text(ctx.texts),
         InlineKeyboard.of(
             [Agree().button(ctx._("✅ I agree"))],
             [Disagree().button(ctx._("✖ I do not agree"))],
@@ -359,8 +385,9 @@ async def consent(ctx: Context, agreed: bool) -> None:
             InlineKeyboard.of([home_button(ctx.texts)]),
         )
         return
-    await ctx.go_to(SUMMARY, consented=True)
-    await show_summary(ctx)
+    record_consent(ctx.applicant, CONSENT_VERSION, ctx.now)
+    ctx.db.add(ctx.applicant)
+    await _details(ctx)
 
 
 async def show_summary(ctx: Context) -> None:
@@ -387,7 +414,7 @@ async def show_summary(ctx: Context) -> None:
 async def confirm(ctx: Context) -> None:
     """Books the seat (or a place in line), saves the details, and says what comes next."""
     fields = ctx.data.get("fields", {})
-    if not ctx.data.get("consented") or not complete(fields):
+    if not has_consented(ctx.applicant, CONSENT_VERSION) or not complete(fields):
         ctx.out_of_date()
         return
     found = await _bookable_session(ctx, int(ctx.data["session_id"]))
@@ -489,7 +516,6 @@ async def _old_enough(ctx: Context, birth: date) -> bool:
 def _save_identity(ctx: Context, fields: dict[str, Any]) -> None:
     applicant = ctx.applicant
     save_answers(applicant, fields)
-    applicant.consented_at = ctx.now
     # Messages sent later (a seat offer) must be in the language the wizard was in.
     applicant.locale = applicant.locale or ctx.locale
     ctx.db.add(applicant)

@@ -14,7 +14,8 @@ from typing import TYPE_CHECKING, TypeVar
 from handlers.core.buttons import ButtonData, OutOfDate
 from handlers.core.events import Incoming, Kind
 from handlers.core.texts import Texts
-from models.staff import Role, audit, may
+from models.retention import REFUSED_ATTEMPTS_PER_DAY, refusals_today
+from models.staff import REFUSED, Role, audit, may
 
 if TYPE_CHECKING:
     from handlers.core.context import Context
@@ -305,9 +306,12 @@ def _guarded(gate: Requires | None, handler: Handler, unknown: Handler | None) -
 
 
 async def _note_refusal(ctx: "Context") -> None:
-    """Someone not allowed reached for a staff command or button: the audit trail says so."""
+    """Someone not allowed reached for a staff command or button: the audit trail says so,
+    a few times a day (one person sending /staff all day must not fill it)."""
+    if await refusals_today(ctx.db, ctx.actor, ctx.now) >= REFUSED_ATTEMPTS_PER_DAY:
+        return
     what = ctx.event.command or ctx.event.button_data.split(":", 1)[0]
-    await audit(ctx.db, ctx.actor, "refused", what[:128])
+    await audit(ctx.db, ctx.actor, REFUSED, what[:128], ctx.now)
 
 
 async def _not_staff(ctx: "Context") -> None:

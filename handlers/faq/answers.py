@@ -14,6 +14,7 @@ from handlers.faq.buttons import Question, RateAnswer, Topic, Topics
 from handlers.faq.features import features_of
 from handlers.faq.small_talk import SmallTalk, small_talk, words_left
 from models.questions import record_feedback, record_unanswered
+from models.retention import RATINGS_PER_DAY, ratings_today
 
 journey = Journey("faq")
 
@@ -72,8 +73,16 @@ async def rate_answer(ctx: Context, pressed: RateAnswer) -> None:
         return
     assert ctx.applicant.id is not None
     helpful = pressed.helpful == "y"
-    await record_feedback(ctx.db, ctx.applicant.id, entry.id, helpful=helpful)
-    ctx.notify(ctx._("Thank you! Your answer helps us improve."))
+    if await ratings_today(ctx.db, ctx.applicant.id, ctx.now) < RATINGS_PER_DAY:
+        await record_feedback(ctx.db, ctx.applicant.id, entry.id, helpful=helpful, now=ctx.now)
+        ctx.notify(ctx._("Thank you! Your answer helps us improve."))
+    else:
+        ctx.notify(
+            ctx._(
+                "Thank you! You have rated many answers today. "
+                "I will keep new ratings again tomorrow."
+            )
+        )
     if helpful:
         ctx.show(*await answer_screen(ctx, entry, [], feedback=False))
     else:

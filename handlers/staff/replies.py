@@ -6,7 +6,6 @@ from the office) and marks the post answered.
 
 from html import escape
 
-from handlers.applicant.handoff import POST_KEY
 from handlers.core.context import Context
 from handlers.core.events import EditText, Outgoing, SendText
 from handlers.core.letters import post_to_chat, tell
@@ -17,7 +16,7 @@ from handlers.faq.teaching_buttons import office_post_buttons
 from handlers.staff.teaching import settled_line
 from models.applicants import Applicant
 from models.outbox import sent_message
-from models.questions import UnansweredQuestion, answer_question
+from models.questions import OFFICE_EDIT_KEY, OFFICE_POST_KEY, UnansweredQuestion, answer_question
 from models.staff import Role
 
 journey = Journey("office-answers", gate=requires(Role.OPERATOR))
@@ -29,9 +28,9 @@ async def answer_from_the_office(ctx: Context) -> None:
     assert ctx.event.reply_to_message_id is not None
     staff_chat = ctx.event.chat_id
     post = await sent_message(ctx.db, staff_chat, ctx.event.reply_to_message_id)
-    if post is None or not post.dedupe_key.startswith(POST_KEY):
+    if post is None or not post.dedupe_key.startswith(OFFICE_POST_KEY):
         return  # a reply to something else the bot said: not an answer
-    question_id = int(post.dedupe_key.removeprefix(POST_KEY))
+    question_id = int(post.dedupe_key.removeprefix(OFFICE_POST_KEY))
     question = await ctx.db.get(UnansweredQuestion, question_id)
     if question is None:
         return
@@ -73,7 +72,7 @@ async def answer_from_the_office(ctx: Context) -> None:
     await post_to_chat(
         ctx.db,
         staff_chat,
-        f"answered:{question.id}:{ctx.event.update_id or int(now.timestamp())}",
+        f"{OFFICE_EDIT_KEY}{question.id}:{ctx.event.update_id or int(now.timestamp())}",
         # Never cut: the post left room for these lines (see OFFICE_POST_QUESTION_MAX), and a
         # cut could fall inside an escaped character, which Telegram refuses as bad HTML.
         [EditText(post.telegram_message_id, marked, keyboard)],

@@ -48,7 +48,10 @@ async def book_through_telegram(
     question = await answer_and_read(
         telegram, user_id, "user_presses", exams.message_id, data_of(exams, "JFT-Basic")
     )
-    await answer_and_read(telegram, user_id, "user_presses", question.message_id, session_data)
+    consent = await answer_and_read(
+        telegram, user_id, "user_presses", question.message_id, session_data
+    )
+    await answer_and_read(telegram, user_id, "user_presses", consent.message_id, "reg:consent:yes")
     for typed in ("Chan Sokha", "ចាន់ សុខា"):
         await answer_and_read(telegram, user_id, "user_sends", typed)
     sex = await answer_and_read(telegram, user_id, "user_sends", "2000-01-01")
@@ -56,11 +59,8 @@ async def book_through_telegram(
     await answer_and_read(telegram, user_id, "user_sends", "097 765 4321")
     await telegram.next_message(user_id)
     provinces = await answer_and_read(telegram, user_id, "user_sends", "123456789")
-    consent = await answer_and_read(
-        telegram, user_id, "user_presses", provinces.message_id, "reg:prov:takeo"
-    )
     summary = await answer_and_read(
-        telegram, user_id, "user_presses", consent.message_id, "reg:consent:yes"
+        telegram, user_id, "user_presses", provinces.message_id, "reg:prov:takeo"
     )
     return await answer_and_read(
         telegram, user_id, "user_presses", summary.message_id, "reg:confirm"
