@@ -231,7 +231,9 @@ def test_latin_names(text: str, name: str) -> None:
         ("សុខ ដារា", Rejection.NOT_LATIN),
         ("Sok សុខ", Rejection.NOT_LATIN),
         ("José", Rejection.NOT_LATIN),
-        ("Sok Dara 2", Rejection.NOT_LATIN),
+        ("Sok Dara 2", Rejection.NAME_HAS_DIGITS),
+        ("what is the fee?", Rejection.NAME_IS_A_QUESTION),  # typed at the wrong step
+        ("how much is the test fee for jft", Rejection.NAME_TOO_MANY_WORDS),
         ("Sok.Dara", Rejection.NOT_LATIN),
         ("山田", Rejection.NOT_LATIN),
         ("", Rejection.TOO_SHORT),
@@ -239,7 +241,8 @@ def test_latin_names(text: str, name: str) -> None:
         ("S", Rejection.TOO_SHORT),
         ("S-", Rejection.TOO_SHORT),
         ("A" * 81, Rejection.TOO_LONG),
-        ("SOK " * 20 + "DARA", Rejection.TOO_LONG),
+        ("SOK " * 4 + "D" * 70, Rejection.TOO_LONG),
+        ("SOK " * 20 + "DARA", Rejection.NAME_TOO_MANY_WORDS),
     ],
 )
 def test_latin_names_refused(text: str, reason: Rejection) -> None:
@@ -268,8 +271,9 @@ def test_khmer_names(text: str, name: str) -> None:
     [
         ("Sok Dara", Rejection.NOT_KHMER),
         ("សុខ Dara", Rejection.NOT_KHMER),
-        ("សុខ ១២", Rejection.NOT_KHMER),
-        ("សុខ 12", Rejection.NOT_KHMER),
+        ("សុខ ១២", Rejection.NAME_HAS_DIGITS),
+        ("សុខ 12", Rejection.NAME_HAS_DIGITS),
+        ("តម្លៃប្រឡងប៉ុន្មាន?", Rejection.NAME_IS_A_QUESTION),
         ("", Rejection.TOO_SHORT),
         ("\u200b", Rejection.TOO_SHORT),
         ("ក", Rejection.TOO_SHORT),

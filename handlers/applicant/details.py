@@ -26,6 +26,9 @@ class Rejection(StrEnum):
     NOT_KHMER = "not_khmer"
     TOO_SHORT = "too_short"
     TOO_LONG = "too_long"
+    NAME_IS_A_QUESTION = "name_is_a_question"  # "what is the fee?" typed where a name is asked
+    NAME_HAS_DIGITS = "name_has_digits"
+    NAME_TOO_MANY_WORDS = "name_too_many_words"
     INVALID_ID = "invalid_id"
 
 
@@ -227,6 +230,24 @@ def format_phone(e164: str) -> str:
 # Names
 
 _NAME_LENGTH = range(2, 81)
+_NAME_MAX_WORDS = 5  # longer is a sentence typed at the wrong step, not a name
+_QUESTION_MARKS = "?？¿"
+
+
+def _not_a_name(text: str) -> None:
+    """Refuses what is plainly not a name, saying why: a question, digits, a sentence.
+
+    Raises:
+        DetailRejected: a question mark, a digit (any script's), or more than five words.
+    """
+    if any(mark in text for mark in _QUESTION_MARKS):
+        raise DetailRejected(Rejection.NAME_IS_A_QUESTION)
+    if any(char.isdigit() for char in text):
+        raise DetailRejected(Rejection.NAME_HAS_DIGITS)
+    if len(text.split()) > _NAME_MAX_WORDS:
+        raise DetailRejected(Rejection.NAME_TOO_MANY_WORDS)
+
+
 # Passports' machine-readable zone has A-Z only, so accented letters would not match it.
 _LATIN_NAME = re.compile(r"[A-Z '\-]+")
 _KHMER_NAME = re.compile(r"[\u1780-\u17DD\u19E0-\u19FF \u200C\u200D]+")
@@ -241,6 +262,7 @@ def clean_latin_name(text: str) -> str:
         DetailRejected: other scripts or digits in it, or too short or too long.
     """
     name = " ".join(_plain(text).replace("’", "'").replace("‘", "'").split()).upper()
+    _not_a_name(name)
     if name and not _LATIN_NAME.fullmatch(name):
         raise DetailRejected(Rejection.NOT_LATIN)
     if len(name) < _NAME_LENGTH.start or sum(c.isalpha() for c in name) < 2:
@@ -261,6 +283,7 @@ def clean_khmer_name(text: str) -> str:
     # NFC, not NFKC: Khmer has no compatibility forms to fold, only canonical orderings.
     name = unicodedata.normalize("NFC", text).replace("\u200b", "").replace("\ufeff", "")
     name = " ".join(name.split())
+    _not_a_name(name)
     if name and not _KHMER_NAME.fullmatch(name):
         raise DetailRejected(Rejection.NOT_KHMER)
     if len(name) < _NAME_LENGTH.start or len(_KHMER_LETTER.findall(name)) < 2:

@@ -539,6 +539,16 @@ def _rejection_text(_: Texts, reason: Rejection) -> str:
         ),
         Rejection.TOO_SHORT: _("That is too short. Please write your full name."),
         Rejection.TOO_LONG: _("That is too long. Please write at most 80 characters."),
+        Rejection.NAME_IS_A_QUESTION: _(
+            "That looks like a question, not a name. Please write only your name here; you "
+            "can ask your question after the booking, or tap ✖ Cancel."
+        ),
+        Rejection.NAME_HAS_DIGITS: _(
+            "A name has no digits. Please write only your name, for example: SOK DARA."
+        ),
+        Rejection.NAME_TOO_MANY_WORDS: _(
+            "That is more words than a name has. Please write only your name, as in your passport."
+        ),
         Rejection.NOT_A_DATE: _(
             "I could not read a date. Please write day, month and year, for example: 25/12/2001."
         ),

@@ -17,8 +17,10 @@ async def give_details(person: Chat) -> None:
 # (answers before the bad one, the bad answer, words of the explanation); "-" taps Skip.
 BAD_ANSWERS = [
         ([], "Сок Дара", "Latin letters"),
+        ([], "what is the fee?", "looks like a question"),
         ([], "D", "too short"),
-        ([], "SOK " * 30, "too long"),
+        ([], "SOK " * 30, "more words than a name"),
+        ([], "D" * 81, "too long"),
         (["Sok Dara"], "Sok Dara", "Khmer script"),
         (["Sok Dara", "-"], "31/02/2001", "does not exist"),
         (["Sok Dara", "-"], "yesterday", "could not read a date"),
