@@ -103,6 +103,7 @@ async def stop_asking(ctx: Context, _: StopAsking) -> None:
     await leave_asking(ctx)
 
 
+@journey.cancel_on_step(ASKING)
 async def leave_asking(ctx: Context) -> None:
     """The applicant changed their mind: nothing goes to the office (the button or /cancel)."""
     await ctx.finish()

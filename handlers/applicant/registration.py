@@ -44,7 +44,6 @@ from handlers.applicant.details import (
     age_on,
     format_phone,
 )
-from handlers.applicant.handoff import ASKING, leave_asking
 from handlers.applicant.identity import (
     BY_NAME,
     DETAILS,
@@ -461,9 +460,6 @@ async def confirm(ctx: Context) -> None:
 @journey.command("cancel")
 async def stop(ctx: Context) -> None:
     """Leaves the wizard at any step; nothing is saved."""
-    if ctx.step == ASKING:
-        await leave_asking(ctx)  # /cancel while writing to the office
-        return
     was_registering = (ctx.step or "").startswith("reg:")
     await ctx.finish()
     text = (

@@ -176,9 +176,8 @@ async def show_registration(ctx: Context, registration: Registration) -> None:
 @journey.button(CheckIn)
 async def mark_checked_in(ctx: Context, pressed: CheckIn) -> None:
     """Marks the registration attended, once; another day's session asks first."""
-    registration = await ctx.db.get(Registration, pressed.registration_id)
+    registration = await _pressed_registration(ctx, pressed.registration_id)
     if registration is None:
-        ctx.out_of_date()
         return
     session, _exam = await session_and_exam(ctx.db, registration)
     if registration.status == RegistrationStatus.CONFIRMED and not _is_today(
@@ -200,9 +199,8 @@ async def mark_checked_in(ctx: Context, pressed: CheckIn) -> None:
 @journey.button(CheckInAnyway)
 async def mark_checked_in_anyway(ctx: Context, pressed: CheckInAnyway) -> None:
     """The check-in of someone whose session is on another day, confirmed."""
-    registration = await ctx.db.get(Registration, pressed.registration_id)
+    registration = await _pressed_registration(ctx, pressed.registration_id)
     if registration is None:
-        ctx.out_of_date()
         return
     await _check_in(ctx, registration)
 
@@ -224,9 +222,8 @@ async def _check_in(ctx: Context, registration: Registration) -> None:
 @journey.button(UndoCheckIn)
 async def take_back_check_in(ctx: Context, pressed: UndoCheckIn) -> None:
     """Undoes a check-in made by mistake: by who made it, within ten minutes."""
-    registration = await ctx.db.get(Registration, pressed.registration_id)
+    registration = await _pressed_registration(ctx, pressed.registration_id)
     if registration is None:
-        ctx.out_of_date()
         return
     if not await undo_check_in(ctx.db, registration, ctx.event.user_id, ctx.now):
         ctx.notify(
@@ -244,11 +241,18 @@ async def take_back_check_in(ctx: Context, pressed: UndoCheckIn) -> None:
 
 @journey.button(ShowRegistration)
 async def back_to_registration(ctx: Context, pressed: ShowRegistration) -> None:
-    registration = await ctx.db.get(Registration, pressed.registration_id)
+    registration = await _pressed_registration(ctx, pressed.registration_id)
     if registration is None:
-        ctx.out_of_date()
         return
     await show_registration(ctx, registration)
+
+
+async def _pressed_registration(ctx: Context, registration_id: int) -> Registration | None:
+    """The registration a check-in button is about; None (told "out of date") if it is gone."""
+    registration = await ctx.db.get(Registration, registration_id)
+    if registration is None:
+        ctx.out_of_date()
+    return registration
 
 
 def _is_today(ctx: Context, starts_at: datetime) -> bool:
