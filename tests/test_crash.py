@@ -13,15 +13,16 @@ import sys
 from collections import Counter
 from pathlib import Path
 
+import pytest
 from sqlmodel import select
 
 from bot.app import build_app
 from handlers.core.content import to_content
 from handlers.core.events import SendText
 from models import OutboxMessage
-from models.db import create_engine, session_factory
+from models.db import create_engine, session_factory, upgrade_database
 from models.outbox import OutboxStatus, enqueue
-from tests.support.app import settings_for_test
+from tests.support.app import new_postgres_database, settings_for_test
 from tests.support.fake_telegram import FakeTelegram
 
 CHATS = range(30_000, 32_000)
@@ -34,6 +35,8 @@ KILL_AFTER = (300, 1000)  # delivered messages, counted by the server, before ea
 async def queue_broadcast(database_url: str, tmp_path: Path) -> None:
     app = build_app(settings_for_test(tmp_path, database_url=database_url))
     try:
+        if database_url.startswith("postgresql"):
+            await upgrade_database(app.engine)  # `run` refuses a database not upgraded
         await app.prepare_database()
         async with app.conversation.sessions() as db, db.begin():
             for chat in CHATS:
@@ -102,8 +105,14 @@ async def first_message(telegram: FakeTelegram, log: Path) -> None:
         ) from None
 
 
-async def test_killed_twice_mid_broadcast_every_chat_gets_its_message(tmp_path: Path) -> None:
-    database_url = f"sqlite+aiosqlite:///{tmp_path}/crash.db"
+@pytest.mark.parametrize("engine", ["sqlite", "postgresql"])
+async def test_killed_twice_mid_broadcast_every_chat_gets_its_message(
+    request: pytest.FixtureRequest, tmp_path: Path, engine: str
+) -> None:
+    if engine == "postgresql":
+        database_url = await new_postgres_database(request.getfixturevalue("postgres_socket"))
+    else:
+        database_url = f"sqlite+aiosqlite:///{tmp_path}/crash.db"
     await queue_broadcast(database_url, tmp_path)
     telegram = FakeTelegram(global_rate=SEND_RATE, global_window=True, latency=ROUND_TRIP)
     await telegram.start()

@@ -182,8 +182,9 @@ async def test_a_round_trip_jumping_between_50_and_400_ms_never_brings_a_429(
 
 
 async def test_a_429_pauses_all_sending_for_retry_after(
-    app: App, telegram: FakeTelegram, connect: Connect
+    app_on_each_engine: App, telegram: FakeTelegram, connect: Connect
 ) -> None:
+    app = app_on_each_engine
     channel = connect(app)
     chats = list(range(FIRST_CHAT, FIRST_CHAT + 5))
     await queue(app, telegram, chats)
@@ -239,8 +240,9 @@ async def test_a_blocked_user_fails_once_and_the_rest_of_theirs_is_skipped(
     "telegram", [{"failure_rate": 0.3, "seed": 20261125}], indirect=True, ids=["30% 500s"]
 )
 async def test_server_errors_are_retried_until_each_row_is_sent_exactly_once(
-    app: App, telegram: FakeTelegram, connect: Connect
+    app_on_each_engine: App, telegram: FakeTelegram, connect: Connect
 ) -> None:
+    app = app_on_each_engine
     channel = connect(app)
     chats = list(range(FIRST_CHAT, FIRST_CHAT + 40))
     await queue(app, telegram, chats)
@@ -279,8 +281,9 @@ async def test_chat_not_found_fails_the_row_without_retrying(
 # Telegram lets a chat have a few messages at once, then one a second: the sender's own
 # per-chat budget must hold the rest back without sending them out of order.
 async def test_a_chat_gets_its_messages_in_order_within_its_limit(
-    app: App, telegram: FakeTelegram, connect: Connect
+    app_on_each_engine: App, telegram: FakeTelegram, connect: Connect
 ) -> None:
+    app = app_on_each_engine
     channel = connect(app)
     busy = FIRST_CHAT
     others = list(range(FIRST_CHAT + 1, FIRST_CHAT + 4))
