@@ -42,7 +42,7 @@ class Settings(BaseSettings):
     staff_chat_id: int | None = None
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     send_rate: int = Field(default=30, ge=1, le=1000)
-    send_window: int = Field(default=128, ge=1, le=1000)
+    send_window: int = Field(default=256, ge=1, le=1000)
     quiet_hours: str = "21:00-07:00"
     offer_hours: float = Field(default=12, gt=0, le=24 * 14)
     reminder_days: Annotated[list[int], NoDecode] = Field(default_factory=lambda: [7, 1])

@@ -119,7 +119,7 @@ class OutboxSender:
         idle_interval: float = 1.0,
         only_chat: int | None = None,
         instance: str = "",
-        window_cap: int = 128,
+        window_cap: int = 256,
     ) -> None:
         self.sessions = sessions
         self.send_one = send_one

@@ -27,8 +27,8 @@ from pydantic import ValidationError
 from bot.channels.telegram import ApiErrors, NotAnUpdate, OnUpdate, ReplyKey
 from handlers.core.events import Button
 
-# aiohttp's pool: replies, button answers and the outbox's window (SEND_WINDOW, up to 128).
-CONNECTIONS = 160
+# aiohttp's pool: replies, button answers and the outbox's window (SEND_WINDOW, 256 by default).
+CONNECTIONS = 300
 
 
 class AiogramApi:
