@@ -88,6 +88,7 @@ def _with_app(settings: Settings, work: Callable[[App], Awaitable[None]]) -> Non
 @cli.command()
 def run() -> None:
     """Runs the bot on Telegram: long polling, or webhook mode when WEBHOOK_URL is set."""
+    from bot.channels.telegram import TelegramUnavailable
     from bot.instance import run_instance
 
     settings = _settings()
@@ -100,7 +101,10 @@ def run() -> None:
     async def work(app: App) -> None:
         await run_instance(settings, app)
 
-    _with_app(settings, work)
+    try:
+        _with_app(settings, work)
+    except TelegramUnavailable as error:
+        _fail(f"Cannot start: the Bot API server at {settings.telegram_api_url}: {error}")
 
 
 @cli.command()

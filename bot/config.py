@@ -21,7 +21,9 @@ from models.schedule import QuietHours, ReminderPlan
 
 Locale = Literal["km", "en", "ja"]
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./data/applicant-bot.sqlite3"
-SECRET_TOKEN = re.compile(r"[A-Za-z0-9_-]{1,256}")  # what Telegram accepts as secret_token
+# What Telegram accepts as secret_token, and at least 32 characters: the webhook faces the
+# internet, and a short secret can be guessed.
+SECRET_TOKEN = re.compile(r"[A-Za-z0-9_-]{32,256}")
 
 
 class ConfigurationError(Exception):
@@ -68,7 +70,7 @@ class Settings(BaseSettings):
     @classmethod
     def telegram_secret_token(cls, value: SecretStr | None) -> SecretStr | None:
         if value is not None and not SECRET_TOKEN.fullmatch(value.get_secret_value()):
-            raise ValueError("use 1 to 256 characters of A-Z, a-z, 0-9, _ and -")
+            raise ValueError("use 32 to 256 characters of A-Z, a-z, 0-9, _ and -")
         return value
 
     @field_validator("webhook_listen")

@@ -173,7 +173,7 @@ class WebhookServer:
             return web.Response(status=401, text="Unauthorized")
         try:
             payload = json.loads(await request.read())
-        except (ValueError, UnicodeDecodeError):
+        except (ValueError, UnicodeDecodeError, RecursionError):  # RecursionError: nested too deep
             payload = None
         if not isinstance(payload, dict):
             logger.warning("webhook request from %s refused: not a JSON object", request.remote)

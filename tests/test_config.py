@@ -50,10 +50,11 @@ def test_a_webhook_needs_a_well_formed_secret(monkeypatch: pytest.MonkeyPatch) -
     monkeypatch.setenv("WEBHOOK_URL", "https://bot.example.org/telegram")
     with pytest.raises(ConfigurationError, match=r"^WEBHOOK_SECRET: must be set"):
         load_settings(_env_file=None)
-    monkeypatch.setenv("WEBHOOK_SECRET", "has spaces in it")
-    with pytest.raises(ConfigurationError, match=r"^WEBHOOK_SECRET: use 1 to 256"):
-        load_settings(_env_file=None)
-    monkeypatch.setenv("WEBHOOK_SECRET", "s3cret_-OK")
+    for bad in ("has spaces in it but is long enough to pass", "s3cret_-OK-but-31-characters-xy"):
+        monkeypatch.setenv("WEBHOOK_SECRET", bad)
+        with pytest.raises(ConfigurationError, match=r"^WEBHOOK_SECRET: use 32 to 256"):
+            load_settings(_env_file=None)
+    monkeypatch.setenv("WEBHOOK_SECRET", "s3cret_-OK-and-32-characters-xyz")
     monkeypatch.setenv("WEBHOOK_LISTEN", "0.0.0.0:8443")
     settings = load_settings(_env_file=None)
     assert settings.listen == ("0.0.0.0", 8443)

@@ -31,7 +31,7 @@ from tests.support.fake_telegram import FakeTelegram
 from tests.support.sessions import make_session
 
 SEND_RATE = 100
-SECRET = "scale-test-secret"
+SECRET = "scale-test-secret-of-32-characters"
 BURST = {  # what each applicant sends, and how the reply to it begins
     "/help": "How I can help",
     "/faq": "Questions and answers",

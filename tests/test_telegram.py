@@ -9,9 +9,12 @@ import socket
 import sys
 from collections.abc import AsyncIterator
 from contextlib import suppress
+from io import BytesIO
 from pathlib import Path
 
 import pytest
+import zxingcpp
+from PIL import Image
 from sqlmodel import select
 
 from bot.app import App
@@ -301,31 +304,40 @@ async def test_the_webhook_is_registered_read_back_and_deleted(
     assert (await webhook_bot.webhook_spec()).url == ""
 
 
-@pytest.mark.parametrize("framework", ["aiogram", "ptb"])
-@pytest.mark.parametrize("mode", ["polling", "webhook"])
-async def test_applicant_bot_run_answers_on_telegram_and_stops_cleanly(
-    tmp_path: Path, telegram: FakeTelegram, framework: str, mode: str
-) -> None:
-    environment = {
+def run_environment(tmp_path: Path, telegram: FakeTelegram, framework: str) -> dict[str, str]:
+    """What `applicant-bot run` needs to poll the fake server with a fresh SQLite file."""
+    return {
         "PATH": "/usr/bin:/bin",
         "BOT_TOKEN": telegram.token,
         "TELEGRAM_API_URL": telegram.base_url,
         "DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path}/run.db",
         "BOT_FRAMEWORK": framework,
     }
+
+
+async def start_bot_run(tmp_path: Path, environment: dict[str, str]) -> asyncio.subprocess.Process:
+    return await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bot", "run",
+        env=environment, cwd=tmp_path, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize("framework", ["aiogram", "ptb"])
+@pytest.mark.parametrize("mode", ["polling", "webhook"])
+async def test_applicant_bot_run_answers_on_telegram_and_stops_cleanly(
+    tmp_path: Path, telegram: FakeTelegram, framework: str, mode: str
+) -> None:
+    environment = run_environment(tmp_path, telegram, framework)
     if mode == "webhook":
         with socket.socket() as probe:
             probe.bind(("127.0.0.1", 0))
             port = probe.getsockname()[1]
         environment |= {
             "WEBHOOK_URL": f"http://127.0.0.1:{port}/telegram",
-            "WEBHOOK_SECRET": "run-test-secret",
+            "WEBHOOK_SECRET": "run-test-secret-of-32-characters",
             "WEBHOOK_LISTEN": f"127.0.0.1:{port}",
         }
-    process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "bot", "run",
-        env=environment, cwd=tmp_path, stderr=asyncio.subprocess.PIPE,
-    )  # fmt: skip
+    process = await start_bot_run(tmp_path, environment)
     try:
         if mode == "webhook":
             await telegram.wait_for(lambda f: bool(f.webhook["url"]), timeout=30)
@@ -338,6 +350,48 @@ async def test_applicant_bot_run_answers_on_telegram_and_stops_cleanly(
         _, stderr = await asyncio.wait_for(process.communicate(), 30)
     assert process.returncode == 0, stderr.decode()
     assert b"Traceback" not in stderr
+
+
+@pytest.mark.parametrize("framework", ["aiogram", "ptb"])
+async def test_the_bot_waits_for_getme_before_answering_anyone(
+    tmp_path: Path, telegram: FakeTelegram, framework: str
+) -> None:
+    telegram.me_unavailable = 2  # Telegram's side answers 502 twice, then comes back
+    telegram.user_sends(DARA, "/start", language_code="en")  # sent while the bot cannot start
+    process = await start_bot_run(tmp_path, run_environment(tmp_path, telegram, framework))
+    try:
+        welcome = await telegram.next_message(DARA, timeout=30)
+        assert "Welcome" in welcome.text
+    finally:
+        process.send_signal(signal.SIGTERM)
+        _, stderr = await asyncio.wait_for(process.communicate(), 30)
+    log = stderr.decode()
+    assert log.count("Telegram did not answer getMe") == 2, log
+    assert "Traceback" not in log
+    first_poll = next(i for i, r in enumerate(telegram.requests) if r.method == "getUpdates")
+    get_mes = [i for i, r in enumerate(telegram.requests) if r.method == "getMe"]
+    assert len(get_mes) >= 3
+    assert get_mes[2] < first_poll  # nothing read before it knew itself
+
+
+@pytest.mark.parametrize("framework", ["aiogram", "ptb"])
+@pytest.mark.parametrize("fault", ["getMe without is_bot", "a wrong token"])
+async def test_a_bot_api_server_that_cannot_say_who_the_bot_is_ends_start_up_in_one_line(
+    tmp_path: Path, telegram: FakeTelegram, framework: str, fault: str
+) -> None:
+    environment = run_environment(tmp_path, telegram, framework)
+    if fault == "getMe without is_bot":  # as a third-party test server answered
+        del telegram.me["is_bot"]
+    else:
+        environment["BOT_TOKEN"] = "654321:NOT-THIS-BOTS-TOKEN"
+    process = await start_bot_run(tmp_path, environment)
+    _, stderr = await asyncio.wait_for(process.communicate(), 60)
+    *log, line = stderr.decode().splitlines()
+    assert process.returncode == 2
+    assert not [entry for entry in log if " ERROR " in entry or "Traceback" in entry]
+    assert line.startswith(f"Cannot start: the Bot API server at {telegram.base_url}")
+    assert ("is_bot" if fault == "getMe without is_bot" else "refused getMe") in line
+    assert not [r for r in telegram.requests if r.method == "getUpdates"]
 
 
 # A person types far slower than a test: the per-chat burst is raised so a whole wizard
@@ -392,6 +446,8 @@ async def test_booking_a_seat_through_telegram(
     assert venue.payload["title"] == "Phnom Penh test centre (demo)"
     ticket, calendar = await telegram.next_message(DARA), await telegram.next_message(DARA)
     assert (ticket.kind, calendar.kind) == ("photo", "document")
+    [qr_code] = zxingcpp.read_barcodes(Image.open(BytesIO(ticket.payload["photo"]["data"])))
+    assert qr_code.text.startswith("https://t.me/applicant_test_bot?start=ticket_")  # getMe's
 
     # A seat Dara gives up is offered to Sokha, first in line, through the outbox.
     async with app.conversation.sessions() as db, db.begin():

@@ -31,7 +31,7 @@ from tests.support.channels import channel_on_fake
 from tests.support.fake_telegram import FakeTelegram
 
 DARA = 5001
-SECRET = "webhook-secret_1"
+SECRET = "webhook-secret_1-of-32-characters"
 PATH = "/telegram/hook"
 CHANNELS = ["aiogram", "ptb"]
 
@@ -158,7 +158,11 @@ async def test_a_missing_or_wrong_secret_is_refused_and_logged(
 async def test_a_body_that_is_not_a_json_object_is_refused(app: App, launch: Launch) -> None:
     instance = await launch(app)
     async with aiohttp.ClientSession() as http:
-        for body in (b"not json", b"[1, 2]"):
+        nested_too_deep = b"[" * 100_000 + b"]" * 100_000  # json.loads gives up: RecursionError
+        nested_in_an_update = (
+            b'{"update_id": 5, "message": ' + b'{"a": ' * 5_000 + b"1" + b"}" * 5_001
+        )
+        for body in (b"not json", b"[1, 2]", nested_too_deep, nested_in_an_update):
             async with http.post(
                 instance.server.url, data=body, headers={SECRET_HEADER: SECRET}
             ) as response:

@@ -50,6 +50,8 @@ OnUpdate = Callable[[Update], Awaitable[None]]
 
 ALLOWED_UPDATES = ("message", "edited_message", "callback_query")
 MAX_ATTEMPTS = 5
+# At start, getMe is tried until Telegram answers, waiting at most this long in between.
+GET_ME_MAX_DELAY = 60.0
 # Telegram's own default when setWebhook is given no max_connections.
 DEFAULT_MAX_CONNECTIONS = 40
 # What a user may send that the bot cannot read, by the name of the message's field;
@@ -99,6 +101,7 @@ class ApiErrors:
     forbidden: Errors  # 403: the user blocked the bot
     bad_request: Errors  # 400 (and 413): sending it again cannot help
     network: Errors  # no answer, or a 5xx; checked after bad_request, which PTB derives from it
+    unreadable: Errors  # an answer that is not what the Bot API promises (a faulty server)
 
 
 # A reply-keyboard button: its label, and whether it asks to share the phone number.
@@ -170,6 +173,12 @@ class TelegramApi(Protocol):
     async def close(self) -> None:
         """Closes the client's connections."""
         ...
+
+
+def _one_line(error: Exception, limit: int = 200) -> str:
+    """An error's text on one line, clipped: for a start-up failure that ends in one line."""
+    text = " ".join(str(error).split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def unsupported_content(message: object) -> str:
@@ -300,18 +309,47 @@ class TelegramChannel:
     async def run(self, handle_signals: bool = False) -> None:
         """Sets the command menus, then polls until stopped (or SIGINT/SIGTERM, if asked)."""
         await self.call(self._request("delete_webhook"), user_id=None)  # polling needs none
-        if not await self.start():
-            raise TelegramUnavailable("getMe failed: the bot cannot start")
+        await self.start()
         await self.api.poll(self._on_update, ALLOWED_UPDATES, handle_signals)
 
-    async def start(self) -> bool:
-        """Learns the bot's username (for deep links) and sets the command menus; False when
-        Telegram could not tell who the bot is. Webhook mode starts here, without polling."""
-        me = await self.call(self.api.start, user_id=None)
-        if me is not None and me.username and self.account is not None:
+    async def start(self) -> None:
+        """Learns who the bot is (getMe, for deep links) and sets the command menus. Webhook
+        mode starts here, without polling."""
+        me = await self.who_am_i()
+        if self.account is not None:
             self.account.learn(me.username)
         await self.set_commands()
-        return me is not None
+
+    async def who_am_i(self) -> Any:
+        """The bot's own user: getMe, tried again until Telegram answers. Raises
+        TelegramUnavailable when the answer is a refusal or cannot be read."""
+        delay = self.retry_delay
+        while True:
+            try:
+                me, delivery = await self.attempt(self.api.start)
+            except self.api.errors.unreadable as error:
+                raise TelegramUnavailable(
+                    f"answered getMe with what cannot be read ({_one_line(error)})"
+                ) from None
+            match delivery.outcome:
+                case Outcome.SENT if getattr(me, "username", None):
+                    return me
+                case Outcome.SENT:
+                    raise TelegramUnavailable("answered getMe without the bot's username")
+                case Outcome.RETRY_AFTER:
+                    await asyncio.sleep(delivery.retry_after)
+                case Outcome.TRANSIENT:
+                    # Starting without knowing the username would put another bot's name
+                    # in every ticket and calendar link, so wait for Telegram instead.
+                    logger.warning(
+                        "Telegram did not answer getMe (%s); trying again in %.0f s",
+                        delivery.error,
+                        delay,
+                    )
+                    await asyncio.sleep(delay)
+                    delay = min(delay * 2, GET_ME_MAX_DELAY)
+                case _:
+                    raise TelegramUnavailable(f"refused getMe ({delivery.error})")
 
     async def stop(self) -> None:
         await self.api.stop()

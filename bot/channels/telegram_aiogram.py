@@ -14,6 +14,7 @@ from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.telegram import TelegramAPIServer
 from aiogram.enums import ParseMode
 from aiogram.exceptions import (
+    ClientDecodeError,
     TelegramAPIError,
     TelegramBadRequest,
     TelegramEntityTooLarge,
@@ -51,6 +52,7 @@ class AiogramApi:
             forbidden=(TelegramForbiddenError,),
             bad_request=(TelegramBadRequest, TelegramEntityTooLarge),
             network=(TelegramNetworkError, TelegramServerError),
+            unreadable=(ClientDecodeError,),
         )
 
     def inline_keyboard(self, rows: Sequence[Sequence[Button]]) -> types.InlineKeyboardMarkup:

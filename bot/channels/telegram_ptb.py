@@ -78,6 +78,8 @@ class PtbApi:
             forbidden=(Forbidden,),
             bad_request=(BadRequest,),
             network=(NetworkError,),  # also TimedOut, and 5xx answers
+            # PTB builds its objects with their fields as arguments: one missing is a TypeError.
+            unreadable=(TypeError, KeyError, ValueError),
         )
         self._stopping = asyncio.Event()
 

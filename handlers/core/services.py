@@ -17,13 +17,13 @@ if TYPE_CHECKING:
 
 class BotAccount:
     """The bot's own Telegram username: made by the factory, told by the channel once Telegram
-    has answered getMe (deep links made before that use the placeholder)."""
+    has answered getMe. The console has none, and its links are the command to type."""
 
-    def __init__(self, username: str = "applicant_bot") -> None:
+    def __init__(self, username: str | None = None) -> None:
         self._username = username
 
     @property
-    def username(self) -> str:
+    def username(self) -> str | None:
         return self._username
 
     def learn(self, username: str) -> None:
@@ -31,8 +31,10 @@ class BotAccount:
         self._username = username
 
     def deep_link(self, payload: str) -> str:
-        """A t.me link that opens the bot with /start <payload>."""
-        return f"https://t.me/{self.username}?start={payload}"
+        """A t.me link that opens the bot with /start <payload> (the command, without one)."""
+        if self._username is None:
+            return f"/start {payload}"
+        return f"https://t.me/{self._username}?start={payload}"
 
 
 @dataclass(frozen=True)

@@ -260,6 +260,13 @@ class FakeTelegram:
         self._read: dict[int, int] = {}  # chat -> how many changes next_message returned
         self._runner: web.AppRunner | None = None
         self.base_url = ""
+        # What getMe answers (a test may spoil it), and how many getMe calls fail first.
+        self.me: dict[str, Any] = {
+            "id": self.bot_id, "is_bot": True, "first_name": "Applicant Bot",
+            "username": "applicant_test_bot", "can_join_groups": False,
+            "can_read_all_group_messages": False, "supports_inline_queries": False,
+        }  # fmt: skip
+        self.me_unavailable = 0
 
     # --- the server ---------------------------------------------------------------------------
 
@@ -567,11 +574,10 @@ class FakeTelegram:
     # --- the Bot API methods ------------------------------------------------------------------
 
     async def _api_getMe(self, params: dict) -> dict:
-        return {
-            "id": self.bot_id, "is_bot": True, "first_name": "Applicant Bot",
-            "username": "applicant_test_bot", "can_join_groups": False,
-            "can_read_all_group_messages": False, "supports_inline_queries": False,
-        }  # fmt: skip
+        if self.me_unavailable > 0:
+            self.me_unavailable -= 1
+            raise BadRequest("Bad Gateway", 502)
+        return self.me
 
     async def _api_getUpdates(self, params: dict) -> list[dict]:
         if self.webhook.get("url"):
