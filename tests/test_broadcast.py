@@ -169,6 +169,22 @@ async def test_only_admins_broadcast(app: App) -> None:
     assert applicant.notices[-1] == "This button is out of date. Send /start to see the menu."
 
 
+async def test_a_staff_member_removed_mid_wizard_is_taken_out_of_it(app: App) -> None:
+    owner = Applicant(app.conversation, user_id=OWNER, language="en")
+    admin = Applicant(app.conversation, user_id=302, language="en")
+    crowd = await people(app, 2)
+    await owner.send("/staff add 302 admin")
+    await admin.send("/broadcast")
+    assert "New broadcast" in admin.last.text
+    await owner.send("/staff remove 302")
+    await admin.send("how much is the exam fee")  # no longer a broadcast: an FAQ question
+    assert "fee" in admin.last.text.lower()
+    assert "New broadcast" not in admin.last.text
+    await admin.send("Notice: the test is on the 17th")
+    assert "Send now" not in " ".join(admin.last.labels)
+    assert await deliver_outbox(app.conversation, owner, *crowd) == 0
+
+
 async def test_a_language_can_be_skipped_and_its_readers_get_the_default_text(
     app: App,
 ) -> None:

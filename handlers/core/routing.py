@@ -184,7 +184,12 @@ class Router:
                 if clash:
                     raise ValueError(f"{journey.name} claims routes taken already: {clash}")
                 table.update(
-                    {key: _guarded(journey.gate, h, self._unknown) for key, h in routes.items()}
+                    {
+                        key: _guarded_step(journey.gate, h, self._out_of_the_wizard)
+                        if table is self.steps
+                        else _guarded(journey.gate, h, self._unknown)
+                        for key, h in routes.items()
+                    }
                 )
             if journey.gate is not None:
                 self.group_buttons.update(
@@ -207,6 +212,11 @@ class Router:
     async def _unknown(self, ctx: "Context") -> None:
         assert self.anything_else is not None
         await self.anything_else(ctx)
+
+    async def _out_of_the_wizard(self, ctx: "Context") -> None:
+        """The wizard ends, and what was sent is answered as if there had been none."""
+        await ctx.finish()
+        await self.route(ctx.event, None)(ctx)
 
     def _opening_deep_links(self, start: Handler) -> Handler:
         links = self.deep_links
@@ -301,6 +311,21 @@ def _guarded(gate: Requires | None, handler: Handler, unknown: Handler | None) -
             await _note_refusal(ctx)
             if unknown is not None:
                 await unknown(ctx)
+
+    return guarded
+
+
+def _guarded_step(gate: Requires | None, handler: Handler, leave: Handler) -> Handler:
+    """A staff wizard's step: whoever lost the role since it began (removed, or made an
+    operator) is taken out of the wizard instead of being refused at every message."""
+    if gate is None:
+        return handler
+
+    async def guarded(ctx: "Context") -> None:
+        if may(await ctx.staff_role(), gate.role):
+            await handler(ctx)
+        else:
+            await leave(ctx)
 
     return guarded
 
