@@ -76,6 +76,22 @@ async def webhook_bot(
     await channel.close()
 
 
+@pytest.mark.parametrize("telegram", [{"long_poll_cap": 8}], indirect=True)
+@pytest.mark.parametrize("framework", ["ptb"])
+async def test_polling_stops_cleanly_while_telegram_holds_a_long_poll(
+    app: App, telegram: FakeTelegram, framework: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    channel = channel_on_fake(framework, app, telegram)
+    polling = asyncio.create_task(channel.run())
+    await telegram.wait_for(lambda f: any(r.method == "getUpdates" for r in f.requests))
+    with caplog.at_level(logging.WARNING):
+        await channel.stop()  # PTB marks what it fetched as read with one more getUpdates
+        await asyncio.wait_for(polling, 30)
+        await channel.close()
+    # Before: "Error while calling `get_updates` one more time…", with a traceback.
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR] == []
+
+
 async def test_start_language_and_menu(bot: TelegramChannel, telegram: FakeTelegram) -> None:
     telegram.user_sends(DARA, "/start", language_code="en")
     welcome = await telegram.next_message(DARA)

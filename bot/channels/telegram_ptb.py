@@ -50,7 +50,11 @@ class PtbApi:
         # that runs out is an ordinary network error (retried, or logged at stop).
         self._requests = (
             HTTPXRequest(connection_pool_size=CONNECTION_POOL_SIZE, pool_timeout=POOL_WAIT),
-            HTTPXRequest(connection_pool_size=2, pool_timeout=POOL_WAIT),
+            # PTB's last getUpdates on stop repeats the offset of the poll it gave up on,
+            # and Telegram answers it only when that poll ends: wait longer than a poll.
+            HTTPXRequest(
+                connection_pool_size=2, pool_timeout=POOL_WAIT, read_timeout=POLL_TIMEOUT + 5
+            ),
         )
         # PTB appends the token to both base URLs: "<api>/bot" becomes "<api>/bot<token>".
         self.application = (

@@ -27,6 +27,11 @@ the same update again after `webhook_retry_delay`. `webhook_requests`,
 `webhook_failures` and `webhook_deliveries` ((update_id, status), status 0 when there was
 no HTTP answer) record it; `redeliver(update_id)` sends an update once more.
 `deleteWebhook` stops delivery and gives the pending updates back to getUpdates.
+
+Long polling: a getUpdates with a `timeout` is held until an update comes or
+`long_poll_cap` seconds pass (1 by default, so tests stop quickly); one made while an
+earlier one is still held, as when a client gives up on a poll and asks again, is
+answered only after that one ends, as Telegram does.
 """
 
 import asyncio
@@ -212,6 +217,7 @@ class FakeTelegram:
         clock: Callable[[], float] = time.monotonic,
         webhook_timeout: float = 60.0,
         webhook_retry_delay: float = 0.1,
+        long_poll_cap: float = 1.0,
     ) -> None:
         self.token = token
         self.bot_id = int(token.split(":")[0])
@@ -267,6 +273,9 @@ class FakeTelegram:
             "can_read_all_group_messages": False, "supports_inline_queries": False,
         }  # fmt: skip
         self.me_unavailable = 0
+        self.long_poll_cap = long_poll_cap
+        self._poll_ended = asyncio.Event()
+        self._poll_ended.set()
 
     # --- the server ---------------------------------------------------------------------------
 
@@ -585,12 +594,21 @@ class FakeTelegram:
         offset = int(params.get("offset") or 0)
         limit = int(params.get("limit") or 100)
         timeout = float(params.get("timeout") or 0)
+        # As Telegram does, a getUpdates made while an earlier one is held (its client gave
+        # up on it) is answered no sooner than that one ends.
+        await self._poll_ended.wait()
         if offset:
             self._updates = [u for u in self._updates if u["update_id"] >= offset]
         if not self._updates and timeout:
             self._new_update.clear()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._new_update.wait(), min(timeout, 1.0))
+            self._poll_ended.clear()
+            try:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(
+                        self._new_update.wait(), min(timeout, self.long_poll_cap)
+                    )
+            finally:
+                self._poll_ended.set()
         allowed = params.get("allowed_updates")
         updates = [u for u in self._updates if not allowed or any(k in u for k in allowed)]
         return updates[:limit]
