@@ -13,14 +13,17 @@ import aiohttp
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from bot.app import build_app
+from bot.app import App, build_app
 from bot.config import load_settings
 from bot.metrics import Metrics, MetricsServer
 from handlers.applicant.buttons import PickSession
+from handlers.core.events import SendText
 from handlers.core.services import FaqOutcome
 from models.columns import utcnow
 from models.db import create_engine, session_factory
 from tests.support.app import settings_for_test
+from tests.support.balancer import Balancer
+from tests.support.channels import channel_on_fake
 from tests.support.fake_telegram import SEND_METHODS, FakeTelegram
 from tests.support.process import free_port, running_bot, webhook_environment
 from tests.support.sessions import make_session
@@ -215,3 +218,41 @@ async def test_a_database_that_does_not_answer_leaves_the_outbox_out_and_serves_
     assert total(samples, "applicant_bot_outbox_messages") == 0  # no figure, not a stale one
     assert not any(name == "applicant_bot_outbox_messages" for name, _ in samples)
     assert value(samples, "applicant_bot_faq_replies_total", outcome="answered") == 1
+
+
+@pytest.mark.parametrize("framework", ["aiogram", "ptb"])
+async def test_each_answer_to_a_send_is_counted_under_its_outcome(
+    app: App, telegram: FakeTelegram, framework: str
+) -> None:
+    telegram.add_chats([DARA, SOKHA])
+    # Through a proxy that can be taken away: Telegram out of reach is a network error.
+    async with Balancer([telegram.base_url]) as way_to_telegram:
+        channel = channel_on_fake(
+            framework, app, telegram, api_url=way_to_telegram.base_url, metrics=app.metrics
+        )
+        await channel.start()
+        try:
+            await channel.send_one(DARA, SendText("Reminder: your test is tomorrow"))
+            telegram.force_retry_after(3)
+            await channel.send_one(DARA, SendText("again"))
+            telegram.fail_next(502)
+            await channel.send_one(DARA, SendText("again"))
+            await channel.send_one(DARA, SendText("<b>broken"))
+            await channel.send_one(999_999, SendText("hi"))  # chat not found
+            telegram.block(SOKHA)
+            await channel.send_one(SOKHA, SendText("hi"))
+            await way_to_telegram.stop()
+            await channel.send_one(DARA, SendText("hi"))
+        finally:
+            await channel.close()
+    server = MetricsServer("127.0.0.1", 0, lambda: app.metrics.page(app.conversation.sessions))
+    await server.start()
+    try:
+        _, samples = await scrape(f"http://127.0.0.1:{server.port}/metrics")
+    finally:
+        await server.stop()
+    # PTB raises the same error for a 5xx as for no answer at all.
+    server_errors = {"aiogram": {"5xx": 1, "network": 1}, "ptb": {"5xx": 0, "network": 2}}
+    expected = {"ok": 1, "429": 1, "400": 2, "403": 1, **server_errors[framework]}
+    counted = {o: value(samples, "applicant_bot_sends_total", outcome=o) for o in expected}
+    assert counted == expected
