@@ -17,7 +17,7 @@ from bot.app import App, build_app
 from bot.config import load_settings
 from bot.metrics import Metrics, MetricsServer
 from handlers.applicant.buttons import PickSession
-from handlers.core.events import SendText
+from handlers.core.events import Incoming, Kind, SendText
 from handlers.core.services import FaqOutcome
 from models.columns import utcnow
 from models.db import create_engine, session_factory
@@ -52,11 +52,15 @@ async def scrape(url: str) -> tuple[str, Samples]:
         assert response.status == 200
         assert response.headers["Content-Type"].startswith("text/plain")
         text = await response.text()
+    return text, parsed(text)
+
+
+def parsed(text: str) -> Samples:
     samples: Samples = {}
     for family in text_string_to_metric_families(text):
         for sample in family.samples:
             samples[sample.name, frozenset(sample.labels.items())] = sample.value
-    return text, samples
+    return samples
 
 
 def value(samples: Samples, name: str, **labels: str) -> float:
@@ -256,3 +260,25 @@ async def test_each_answer_to_a_send_is_counted_under_its_outcome(
     expected = {"ok": 1, "429": 1, "400": 2, "403": 1, **server_errors[framework]}
     counted = {o: value(samples, "applicant_bot_sends_total", outcome=o) for o in expected}
     assert counted == expected
+
+
+async def test_a_repeated_update_a_flood_and_a_group_chat_are_counted_apart(app: App) -> None:
+    start = Incoming(DARA, DARA, Kind.COMMAND, text="/start", command="start", update_id=1)
+    await app.conversation.handle(start)
+    await app.conversation.handle(start)  # Telegram sent it again
+    chatter = Incoming(SOKHA, -100_500, Kind.TEXT, text="hello all", private=False, update_id=2)
+    await app.conversation.handle(chatter)
+    for number in range(21):  # one more than a user may send in 10 seconds
+        await app.conversation.handle(
+            Incoming(SOKHA, SOKHA, Kind.TEXT, text="thanks", update_id=10 + number)
+        )
+    samples = parsed((await app.metrics.page(app.conversation.sessions)).decode())
+    updates = "applicant_bot_updates_total"
+    assert value(samples, updates, kind="command", outcome="ok") == 1
+    assert value(samples, updates, kind="command", outcome="duplicate") == 1
+    assert value(samples, updates, kind="text", outcome="ignored") == 1
+    assert value(samples, updates, kind="text", outcome="ok") == 20
+    assert value(samples, updates, kind="text", outcome="flood") == 1
+    assert total(samples, updates) == 24
+    assert value(samples, "applicant_bot_update_seconds_count") == 21  # handled ones only
+    assert total(samples, "applicant_bot_faq_replies_total") == 0  # small talk is no question
