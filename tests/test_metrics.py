@@ -17,10 +17,12 @@ from bot.app import App, build_app
 from bot.config import load_settings
 from bot.metrics import Metrics, MetricsServer
 from handlers.applicant.buttons import PickSession
+from handlers.core.content import to_content
 from handlers.core.events import Incoming, Kind, SendText
 from handlers.core.services import FaqOutcome
 from models.columns import utcnow
 from models.db import create_engine, session_factory
+from models.outbox import enqueue
 from tests.support.app import settings_for_test
 from tests.support.balancer import Balancer
 from tests.support.channels import channel_on_fake
@@ -282,3 +284,27 @@ async def test_a_repeated_update_a_flood_and_a_group_chat_are_counted_apart(app:
     assert total(samples, updates) == 24
     assert value(samples, "applicant_bot_update_seconds_count") == 21  # handled ones only
     assert total(samples, "applicant_bot_faq_replies_total") == 0  # small talk is no question
+
+
+async def test_the_outbox_depth_tells_the_backlog_from_what_waits_for_its_time(
+    app_on_each_engine: App,
+) -> None:
+    app = app_on_each_engine
+    now = utcnow()
+    rows = {"due-1": now, "due-2": now - timedelta(hours=1), "next-week": now + timedelta(days=7)}
+    async with app.conversation.sessions() as db, db.begin():
+        for key, send_after in rows.items():
+            await enqueue(
+                db,
+                chat_id=DARA,
+                applicant_id=None,
+                content=to_content([SendText(key)]),
+                dedupe_key=key,
+                send_after=send_after,
+            )
+    samples = parsed((await app.metrics.page(app.conversation.sessions)).decode())
+    depth = "applicant_bot_outbox_messages"
+    assert value(samples, depth, status="pending") == 2
+    assert value(samples, depth, status="scheduled") == 1
+    assert value(samples, depth, status="sent") == 0
+    assert value(samples, "applicant_bot_database_up") == 1
