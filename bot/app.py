@@ -4,7 +4,7 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TypeVar
@@ -17,6 +17,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.config import ConfigurationError, Settings
 from bot.i18n import LOCALES_DIR, load_translations
+from bot.metrics import Metrics
 from handlers import build_router
 from handlers.core.conversation import Conversation
 from handlers.core.services import BotAccount, Services
@@ -39,6 +40,7 @@ class App:
     engine: AsyncEngine
     conversation: Conversation
     account: BotAccount  # the channel tells it the bot's username once Telegram has answered
+    metrics: Metrics = field(default_factory=Metrics)  # this app's figures, for /metrics
 
     async def prepare_database(self) -> None:
         """Upgrades an SQLite database in place (a PostgreSQL one must be upgraded already).
@@ -109,6 +111,7 @@ def build_app(
     """Wires database, texts, FAQ and conversation from the settings."""
     engine = create_engine(settings.database_url)
     account = account or BotAccount()
+    metrics = Metrics()
     faq = FaqBook.load(locales_dir)
     services = Services(
         faq=faq,
@@ -123,6 +126,7 @@ def build_app(
         staff_chat_id=settings.staff_chat_id,
         now=now,
         lessons=Lessons(faq),
+        tally=metrics,
     )
     conversation = Conversation(build_router(), session_factory(engine), services)
-    return App(settings, engine, conversation, account)
+    return App(settings, engine, conversation, account, metrics)

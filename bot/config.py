@@ -54,13 +54,16 @@ class Settings(BaseSettings):
     webhook_url: AnyHttpUrl | None = None
     webhook_secret: SecretStr | None = None
     webhook_listen: str = "127.0.0.1:8080"
+    metrics_listen: str | None = None  # host:port for GET /metrics besides the webhook's
     instance_name: str = Field(default="", max_length=64)
     # Days kept before the daily pruning job deletes them (see README, "Privacy").
     retain_sent_days: int = Field(default=30, ge=1)
     retain_updates_days: int = Field(default=2, ge=1)
     retain_refused_days: int = Field(default=90, ge=1)
 
-    @field_validator("webhook_url", "webhook_secret", "staff_chat_id", mode="before")
+    @field_validator(
+        "webhook_url", "webhook_secret", "staff_chat_id", "metrics_listen", mode="before"
+    )
     @classmethod
     def empty_is_unset(cls, value: object) -> object:
         """`WEBHOOK_URL=` in .env means polling, not a malformed URL."""
@@ -73,9 +76,11 @@ class Settings(BaseSettings):
             raise ValueError("use 32 to 256 characters of A-Z, a-z, 0-9, _ and -")
         return value
 
-    @field_validator("webhook_listen")
+    @field_validator("webhook_listen", "metrics_listen")
     @classmethod
-    def host_and_port(cls, value: str) -> str:
+    def host_and_port(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
         host, _, port = value.rpartition(":")
         if not host or not port.isdigit() or not 0 < int(port) < 65536:
             raise ValueError("write it as host:port, e.g. 0.0.0.0:8080")
@@ -147,8 +152,12 @@ class Settings(BaseSettings):
     @property
     def listen(self) -> tuple[str, int]:
         """WEBHOOK_LISTEN as host and port."""
-        host, _, port = self.webhook_listen.rpartition(":")
-        return host.strip("[]"), int(port)
+        return split_address(self.webhook_listen)
+
+    @property
+    def metrics_address(self) -> tuple[str, int] | None:
+        """METRICS_LISTEN as host and port; None when it is not set."""
+        return None if self.metrics_listen is None else split_address(self.metrics_listen)
 
     @property
     def instance(self) -> str:
@@ -193,6 +202,12 @@ class Settings(BaseSettings):
         if ":" not in token:
             raise ConfigurationError("BOT_TOKEN is malformed: expected '<digits>:<letters>'")
         return token
+
+
+def split_address(address: str) -> tuple[str, int]:
+    """A checked "host:port" (or "[::1]:port") as host and port."""
+    host, _, port = address.rpartition(":")
+    return host.strip("[]"), int(port)
 
 
 def load_settings(**overrides: object) -> Settings:

@@ -33,6 +33,7 @@ from enum import StrEnum
 from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from bot.metrics import Metrics
 from bot.pacing import SendPacer, Ticket
 from handlers.core.content import from_content
 from handlers.core.events import Outgoing
@@ -81,6 +82,21 @@ class Delivery:
     retry_after: float = 0.0
     error: str = ""
     message_id: int | None = None  # the number Telegram gave the message it took
+    server_error: bool = False  # TRANSIENT from a 5xx answer (not a network error)
+
+    @property
+    def figure(self) -> str:
+        """How /metrics counts it: ok, 429, 403, 400, 5xx or network."""
+        match self.outcome:
+            case Outcome.SENT:
+                return "ok"
+            case Outcome.RETRY_AFTER:
+                return "429"
+            case Outcome.BLOCKED:
+                return "403"
+            case Outcome.CHAT_GONE | Outcome.REFUSED:
+                return "400"
+        return "5xx" if self.server_error else "network"
 
 
 # One request for one action to one chat, without retrying: the sender decides what next.
@@ -120,6 +136,7 @@ class OutboxSender:
         only_chat: int | None = None,
         instance: str = "",
         window_cap: int = 256,
+        metrics: Metrics | None = None,
     ) -> None:
         self.sessions = sessions
         self.send_one = send_one
@@ -134,6 +151,7 @@ class OutboxSender:
         self.instance = instance  # its name on the rows it claims, to find them after a crash
         self.window_cap = max(1, window_cap)
         self.counts: dict[str, int] = {}
+        self.metrics = metrics or Metrics()  # the app's, for /metrics
         self.peak_in_flight = 0  # the most requests sent and unrecorded at once, for figures
         # chat -> (until, row id): that row waits until then, so the chat's later rows
         # (higher ids) wait at least as long and never overtake it.
@@ -266,6 +284,8 @@ class OutboxSender:
         for done in finished:
             outcome = done.delivery.outcome
             self.counts[outcome.value] = self.counts.get(outcome.value, 0) + 1
+            if outcome is Outcome.SENT:
+                self.metrics.outbox_delivered(done.message.dedupe_key)
             if outcome in (Outcome.CHAT_GONE, Outcome.REFUSED):
                 logger.warning(
                     "outbox message %s refused: %s", done.message.id, done.delivery.error

@@ -23,6 +23,7 @@ from bot.channels.telegram import (
 )
 from bot.config import Settings
 from bot.delivery import OutboxSender
+from bot.metrics import MetricsServer
 from bot.pacing import SendPacer, SharedSendPacer
 from bot.scheduler import JobScheduler, SenderKick, build_scheduler
 from models.turns import wait_for_job_turn
@@ -35,7 +36,9 @@ def telegram_channel(settings: Settings, app: App, pacer: SendPacer) -> Telegram
     api = telegram_api(
         settings.bot_framework, settings.require_bot_token(), str(settings.telegram_api_url)
     )
-    return TelegramChannel(api, app.conversation, pacer=pacer, account=app.account)
+    return TelegramChannel(
+        api, app.conversation, pacer=pacer, account=app.account, metrics=app.metrics
+    )
 
 
 # Connections of the HTTP pool kept for replies and button answers, whatever the outbox does.
@@ -78,17 +81,25 @@ async def run_instance(
         settings.quiet,
         instance=settings.instance,
         window_cap=outbox_window(settings, channel),
+        metrics=app.metrics,
     )
     await sender.recover()
     kick = SenderKick(sender)
     scheduler = build_scheduler(sessions, services, kick, retention=settings.retention)
     scheduler.start()
+    metrics_server = None
+    if settings.metrics_address is not None:
+        host, port = settings.metrics_address
+        metrics_server = MetricsServer(host, port, lambda: app.metrics.page(sessions))
+        await metrics_server.start()
     try:
         if settings.webhook_url is None:
             await channel.run(handle_signals=True)
         else:
             await _serve_webhook(settings, app, channel, scheduler, stop or asyncio.Event())
     finally:
+        if metrics_server is not None:
+            await metrics_server.stop()
         await scheduler.stop()
         await kick.stop()
         await channel.close()
@@ -114,6 +125,7 @@ async def _serve_webhook(
         secret=secret,
         feed=channel.feed,
         health=app_health(app.engine, lambda: bool(scheduler.running)),
+        metrics=lambda: app.metrics.page(app.conversation.sessions),
     )
     await channel.start()
     await server.start()

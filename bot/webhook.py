@@ -23,6 +23,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.channels.telegram import WebhookSpec
+from bot.metrics import Page, metrics_route
 
 logger = logging.getLogger(__name__)
 
@@ -111,7 +112,8 @@ def app_health(
 
 
 class WebhookServer:
-    """Serves POST <path> for Telegram and GET /healthz for the load balancer."""
+    """Serves POST <path> for Telegram, GET /healthz for the load balancer and, given a
+    `metrics` page, GET /metrics for Prometheus."""
 
     def __init__(
         self,
@@ -124,6 +126,7 @@ class WebhookServer:
         *,
         health_timeout: float = HEALTH_TIMEOUT,
         shutdown_timeout: float = 10.0,
+        metrics: Page | None = None,
     ) -> None:
         if not secret:
             raise ValueError("a webhook needs a secret token")
@@ -132,6 +135,7 @@ class WebhookServer:
         self.feed, self.health = feed, health
         self.health_timeout = health_timeout
         self.shutdown_timeout = shutdown_timeout
+        self.metrics = metrics
         self._runner: web.AppRunner | None = None
 
     @property
@@ -144,6 +148,8 @@ class WebhookServer:
         app = web.Application()
         app.router.add_post(self.path, self._update)
         app.router.add_get("/healthz", self._healthz)
+        if self.metrics is not None:
+            app.router.add_get("/metrics", metrics_route(self.metrics))
         self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=self.shutdown_timeout)
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.host, self.port)

@@ -174,6 +174,23 @@ async def count_by_status(db: AsyncSession) -> dict[str, int]:
     return {str(status): int(count) for status, count in rows.all()}
 
 
+async def depth_by_status(db: AsyncSession, now: datetime) -> dict[str, int]:
+    """How many messages are in each status, with the pending ones not due before `now`
+    apart as "scheduled" (a reminder for next week is no backlog)."""
+    counts = await count_by_status(db)
+    scheduled = await db.exec(
+        select(func.count()).where(
+            col(OutboxMessage.status) == OutboxStatus.PENDING.value,
+            col(OutboxMessage.send_after) > now,
+        )
+    )
+    counts["scheduled"] = int(scheduled.one())
+    counts[OutboxStatus.PENDING.value] = (
+        counts.get(OutboxStatus.PENDING.value, 0) - counts["scheduled"]
+    )
+    return counts
+
+
 async def oldest_pending(db: AsyncSession) -> OutboxMessage | None:
     """The pending message that has waited longest to be due."""
     result = await db.exec(
@@ -202,6 +219,7 @@ class DueMessage(NamedTuple):
     chat_id: int
     applicant_id: int | None
     content: list[dict[str, Any]]
+    dedupe_key: str = ""  # its first part names the kind: reminder, broadcast, offer...
 
 
 # The table, and two more names for it, for the statements the sender runs per message
@@ -245,6 +263,7 @@ async def due_batch(
     outbox = OUTBOX
     query = (
         select(outbox.c.id, outbox.c.chat_id, outbox.c.applicant_id, outbox.c.content)
+        .add_columns(outbox.c.dedupe_key)  # sqlmodel's select types four columns at most
         .where(
             outbox.c.status == OutboxStatus.PENDING.value,
             outbox.c.send_after <= now,

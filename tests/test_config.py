@@ -36,6 +36,8 @@ def test_admin_ids_are_read_comma_separated(monkeypatch: pytest.MonkeyPatch) -> 
         ("WEBHOOK_URL", "not a url"),
         ("WEBHOOK_LISTEN", "8080"),
         ("WEBHOOK_LISTEN", "0.0.0.0:99999"),
+        ("METRICS_LISTEN", "9100"),
+        ("METRICS_LISTEN", "localhost:http"),
     ],
 )
 def test_a_malformed_setting_is_named(
@@ -64,8 +66,10 @@ def test_a_webhook_needs_a_well_formed_secret(monkeypatch: pytest.MonkeyPatch) -
 def test_empty_webhook_settings_mean_polling(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in ("WEBHOOK_URL", "WEBHOOK_SECRET", "STAFF_CHAT_ID", "INSTANCE_NAME"):
         monkeypatch.setenv(name, "")
+    monkeypatch.setenv("METRICS_LISTEN", "")
     settings = load_settings(_env_file=None)
     assert settings.webhook_url is None
+    assert settings.metrics_address is None  # no /metrics of its own
     assert settings.instance  # the host name
 
 
@@ -99,3 +103,11 @@ def test_malformed_setting_at_start_is_one_line_not_a_traceback(tmp_path: Path) 
     assert len(result.stderr.strip().splitlines()) == 1
     assert "TIMEZONE" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_metrics_listen_is_off_by_default_and_read_as_host_and_port(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    assert load_settings(_env_file=None).metrics_address is None
+    monkeypatch.setenv("METRICS_LISTEN", "0.0.0.0:9464")
+    assert load_settings(_env_file=None).metrics_address == ("0.0.0.0", 9464)

@@ -19,6 +19,7 @@ from functools import partial
 from typing import Any, Protocol, TypeVar
 
 from bot.delivery import Delivery, Outcome
+from bot.metrics import Metrics
 from bot.pacing import SendPacer
 from handlers.core.conversation import Conversation
 from handlers.core.events import (
@@ -102,6 +103,7 @@ class ApiErrors:
     bad_request: Errors  # 400 (and 413): sending it again cannot help
     network: Errors  # no answer, or a 5xx; checked after bad_request, which PTB derives from it
     unreadable: Errors  # an answer that is not what the Bot API promises (a faulty server)
+    server: Errors = ()  # the 5xx among `network`, where the library tells them apart
 
 
 # A reply-keyboard button: its label, and whether it asks to share the phone number.
@@ -299,9 +301,11 @@ class TelegramChannel:
         retry_delay: float = 1.0,
         pacer: SendPacer | None = None,
         account: BotAccount | None = None,
+        metrics: Metrics | None = None,
     ) -> None:
         self.api = api
         self.conversation = conversation
+        self.metrics = metrics or Metrics()  # the app's, for /metrics
         self.account = account  # None for a channel that only sends (no deep links to make)
         self.retry_delay = retry_delay
         self.pacer = pacer or SendPacer()
@@ -448,7 +452,7 @@ class TelegramChannel:
 
     async def send_one(self, chat_id: int, action: Outgoing) -> Delivery:
         """One request for a queued message, without retrying: the outbox sender decides."""
-        _, delivery = await self.attempt(self.request(chat_id, action))
+        _, delivery = await self.attempt(self.request(chat_id, action), shows_message=True)
         return delivery
 
     async def render(self, chat_id: int, action: Outgoing, user_id: int) -> bool:
@@ -536,11 +540,14 @@ class TelegramChannel:
         return result if delivery.outcome is Outcome.SENT else None
 
     async def attempt(
-        self, request: Callable[[], Awaitable[T]], paced_chat: int | None = None
+        self,
+        request: Callable[[], Awaitable[T]],
+        paced_chat: int | None = None,
+        shows_message: bool = False,
     ) -> tuple[T | None, Delivery]:
         """One try: the result and how it went. A call that shows a message to
         `paced_chat` waits for its slot in the bot-wide budget first (replies go before
-        the outbox)."""
+        the outbox). A call that shows a message is counted for /metrics by its answer."""
         try:
             if paced_chat is None:
                 result = await request()
@@ -548,11 +555,16 @@ class TelegramChannel:
                 async with self.pacer.slot(paced_chat, reply=True):
                     result = await request()
         except Exception as error:
-            delivery = self.outcome(error)
-            if delivery is None:
+            failed = self.outcome(error)
+            if failed is None:
                 raise
-            return None, delivery
-        return result, Delivery(Outcome.SENT, message_id=getattr(result, "message_id", None))
+            delivery: Delivery = failed
+            result = None
+        else:
+            delivery = Delivery(Outcome.SENT, message_id=getattr(result, "message_id", None))
+        if shows_message or paced_chat is not None:
+            self.metrics.sent(delivery.figure)
+        return result, delivery
 
     def outcome(self, error: Exception) -> Delivery | None:
         """What a failed request comes to; None when the error is none of Telegram's."""
@@ -568,7 +580,9 @@ class TelegramChannel:
             gone = "chat not found" in message.lower()
             return Delivery(Outcome.CHAT_GONE if gone else Outcome.REFUSED, error=message)
         if isinstance(error, errors.network):
-            return Delivery(Outcome.TRANSIENT, error=name)
+            return Delivery(
+                Outcome.TRANSIENT, error=name, server_error=isinstance(error, errors.server)
+            )
         return Delivery(Outcome.REFUSED, error=f"{name}: {message}")
 
     async def _edit(self, chat_id: int, action: EditText, user_id: int) -> None:

@@ -53,6 +53,7 @@ class AiogramApi:
             bad_request=(TelegramBadRequest, TelegramEntityTooLarge),
             network=(TelegramNetworkError, TelegramServerError),
             unreadable=(ClientDecodeError,),
+            server=(TelegramServerError,),
         )
 
     def inline_keyboard(self, rows: Sequence[Sequence[Button]]) -> types.InlineKeyboardMarkup:

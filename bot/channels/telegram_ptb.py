@@ -81,7 +81,9 @@ class PtbApi:
             flood=(RetryAfter,),
             forbidden=(Forbidden,),
             bad_request=(BadRequest,),
-            network=(NetworkError,),  # also TimedOut, and 5xx answers
+            # Also TimedOut, and 5xx answers: PTB raises NetworkError for both, so /metrics
+            # counts PTB's 5xx as "network".
+            network=(NetworkError,),
             # PTB builds its objects with their fields as arguments: one missing is a TypeError.
             unreadable=(TypeError, KeyError, ValueError),
         )

@@ -19,7 +19,7 @@ from handlers.core.events import (
     SendVenue,
 )
 from handlers.core.letters import Compose, tell
-from handlers.core.services import Services
+from handlers.core.services import FaqOutcome, Services
 from models.applicants import Applicant
 from models.conversations import end_conversation, save_conversation
 from models.staff import Role, role_of
@@ -49,6 +49,7 @@ class Context:
         self.data = data
         self.actions: list[Outgoing] = []
         self.after_commit: list[Callable[[], Awaitable[list[SendFile]]]] = []
+        self.faq_outcomes: list[FaqOutcome] = []  # counted once the transaction commits
         self._role: Role | bool | None = False  # False: not looked up yet
 
     async def staff_role(self) -> Role | None:
@@ -102,6 +103,10 @@ class Context:
         """Sends files the bot makes once the transaction is over (drawing a ticket takes
         tens of milliseconds, and SQLite's one writer must not wait for it)."""
         self.after_commit.append(make)
+
+    def count_faq_outcome(self, outcome: FaqOutcome) -> None:
+        """Counts what the FAQ gave a typed question (for /metrics), if this update commits."""
+        self.faq_outcomes.append(outcome)
 
     async def tell(
         self,

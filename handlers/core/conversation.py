@@ -19,7 +19,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from handlers.core.context import Context
 from handlers.core.events import Incoming, Kind, Notify, Outgoing, SendText
 from handlers.core.routing import Router
-from handlers.core.services import Services
+from handlers.core.services import Services, UpdateOutcome
 from handlers.core.texts import Texts, resolve_locale
 from models.applicants import mark_unreachable, meet_applicant
 from models.conversations import load_conversation
@@ -119,17 +119,21 @@ class Conversation:
         A channel that passes `deliver` has the replies sent while the user's lock is
         still held, so one user's replies leave in the order of their messages.
         """
+        started = time.perf_counter()
+        tally = self.services.tally
         if not event.private and not self._answers_in_staff_group(event):
+            tally.update_handled(event.kind, UpdateOutcome.IGNORED, 0.0)
             return []  # groups are not the place for an applicant's conversation
         admitted = self.flood_guard.admit(event.user_id)
         if admitted is None:
+            tally.update_handled(event.kind, UpdateOutcome.FLOOD, 0.0)
             return []
         async with self.locks.hold(event.user_id):
             if admitted is False:
-                actions = self._slow_down(event)
+                outcome, actions = UpdateOutcome.FLOOD, self._slow_down(event)
             else:
                 try:
-                    actions = await self._handle_in_transaction(event)
+                    handled = await self._handle_in_transaction(event)
                 except Exception:
                     # A bug, not bad input: log it without the user's text, say sorry, go on.
                     logger.exception(
@@ -138,19 +142,24 @@ class Conversation:
                         event.kind,
                         event.user_id,
                     )
-                    actions = self._apologise(event)
+                    outcome, actions = UpdateOutcome.ERROR, self._apologise(event)
+                else:
+                    outcome = UpdateOutcome.OK if handled is not None else UpdateOutcome.DUPLICATE
+                    actions = handled or []
             if deliver is not None and actions:
                 await deliver(actions)
+        tally.update_handled(event.kind, outcome, time.perf_counter() - started)
         return actions
 
-    async def _handle_in_transaction(self, event: Incoming) -> list[Outgoing]:
+    async def _handle_in_transaction(self, event: Incoming) -> list[Outgoing] | None:
+        """The replies to one event, after its commit; None when it was handled before."""
         async with self.sessions() as db, db.begin():
             # Another instance may be handling this user's previous update (or the same
             # one, sent again): wait for it, so their state is read after its commit.
             await wait_for_applicant_turn(db, event.user_id)
             if event.update_id is not None and not await claim_update(db, event.update_id):
                 logger.info("update %s delivered twice; handled once", event.update_id)
-                return []
+                return None
             # In the staff group the chat is the group's; the person's own chat is their id.
             chat_id = event.chat_id if event.private else event.user_id
             applicant, first_contact = await meet_applicant(db, event.user_id, chat_id)
@@ -174,6 +183,8 @@ class Conversation:
                 await self.services.lessons.catch_up(db)
             handler = self.router.route(event, context.step, first_contact)
             await handler(context)
+        for faq_outcome in context.faq_outcomes:
+            self.services.tally.faq_replied(faq_outcome)
         for make in context.after_commit:
             context.actions.extend(await make())
         return context.actions

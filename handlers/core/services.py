@@ -3,7 +3,8 @@
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING
+from enum import StrEnum
+from typing import TYPE_CHECKING, Protocol
 from zoneinfo import ZoneInfo
 
 from handlers.core.texts import Texts, Translator
@@ -37,6 +38,46 @@ class BotAccount:
         return f"https://t.me/{self._username}?start={payload}"
 
 
+class UpdateOutcome(StrEnum):
+    """How the conversation dealt with one update."""
+
+    OK = "ok"  # handled, and the transaction committed
+    ERROR = "error"  # handling raised: the user got an apology
+    DUPLICATE = "duplicate"  # an update_id handled before (Telegram sent it again)
+    FLOOD = "flood"  # dropped: the user sent too many too fast
+    IGNORED = "ignored"  # a group message not meant for the bot
+
+
+class FaqOutcome(StrEnum):
+    """What a typed question got from the FAQ."""
+
+    ANSWERED = "answered"
+    DID_YOU_MEAN = "did_you_mean"
+    UNANSWERED = "unanswered"
+
+
+class Tally(Protocol):
+    """What the conversation reports for the operators' figures; the bot layer counts it."""
+
+    def update_handled(self, kind: str, outcome: UpdateOutcome, seconds: float) -> None:
+        """One update of this kind ended so, taking `seconds` to handle and answer."""
+        ...
+
+    def faq_replied(self, outcome: FaqOutcome) -> None:
+        """The FAQ replied so to a typed question (counted after the commit)."""
+        ...
+
+
+class NoTally:
+    """Counts nothing: the conversation without an operator watching (shell, tests)."""
+
+    def update_handled(self, kind: str, outcome: UpdateOutcome, seconds: float) -> None:
+        pass
+
+    def faq_replied(self, outcome: FaqOutcome) -> None:
+        pass
+
+
 @dataclass(frozen=True)
 class Services:
     """What every handler may use besides the database; built once by the factory."""
@@ -53,6 +94,7 @@ class Services:
     staff_chat_id: int | None = None  # STAFF_CHAT_ID: the group where questions go
     now: Callable[[], datetime] = utcnow  # tests move time by passing their own clock
     lessons: "Lessons | None" = None  # keeps `faq` up with the phrasings staff taught
+    tally: Tally = field(default_factory=NoTally)  # the figures /metrics shows
 
     def texts(self, locale: str) -> Texts:
         return Texts(locale, self.translators[locale], self.zone)

@@ -9,6 +9,7 @@ from handlers.applicant.menus import home_button, main_menu
 from handlers.core.context import Context
 from handlers.core.events import Button, InlineKeyboard
 from handlers.core.routing import Journey
+from handlers.core.services import FaqOutcome
 from handlers.faq.book import FaqEntry
 from handlers.faq.buttons import Question, RateAnswer, Topic, Topics
 from handlers.faq.features import features_of
@@ -120,6 +121,7 @@ async def answer_question(ctx: Context) -> None:
         entry = faq.entries[found.entry_id]
         related = [faq.entries[entry_id] for entry_id in found.suggestions]
         ctx.say(*await answer_screen(ctx, entry, related))
+        ctx.count_faq_outcome(FaqOutcome.ANSWERED)
         return
     assert ctx.applicant.id is not None
     kept = await record_unanswered(ctx.db, ctx.applicant.id, ctx.locale, question, normalized)
@@ -129,6 +131,7 @@ async def answer_question(ctx: Context) -> None:
         [ask_office_button(ctx.texts, kept.id)] if ctx.services.staff_chat_id is not None else []
     )
     if found.suggestions:
+        ctx.count_faq_outcome(FaqOutcome.DID_YOU_MEAN)
         ctx.say(
             ctx._("🤔 I am not sure I understood. Did you mean one of these?"),
             InlineKeyboard.of(
@@ -141,6 +144,7 @@ async def answer_question(ctx: Context) -> None:
             ),
         )
         return
+    ctx.count_faq_outcome(FaqOutcome.UNANSWERED)
     ctx.say(
         ctx._(
             "🤔 Sorry, I don't know the answer to that yet. I have kept your question "

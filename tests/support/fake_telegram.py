@@ -413,6 +413,11 @@ class FakeTelegram:
             self._new_update.set()
         return int(update["update_id"])
 
+    @property
+    def updates_made(self) -> list[dict]:
+        """Every update the users' side made, in order (kept with `history`)."""
+        return list(self._sent_updates.values())
+
     def sent_update(self, update_id: int) -> dict:
         """An update as it was queued (for a test that posts it by hand)."""
         return self._sent_updates[update_id]

@@ -41,7 +41,11 @@ def data_of(message: ChatMessage, label: str) -> str:
 
 
 async def book_through_telegram(
-    telegram: FakeTelegram, user_id: int, session_data: str
+    telegram: FakeTelegram,
+    user_id: int,
+    session_data: str,
+    phone: str = "097 765 4321",
+    id_number: str = "123456789",
 ) -> ChatMessage:
     """The whole wizard for one more applicant; returns the bot's last answer."""
     exams = await answer_and_read(telegram, user_id, "user_sends", "/book")
@@ -56,9 +60,9 @@ async def book_through_telegram(
         await answer_and_read(telegram, user_id, "user_sends", typed)
     sex = await answer_and_read(telegram, user_id, "user_sends", "2000-01-01")
     await answer_and_read(telegram, user_id, "user_presses", sex.message_id, "reg:sex:male")
-    await answer_and_read(telegram, user_id, "user_sends", "097 765 4321")
+    await answer_and_read(telegram, user_id, "user_sends", phone)
     await telegram.next_message(user_id)
-    provinces = await answer_and_read(telegram, user_id, "user_sends", "123456789")
+    provinces = await answer_and_read(telegram, user_id, "user_sends", id_number)
     summary = await answer_and_read(
         telegram, user_id, "user_presses", provinces.message_id, "reg:prov:takeo"
     )
