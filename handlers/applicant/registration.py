@@ -180,6 +180,12 @@ async def begin_details(ctx: Context, pressed: PickSession) -> None:
     if found is None:
         return
     session, exam = found
+    # The list's button names only the town: its message now says the venue in full.
+    ctx.show(
+        ctx._("<b>Your choice</b>\n{session}").format(
+            session=session_details(ctx.texts, exam, session)
+        )
+    )
     # Another session chosen in the middle of the wizard keeps the answers given so far.
     in_wizard = (ctx.step or "").startswith("reg:")
     fields = dict(ctx.data.get("fields", {})) if in_wizard else {}
