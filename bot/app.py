@@ -25,7 +25,13 @@ from handlers.faq.book import FaqBook
 from handlers.faq.lessons import Lessons
 from handlers.faq.meaning import default_cache_path, load_embedder
 from models.columns import utcnow
-from models.db import alembic_config, create_engine, session_factory, upgrade_database
+from models.db import (
+    DatabaseWatch,
+    alembic_config,
+    create_engine,
+    session_factory,
+    upgrade_database,
+)
 from models.updates import forget_old_updates
 
 logger = logging.getLogger(__name__)
@@ -41,6 +47,12 @@ class App:
     conversation: Conversation
     account: BotAccount  # the channel tells it the bot's username once Telegram has answered
     metrics: Metrics = field(default_factory=Metrics)  # this app's figures, for /metrics
+
+    @property
+    def watch(self) -> DatabaseWatch:
+        """Whether the database answers: for /healthz, the outbox and waiting updates."""
+        assert self.conversation.watch is not None  # build_app gives it one
+        return self.conversation.watch
 
     async def prepare_database(self) -> None:
         """Upgrades an SQLite database in place (a PostgreSQL one must be upgraded already).
@@ -128,5 +140,7 @@ def build_app(
         lessons=Lessons(faq),
         tally=metrics,
     )
-    conversation = Conversation(build_router(), session_factory(engine), services)
+    conversation = Conversation(
+        build_router(), session_factory(engine), services, watch=DatabaseWatch(engine)
+    )
     return App(settings, engine, conversation, account, metrics)

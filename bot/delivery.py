@@ -39,6 +39,7 @@ from handlers.core.content import from_content
 from handlers.core.events import Outgoing
 from models.applicants import applicant_blocked
 from models.columns import utcnow
+from models.db import DatabaseWatch
 from models.outbox import (
     DueMessage,
     OutboxStatus,
@@ -137,6 +138,7 @@ class OutboxSender:
         instance: str = "",
         window_cap: int = 256,
         metrics: Metrics | None = None,
+        watch: DatabaseWatch | None = None,
     ) -> None:
         self.sessions = sessions
         self.send_one = send_one
@@ -152,6 +154,7 @@ class OutboxSender:
         self.window_cap = max(1, window_cap)
         self.counts: dict[str, int] = {}
         self.metrics = metrics or Metrics()  # the app's, for /metrics
+        self.watch = watch  # while the database is away, the sender waits for it quietly
         self.peak_in_flight = 0  # the most requests sent and unrecorded at once, for figures
         # chat -> (until, row id): that row waits until then, so the chat's later rows
         # (higher ids) wait at least as long and never overtake it.
@@ -183,11 +186,21 @@ class OutboxSender:
         while True:
             try:
                 handled = await self.send_due()
-            except Exception:
+            except Exception as error:
+                if await self.waited_out_outage(error):
+                    continue
                 logger.exception("the outbox sender failed; trying again shortly")
                 handled = 0
             if handled == 0:
                 await asyncio.sleep(self.idle_interval)
+
+    async def waited_out_outage(self, error: BaseException) -> bool:
+        """True, once the database is back, if its being away explains `error`; the watch
+        logs the outage once, instead of an error at every try."""
+        if self.watch is None or not await self.watch.explains(error):
+            return False
+        await self.watch.until_back()
+        return True
 
     async def send_due(self, limit: int | None = None) -> int:
         """Sends what is due now; returns how many rows were handled (sent or held back)."""
@@ -329,7 +342,9 @@ class _Drain:
                     try:
                         await self._book()
                         failures = 0
-                    except Exception:
+                    except Exception as error:
+                        if await self.sender.waited_out_outage(error):
+                            continue  # the outcomes in hand are written now
                         delay = RECORD_RETRY[min(failures, len(RECORD_RETRY) - 1)]
                         failures += 1
                         logger.exception(

@@ -82,6 +82,7 @@ async def run_instance(
         instance=settings.instance,
         window_cap=outbox_window(settings, channel),
         metrics=app.metrics,
+        watch=app.watch,
     )
     await sender.recover()
     kick = SenderKick(sender)
@@ -124,7 +125,7 @@ async def _serve_webhook(
         path=webhook_path(str(settings.webhook_url)),
         secret=secret,
         feed=channel.feed,
-        health=app_health(app.engine, lambda: bool(scheduler.running)),
+        health=app_health(app.watch, lambda: bool(scheduler.running)),
         metrics=lambda: app.metrics.page(app.conversation.sessions),
     )
     await channel.start()

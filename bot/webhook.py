@@ -5,7 +5,8 @@ Framework-neutral: it knows a `feed` coroutine (one update as Telegram sends it)
 after the update was handled and its replies sent: Telegram waits for that answer
 before it sends the same chat's next update, so one chat's updates stay in order even
 across several instances behind a load balancer, and an update whose instance died is
-sent again instead of lost (the database drops the duplicate by update_id).
+sent again instead of lost (the database drops the duplicate by update_id). While the
+database is away it answers 503 at once, and Telegram sends the update again later.
 """
 
 import asyncio
@@ -19,17 +20,17 @@ from typing import Any, Protocol
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from aiohttp import web
-from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.channels.telegram import WebhookSpec
 from bot.metrics import Page, metrics_route
+from models.db import DatabaseAway, DatabaseWatch
 
 logger = logging.getLogger(__name__)
 
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
 VERSION_PARAMETER = "v"
 HEALTH_TIMEOUT = 2.0
+HEALTH_MAX_AGE = 1.0
 HEALTH_KEYS = ("database", "scheduler")
 
 Feed = Callable[[dict[str, Any]], Awaitable[None]]
@@ -90,22 +91,13 @@ async def ensure_webhook(channel: WebhookChannel, spec: WebhookSpec, secret: str
     return True
 
 
-def app_health(
-    engine: AsyncEngine, scheduler_running: Callable[[], bool], timeout: float = 1.5
-) -> Health:
-    """A health check: the database answers `SELECT 1` in time and the scheduler runs."""
-
-    async def database() -> bool:
-        async with engine.connect() as connection:
-            await connection.execute(text("SELECT 1"))
-        return True
+def app_health(watch: DatabaseWatch, scheduler_running: Callable[[], bool]) -> Health:
+    """A health check: the database answers `SELECT 1` and the scheduler runs. The
+    database's answer is at most a second old: probes come often, and must not crowd the
+    pool that updates need."""
 
     async def health() -> dict[str, bool]:
-        try:
-            database_ok = await asyncio.wait_for(database(), timeout)
-        except Exception as error:
-            logger.warning("health: the database does not answer (%s)", type(error).__name__)
-            database_ok = False
+        database_ok = await watch.answers(max_age=HEALTH_MAX_AGE)
         return {"database": database_ok, "scheduler": bool(scheduler_running())}
 
     return health
@@ -186,6 +178,12 @@ class WebhookServer:
             return web.Response(status=400, text="Bad Request")
         try:
             await self.feed(payload)
+        except DatabaseAway:
+            logger.warning(
+                "update %s not handled: the database is away; Telegram will send it again",
+                payload.get("update_id"),
+            )
+            return web.Response(status=503, text="Service Unavailable")
         except Exception as error:
             # Telegram sends the update again; the log names it, never what the user wrote.
             logger.error(

@@ -1,14 +1,21 @@
-"""The database engine: creation, SQLite pragmas, sessions and migrations."""
+"""The database engine: creation, SQLite pragmas, sessions, migrations, and whether it answers."""
 
+import asyncio
+import logging
+import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Connection, event
+from sqlalchemy import Connection, event, text
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlmodel.ext.asyncio.session import AsyncSession
+
+logger = logging.getLogger(__name__)
 
 MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
 
@@ -58,6 +65,83 @@ def _use_sqlite_sanely(engine: AsyncEngine) -> None:
     @event.listens_for(engine.sync_engine, "begin")
     def on_begin(connection: Connection) -> None:
         connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+class DatabaseAway(RuntimeError):
+    """The database does not answer: what needed it was not done, and may be tried later."""
+
+
+class DatabaseWatch:
+    """Whether the database answers a `SELECT 1`: one probe at a time, its answer reused for
+    a moment, so that health checks and everything waiting out an outage never crowd the
+    pool. Logs when the database goes away and when it is back."""
+
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        *,
+        timeout: float = 1.5,
+        retry_every: float = 1.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.engine = engine
+        self.timeout = timeout
+        self.retry_every = retry_every
+        self._clock = clock
+        self._answer: tuple[float, bool] = (-float("inf"), True)
+        self._probe: asyncio.Future[bool] | None = None
+        self._away_since: float | None = None
+
+    @property
+    def away(self) -> bool:
+        """Whether the last probe found the database away (no new probe)."""
+        return self._away_since is not None
+
+    async def answers(self, max_age: float = 1.0) -> bool:
+        """Whether the database answers, by a probe at most `max_age` seconds old."""
+        probed_at, answered = self._answer
+        if self._clock() - probed_at <= max_age:
+            return answered
+        if self._probe is None:
+            self._probe = asyncio.ensure_future(self._select_one())
+            self._probe.add_done_callback(self._probed)
+        return await asyncio.shield(self._probe)  # one caller giving up ends no one's probe
+
+    async def explains(self, error: BaseException) -> bool:
+        """Whether the database being away (or its connection dropping) explains `error`,
+        rather than the statement: then what failed may be tried again as it was."""
+        if not isinstance(error, (SQLAlchemyError, OSError, TimeoutError)):
+            return False
+        dropped = isinstance(error, DBAPIError) and error.connection_invalidated
+        return not await self.answers(max_age=0.0) or dropped
+
+    async def until_back(self) -> None:
+        """Returns once the database answers; probes about once every `retry_every`."""
+        while True:
+            if await self.answers(max_age=self.retry_every):
+                return
+            await asyncio.sleep(self.retry_every)  # a probe, not an event: nothing tells us
+
+    async def _select_one(self) -> bool:
+        try:
+            async with asyncio.timeout(self.timeout):
+                async with self.engine.connect() as connection:
+                    await connection.execute(text("SELECT 1"))
+        except Exception as error:  # any failure to answer is the database being away
+            if self._away_since is None:
+                self._away_since = self._clock()
+                logger.warning("the database does not answer (%s); waiting", type(error).__name__)
+            return False
+        if self._away_since is not None:
+            away_for = self._clock() - self._away_since
+            self._away_since = None
+            logger.warning("the database answers again, after %.0f s away", away_for)
+        return True
+
+    def _probed(self, probe: asyncio.Future[bool]) -> None:
+        self._probe = None
+        if not probe.cancelled():
+            self._answer = (self._clock(), probe.result())
 
 
 def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

@@ -24,6 +24,7 @@ from bot.webhook import (
     registered_url,
     secret_version,
 )
+from models.db import DatabaseWatch
 from models.updates import ProcessedUpdate
 from tests.support.app import settings_for_test
 from tests.support.balancer import Balancer
@@ -85,7 +86,7 @@ async def launch(kind: str, telegram: FakeTelegram) -> AsyncIterator[Launch]:
             PATH,
             secret,
             channel.feed,
-            health or app_health(app.engine, lambda: True),
+            health or app_health(app.watch, lambda: True),
             **options,
         )
         instance = Instance(channel, server)
@@ -227,7 +228,7 @@ async def test_healthz(app: App, launch: Launch, tmp_path: Path) -> None:
     scheduler = AsyncIOScheduler()
     scheduler.start()
     try:
-        instance = await launch(app, app_health(app.engine, lambda: scheduler.running))
+        instance = await launch(app, app_health(app.watch, lambda: scheduler.running))
         healthz = instance.server.url.replace(PATH, "/healthz")
         assert await get(healthz) == (200, {"database": True, "scheduler": True})
     finally:
@@ -237,7 +238,7 @@ async def test_healthz(app: App, launch: Launch, tmp_path: Path) -> None:
 
     broken = create_async_engine(f"sqlite+aiosqlite:///{tmp_path}/no/such/dir/bot.sqlite3")
     try:
-        down = await launch(app, app_health(broken, lambda: True))
+        down = await launch(app, app_health(DatabaseWatch(broken), lambda: True))
         healthz = down.server.url.replace(PATH, "/healthz")
         assert await get(healthz) == (503, {"database": False, "scheduler": True})
     finally:

@@ -13,6 +13,7 @@ message.
 
 import asyncio
 import logging
+import signal
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import partial
@@ -50,6 +51,11 @@ Update = Any
 OnUpdate = Callable[[Update], Awaitable[None]]
 
 ALLOWED_UPDATES = ("message", "edited_message", "callback_query")
+# Polled updates handled at once; beyond that (as while the database is away) the rest
+# stay with Telegram instead of piling up here.
+UPDATE_CONCURRENCY = 128
+# At stop, how long updates being handled (or waiting for the database) are given to end.
+STOP_GRACE = 10.0
 MAX_ATTEMPTS = 5
 # At start, getMe is tried until Telegram answers, waiting at most this long in between.
 GET_ME_MAX_DELAY = 60.0
@@ -161,11 +167,9 @@ class TelegramApi(Protocol):
         """Readies the client and returns the bot's own user (getMe)."""
         ...
 
-    async def poll(
-        self, on_update: OnUpdate, allowed_updates: Sequence[str], handle_signals: bool
-    ) -> None:
-        """Long-polls for the updates allowed, handing each to `on_update` in update order,
-        until `stop` (or SIGINT/SIGTERM, if asked)."""
+    async def poll(self, on_update: OnUpdate, allowed_updates: Sequence[str]) -> None:
+        """Long-polls for the updates allowed until `stop`, awaiting `on_update` for each in
+        update order before taking the next (so it may hold the rest back at Telegram)."""
         ...
 
     async def stop(self) -> None:
@@ -302,6 +306,7 @@ class TelegramChannel:
         pacer: SendPacer | None = None,
         account: BotAccount | None = None,
         metrics: Metrics | None = None,
+        update_concurrency: int = UPDATE_CONCURRENCY,
     ) -> None:
         self.api = api
         self.conversation = conversation
@@ -309,12 +314,26 @@ class TelegramChannel:
         self.account = account  # None for a channel that only sends (no deep links to make)
         self.retry_delay = retry_delay
         self.pacer = pacer or SendPacer()
+        self._slots = asyncio.Semaphore(update_concurrency)
+        self._handling: set[asyncio.Task[None]] = set()
+        self._stopping = asyncio.Event()
 
     async def run(self, handle_signals: bool = False) -> None:
         """Sets the command menus, then polls until stopped (or SIGINT/SIGTERM, if asked)."""
         await self.call(self._request("delete_webhook"), user_id=None)  # polling needs none
         await self.start()
-        await self.api.poll(self._on_update, ALLOWED_UPDATES, handle_signals)
+        self._stopping.clear()
+        loop = asyncio.get_running_loop()
+        signals = (signal.SIGINT, signal.SIGTERM) if handle_signals else ()
+        stopping: set[asyncio.Task[None]] = set()  # held, so that the task is not collected
+        for number in signals:
+            loop.add_signal_handler(number, lambda: stopping.add(loop.create_task(self.stop())))
+        try:
+            await self.api.poll(self._take_in, ALLOWED_UPDATES)
+        finally:
+            for number in signals:
+                loop.remove_signal_handler(number)
+            await self._finish_handling()
 
     async def start(self) -> None:
         """Learns who the bot is (getMe, for deep links) and sets the command menus. Webhook
@@ -356,6 +375,8 @@ class TelegramChannel:
                     raise TelegramUnavailable(f"refused getMe ({delivery.error})")
 
     async def stop(self) -> None:
+        """Ends polling; updates being handled are given STOP_GRACE to finish."""
+        self._stopping.set()
         await self.api.stop()
 
     async def close(self) -> None:
@@ -380,7 +401,7 @@ class TelegramChannel:
         except NotAnUpdate as error:
             logger.warning("ignored a webhook payload that is no update (%s)", error)
             return
-        await self._on_update(update)
+        await self._on_update(update, wait_for_database=False)
 
     async def webhook_spec(self) -> WebhookSpec:
         """The webhook Telegram has now (url "" when none)."""
@@ -412,8 +433,58 @@ class TelegramChannel:
 
     # --- updates in ------------------------------------------------------------------------
 
-    async def _on_update(self, update: Update) -> None:
-        """Runs one update through the conversation and sends its replies.
+    async def _take_in(self, update: Update) -> None:
+        """Starts handling a polled update in a task of its own, once the database answers
+        and fewer than `update_concurrency` are in hand; until then, the updates after it
+        stay with Telegram."""
+        # Only a wait that may be long races the stop (two tasks): the usual path is direct.
+        watch = self.conversation.watch
+        if watch is not None and watch.away:
+            waited = await self._unless_stopping(watch.until_back())
+        else:
+            waited = True
+        if waited and self._slots.locked():
+            waited = await self._unless_stopping(self._slots.acquire())
+        elif waited:
+            await self._slots.acquire()  # a slot is free: at once
+        if not waited:
+            return  # stopping: never handed to the conversation
+        task = asyncio.create_task(self._on_update(update))  # takes the user's lock first
+        self._handling.add(task)
+        task.add_done_callback(self._handled)
+
+    async def _unless_stopping(self, waiting: Awaitable[object]) -> bool:
+        """Waits for `waiting`; False, with it cancelled, if the channel stops first."""
+        done = asyncio.ensure_future(waiting)
+        stop = asyncio.ensure_future(self._stopping.wait())
+        await asyncio.wait((done, stop), return_when=asyncio.FIRST_COMPLETED)
+        stop.cancel()
+        if done.done():
+            return True
+        done.cancel()
+        return False
+
+    def _handled(self, task: asyncio.Task[None]) -> None:
+        self._handling.discard(task)
+        self._slots.release()
+        if not task.cancelled() and (error := task.exception()) is not None:
+            logger.error("an update failed: %s", type(error).__name__, exc_info=error)
+
+    async def _finish_handling(self) -> None:
+        """At stop: the updates in hand get STOP_GRACE seconds to finish."""
+        if not self._handling:
+            return
+        _, unfinished = await asyncio.wait(self._handling, timeout=STOP_GRACE)
+        for task in unfinished:
+            task.cancel()
+        if unfinished:
+            logger.warning(
+                "%s update(s) still waiting (for the database) were left at stop", len(unfinished)
+            )
+
+    async def _on_update(self, update: Update, *, wait_for_database: bool = True) -> None:
+        """Runs one update through the conversation and sends its replies; while the
+        database is away it waits, or raises DatabaseAway if told not to.
 
         Must be awaited without an await before it in the caller, so that the user's
         lock is taken in the order the updates came.
@@ -428,7 +499,9 @@ class TelegramChannel:
         async def deliver(actions: list[Outgoing]) -> None:
             await self.send(event, actions, query_id)
 
-        actions = await self.conversation.handle(event, deliver)
+        actions = await self.conversation.handle(
+            event, deliver, wait_for_database=wait_for_database
+        )
         if query_id is not None and not actions:
             await self.call(self.answer(query_id), event.user_id)
 

@@ -1,7 +1,7 @@
 """The Bot API through aiogram, for the Telegram channel (`bot.channels.telegram`).
 
-Long polling against TELEGRAM_API_URL with aiogram's Dispatcher, each polled update run
-as its own task (the conversation keeps one user's updates in order); aiogram's types
+Long polling against TELEGRAM_API_URL with aiogram's Dispatcher, each polled update handed
+to the channel in order (it runs each in a task of its own); aiogram's types
 for keyboards, uploads and command menus; aiogram's errors in the channel's words.
 """
 
@@ -110,9 +110,7 @@ class AiogramApi:
     async def start(self) -> types.User:
         return await self.bot.get_me()
 
-    async def poll(
-        self, on_update: OnUpdate, allowed_updates: Sequence[str], handle_signals: bool
-    ) -> None:
+    async def poll(self, on_update: OnUpdate, allowed_updates: Sequence[str]) -> None:
         async def handle(
             _: types.Message | types.CallbackQuery, event_update: types.Update
         ) -> None:
@@ -126,9 +124,11 @@ class AiogramApi:
             observer.register(handle)
         await self.dispatcher.start_polling(
             self.bot,
-            handle_as_tasks=True,
+            # `on_update` returns once the channel has taken the update in; while it holds
+            # one back (the database away, too many in hand) the rest stay with Telegram.
+            handle_as_tasks=False,
             allowed_updates=list(allowed_updates),
-            handle_signals=handle_signals,
+            handle_signals=False,  # the channel handles them
         )
 
     async def stop(self) -> None:

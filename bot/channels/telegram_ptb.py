@@ -9,7 +9,6 @@ PTB's errors in the channel's words.
 
 import asyncio
 import logging
-import signal
 import warnings
 from collections.abc import Sequence
 from datetime import timedelta
@@ -36,6 +35,7 @@ CONNECTION_POOL_SIZE = 32
 POOL_WAIT = 30.0  # seconds a request may wait for a free connection
 # The long poll holds its connection for the whole poll: it gets a request object of its own.
 POLL_TIMEOUT = 10
+UPDATE_QUEUE_SIZE = 1
 
 
 class PtbApi:
@@ -71,6 +71,10 @@ class PtbApi:
                 )
             )
             .job_queue(None)  # the scheduler is APScheduler's, in bot.scheduler
+            # The channel takes polled updates in one at a time and may hold one back
+            # (the database away, too many in hand): a full queue then stops the updater
+            # from confirming more, so they stay with Telegram.
+            .update_queue(asyncio.Queue(maxsize=UPDATE_QUEUE_SIZE))
             .build()
         )
         self.application.add_error_handler(self._on_error)
@@ -147,35 +151,27 @@ class PtbApi:
         await self.application.initialize()  # calls getMe once, and readies the HTTP clients
         return self.bot.bot
 
-    async def poll(
-        self, on_update: OnUpdate, allowed_updates: Sequence[str], handle_signals: bool
-    ) -> None:
+    async def poll(self, on_update: OnUpdate, allowed_updates: Sequence[str]) -> None:
         async def handle(update: object, _: ContextTypes.DEFAULT_TYPE) -> None:
             if isinstance(update, telegram.Update):
                 await on_update(update)
 
-        # PTB processes updates one at a time (its concurrent_updates was slower here);
-        # the handler only starts a task per update, in update order.
-        self.application.add_handler(TypeHandler(telegram.Update, handle, block=False))
+        # PTB hands updates over one at a time (its concurrent_updates was slower here);
+        # `on_update` returns once the channel has taken the update in, in update order.
+        self.application.add_handler(TypeHandler(telegram.Update, handle))
         updater = self.application.updater
         assert updater is not None  # the builder makes one unless told not to
         await updater.start_polling(
             timeout=POLL_TIMEOUT, allowed_updates=list(allowed_updates), bootstrap_retries=-1
         )
         await self.application.start()
-        loop = asyncio.get_running_loop()
-        signals = (signal.SIGINT, signal.SIGTERM) if handle_signals else ()
-        for number in signals:
-            loop.add_signal_handler(number, self._stopping.set)
         try:
             await self._stopping.wait()
         finally:
-            for number in signals:
-                loop.remove_signal_handler(number)
             if updater.running:
                 await updater.stop()
             if self.application.running:
-                await self.application.stop()  # waits for the updates being handled
+                await self.application.stop()  # waits for the update being taken in
             self._stopping.clear()  # for a next poll; a stop asked before this one ended it
 
     async def stop(self) -> None:

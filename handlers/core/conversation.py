@@ -4,6 +4,10 @@ Steps for each event: drop a flood, take the user's lock (one user's events run 
 order, different users concurrently), open the transaction, wait for the user's turn
 across instances (PostgreSQL), drop a duplicate update, load the applicant and their
 step, route, run the handler, commit, and only then hand the replies back to the channel.
+
+While the database is away an event is not answered with an apology: it waits, still
+holding the user's lock, and is handled when the database is back (or, for a channel
+that can have Telegram send it again, raises `DatabaseAway`).
 """
 
 import asyncio
@@ -23,10 +27,14 @@ from handlers.core.services import Services, UpdateOutcome
 from handlers.core.texts import Texts, resolve_locale
 from models.applicants import mark_unreachable, meet_applicant
 from models.conversations import load_conversation
+from models.db import DatabaseAway, DatabaseWatch
 from models.turns import wait_for_applicant_turn
 from models.updates import claim_update
 
 logger = logging.getLogger(__name__)
+
+# An event whose connection dropped while the database still answers is tried this often.
+DROPPED_CONNECTION_TRIES = 3
 
 Deliver = Callable[[list[Outgoing]], Awaitable[None]]
 
@@ -106,18 +114,24 @@ class Conversation:
         sessions: async_sessionmaker[AsyncSession],
         services: Services,
         flood_guard: FloodGuard | None = None,
+        watch: DatabaseWatch | None = None,
     ) -> None:
         self.router = router
         self.sessions = sessions
         self.services = services
         self.flood_guard = flood_guard or FloodGuard()
+        self.watch = watch
         self.locks = UserLocks()
 
-    async def handle(self, event: Incoming, deliver: Deliver | None = None) -> list[Outgoing]:
+    async def handle(
+        self, event: Incoming, deliver: Deliver | None = None, *, wait_for_database: bool = True
+    ) -> list[Outgoing]:
         """Handles one event and returns what to send back, after the commit.
 
         A channel that passes `deliver` has the replies sent while the user's lock is
-        still held, so one user's replies leave in the order of their messages.
+        still held, so one user's replies leave in the order of their messages. While the
+        database is away the event waits for it, unless `wait_for_database` is False: then
+        it raises DatabaseAway, and nothing was done.
         """
         started = time.perf_counter()
         tally = self.services.tally
@@ -133,7 +147,12 @@ class Conversation:
                 outcome, actions = UpdateOutcome.FLOOD, self._slow_down(event)
             else:
                 try:
-                    handled = await self._handle_in_transaction(event)
+                    handled = await self._handle_once_database_answers(event, wait_for_database)
+                except DatabaseAway:
+                    tally.update_handled(
+                        event.kind, UpdateOutcome.DATABASE_AWAY, time.perf_counter() - started
+                    )
+                    raise
                 except Exception:
                     # A bug, not bad input: log it without the user's text, say sorry, go on.
                     logger.exception(
@@ -150,6 +169,26 @@ class Conversation:
                 await deliver(actions)
         tally.update_handled(event.kind, outcome, time.perf_counter() - started)
         return actions
+
+    async def _handle_once_database_answers(
+        self, event: Incoming, wait_for_database: bool
+    ) -> list[Outgoing] | None:
+        """The event handled; tried again, as it was, while the database is away."""
+        tries = 0
+        while True:
+            tries += 1
+            try:
+                return await self._handle_in_transaction(event)
+            except Exception as error:
+                if self.watch is None or not await self.watch.explains(error):
+                    raise
+                if not wait_for_database:
+                    raise DatabaseAway from error
+                if self.watch.away:
+                    await self.watch.until_back()
+                    tries = 0
+                elif tries >= DROPPED_CONNECTION_TRIES:
+                    raise
 
     async def _handle_in_transaction(self, event: Incoming) -> list[Outgoing] | None:
         """The replies to one event, after its commit; None when it was handled before."""

@@ -46,6 +46,7 @@ class UpdateOutcome(StrEnum):
     DUPLICATE = "duplicate"  # an update_id handled before (Telegram sent it again)
     FLOOD = "flood"  # dropped: the user sent too many too fast
     IGNORED = "ignored"  # a group message not meant for the bot
+    DATABASE_AWAY = "database_away"  # not handled: Telegram is to send it again
 
 
 class FaqOutcome(StrEnum):

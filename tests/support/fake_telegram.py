@@ -534,6 +534,10 @@ class FakeTelegram:
 
     # --- inspection ---------------------------------------------------------------------------
 
+    def unconfirmed(self) -> list[int]:
+        """The update ids Telegram still holds: no getUpdates has confirmed them yet."""
+        return [int(u["update_id"]) for u in self._updates]
+
     def messages(self, chat_id: int) -> list[ChatMessage]:
         return [m for m in self._messages.get(chat_id, []) if not m.deleted]
 
