@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Any, Protocol, TypeVar
 
+from bot.channels.screen import Screen, Screens, screen_on_telegram
 from bot.delivery import Delivery, Outcome
 from bot.metrics import Metrics
 from bot.pacing import SendPacer
@@ -314,6 +315,7 @@ class TelegramChannel:
         self.account = account  # None for a channel that only sends (no deep links to make)
         self.retry_delay = retry_delay
         self.pacer = pacer or SendPacer()
+        self.screens = Screens()  # edits that would change nothing are not sent
         self._slots = asyncio.Semaphore(update_concurrency)
         self._handling: set[asyncio.Task[None]] = set()
         self._stopping = asyncio.Event()
@@ -496,8 +498,10 @@ class TelegramChannel:
                 await self.call(self.answer(query_id), None)
             return
 
+        shown = self._screen_pressed(update)
+
         async def deliver(actions: list[Outgoing]) -> None:
-            await self.send(event, actions, query_id)
+            await self.send(event, actions, query_id, shown)
 
         actions = await self.conversation.handle(
             event, deliver, wait_for_database=wait_for_database
@@ -507,8 +511,24 @@ class TelegramChannel:
 
     # --- replies out -----------------------------------------------------------------------
 
-    async def send(self, event: Incoming, actions: list[Outgoing], query_id: str | None) -> None:
-        """Renders the actions in order; a button press is always answered, first."""
+    def _screen_pressed(self, update: Update) -> tuple[int, Screen] | None:
+        """The message whose button was pressed, as the user sees it (None for a message
+        the bot cannot see, such as one older than 48 hours)."""
+        message = update.callback_query.message if update.callback_query else None
+        if message is None or getattr(message, "text", None) is None:
+            return None
+        html = self.api.html_of(message)
+        return message.message_id, screen_on_telegram(html, message.reply_markup)
+
+    async def send(
+        self,
+        event: Incoming,
+        actions: list[Outgoing],
+        query_id: str | None,
+        shown: tuple[int, Screen] | None = None,
+    ) -> None:
+        """Renders the actions in order; a button press is always answered, first. An edit
+        of the pressed message to what it `shown` already is not sent."""
         if query_id is not None:
             notice = next((a for a in actions if isinstance(a, Notify)), None)
             answer = (
@@ -519,7 +539,14 @@ class TelegramChannel:
             await self.call(answer, event.user_id)
         for action in actions:
             if isinstance(action, EditText):
-                await self._edit(event.chat_id, action, event.user_id)
+                if shown is not None and self.screens.changes_nothing(
+                    event.chat_id, shown, action
+                ):
+                    continue
+                edited = await self._edit(event.chat_id, action, event.user_id)
+                if shown is not None and edited:
+                    self.screens.edited(event.chat_id, shown, action)
+                shown = None  # what the press showed is not on screen any more
             elif not isinstance(action, Notify) or query_id is None:
                 await self.render(event.chat_id, action, event.user_id)
 
@@ -658,15 +685,19 @@ class TelegramChannel:
             )
         return Delivery(Outcome.REFUSED, error=f"{name}: {message}")
 
-    async def _edit(self, chat_id: int, action: EditText, user_id: int) -> None:
+    async def _edit(self, chat_id: int, action: EditText, user_id: int) -> bool:
+        """Edits the message; True when Telegram shows the edit on it."""
         request = self.request(chat_id, action)
         _, delivery = await self._with_policy(request, user_id, paced_chat=chat_id)
+        if delivery.outcome is Outcome.SENT:
+            return True
         if delivery.outcome not in (Outcome.REFUSED, Outcome.CHAT_GONE):
-            return
+            return False
         if "not modified" in delivery.error:
-            return  # the user pressed the same button twice: the screen is already right
+            return True  # another instance put it there: the screen is already right
         # Too old to edit, or deleted: show the screen as a new message instead.
         await self.render(chat_id, SendText(action.text, action.keyboard), user_id)
+        return False
 
     async def _with_policy(
         self,

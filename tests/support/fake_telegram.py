@@ -81,6 +81,15 @@ JSON_FIELDS = {
 }
 
 
+def _entities(message: "ChatMessage") -> list[dict]:
+    """The entities of a message sent as HTML (none if it was plain text)."""
+    try:
+        text, entities = html_entities(message.html)
+    except BadRequest:
+        return []
+    return entities if text == message.text else []
+
+
 def _flag(value: Any) -> bool:
     """A boolean parameter as JSON or a form sends it."""
     return value is True or str(value).lower() in ("true", "1")
@@ -96,10 +105,31 @@ class BadRequest(Exception):
         self.retry_after = retry_after
 
 
+ENTITY_TYPES = {
+    "b": "bold", "strong": "bold", "i": "italic", "em": "italic", "u": "underline",
+    "ins": "underline", "s": "strikethrough", "strike": "strikethrough", "del": "strikethrough",
+    "tg-spoiler": "spoiler", "code": "code", "pre": "pre", "a": "text_link",
+    "blockquote": "blockquote",
+}  # fmt: skip
+HREF = re.compile(r"""href=(?:"([^"]*)"|'([^']*)'|([^\s>]+))""")
+
+
 def parse_html(text: str) -> str:
     """The plain text of Telegram HTML; raises BadRequest where Telegram would."""
+    return html_entities(text)[0]
+
+
+def _utf16_length(text: str) -> int:
+    return len(text.encode("utf-16-le")) // 2
+
+
+def html_entities(text: str) -> tuple[str, list[dict]]:
+    """The plain text of Telegram HTML and its entities (UTF-16 offsets), as Telegram gives
+    them back in a message; raises BadRequest where Telegram would refuse the HTML."""
     plain: list[str] = []
-    stack: list[str] = []
+    entities: list[dict] = []
+    stack: list[tuple[str, str, int]] = []  # tag, attributes, where it opened (UTF-16)
+    at = 0  # UTF-16 units of plain text so far
     position = 0
     while position < len(text):
         char = text[position]
@@ -118,36 +148,47 @@ def parse_html(text: str) -> str:
                     f"at byte offset {offset}"
                 )
             if closing:
-                if not stack or stack[-1] != name:
+                if not stack or stack[-1][0] != name:
                     raise BadRequest(
                         "Bad Request: can't parse entities: Unexpected end tag at byte offset "
                         f"{offset}"
                     )
-                stack.pop()
+                _, attributes, opened = stack.pop()
+                kind = "spoiler" if "tg-spoiler" in attributes else ENTITY_TYPES.get(name)
+                if kind is not None and at > opened:
+                    entity = {"type": kind, "offset": opened, "length": at - opened}
+                    href = HREF.search(attributes)
+                    if kind == "text_link" and href is not None:
+                        entity["url"] = unescape(next(g for g in href.groups() if g is not None))
+                    entities.append(entity)
             else:
-                stack.append(name)
+                stack.append((name, tag.group(3) or "", at))
             position = tag.end()
         elif char == "&":
-            entity = ENTITY.match(text, position)
-            if entity is None:
+            entity_match = ENTITY.match(text, position)
+            if entity_match is None:
                 offset = len(text[:position].encode())
                 raise BadRequest(
                     "Bad Request: can't parse entities: Character '&' is reserved and must be "
                     f"escaped with the preceding '\\' at byte offset {offset}"
                 )
-            plain.append(unescape(entity.group(0)))
-            position = entity.end()
+            character = unescape(entity_match.group(0))
+            plain.append(character)
+            at += _utf16_length(character)
+            position = entity_match.end()
         elif char == ">":
             raise BadRequest("Bad Request: can't parse entities: Character '>' must be escaped")
         else:
             plain.append(char)
+            at += _utf16_length(char)
             position += 1
     if stack:
         raise BadRequest(
             "Bad Request: can't parse entities: Can't find end tag corresponding to "
-            f'start tag "{stack[-1]}"'
+            f'start tag "{stack[-1][0]}"'
         )
-    return "".join(plain)
+    entities.sort(key=lambda e: (e["offset"], -e["length"]))
+    return "".join(plain), entities
 
 
 class TokenBucket:
@@ -847,7 +888,10 @@ class FakeTelegram:
         html = str(params.get("text", ""))
         text = self._text(html, params.get("parse_mode"), TEXT_LIMIT, "message text")
         markup = self._markup(params.get("reply_markup"))
-        if text == message.text and markup == message.reply_markup:
+        edited = replace(message, text=text, html=html)
+        if (text, _entities(edited), markup) == (
+            message.text, _entities(message), message.reply_markup
+        ):  # fmt: skip
             raise BadRequest(
                 "Bad Request: message is not modified: specified new message content and reply "
                 "markup are exactly the same as a current content and reply markup of the message"
@@ -992,6 +1036,8 @@ class FakeTelegram:
         }
         if message.kind == "text":
             result["text"] = message.text
+            if entities := _entities(message):
+                result["entities"] = entities
         elif message.kind == "venue":
             venue = message.payload
             result["venue"] = {
@@ -1001,6 +1047,8 @@ class FakeTelegram:
         else:
             if message.text:
                 result["caption"] = message.text
+                if entities := _entities(message):
+                    result["caption_entities"] = entities
             if message.kind == "document":
                 result["document"] = {"file_id": "d1", "file_unique_id": "d1"}
             else:

@@ -19,10 +19,6 @@ def posted_message(update_id: int, user_id: int, text: str, language_code: str =
     return {"update_id": update_id, "message": message}
 
 
-def rejected_except_not_modified(telegram: FakeTelegram) -> list:
-    return [r for r in telegram.rejected if "not modified" not in r.description]
-
-
 async def answer_and_read(
     telegram: FakeTelegram, user_id: int, send: str, *args: object
 ) -> ChatMessage:
