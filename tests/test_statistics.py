@@ -15,7 +15,11 @@ from sqlmodel import func, select
 from bot.app import App
 from bot.i18n import load_translations
 from handlers.core.texts import LOCALES, Texts
-from handlers.staff.statistics import MESSAGE_LIMIT, registrations_chart, statistics_text
+from handlers.staff.statistics import (
+    MESSAGE_LIMIT,
+    registrations_chart,
+    statistics_text,
+)
 from models import Applicant, Registration, UnansweredQuestion
 from models.registrations import RegistrationStatus, book_seat, cancel_registration
 from models.statistics import (
@@ -321,6 +325,22 @@ def test_the_chart_is_a_small_png(translations: dict[str, Translations], locale:
     assert image.format == "PNG"
     assert 300 <= image.width <= 1200
     assert 150 <= image.height <= 800
+
+
+def test_the_chart_is_titled_in_each_language_and_draws_the_same_bars(
+    translations: dict[str, Translations],
+) -> None:
+    charts = {
+        locale: Image.open(BytesIO(registrations_chart(texts_in(translations, locale), many(3))))
+        for locale in LOCALES
+    }
+    titles = {
+        locale: chart.crop((0, 0, chart.width, 36)).tobytes() for locale, chart in charts.items()
+    }
+    bars = {chart.crop((0, 36, chart.width, chart.height)).tobytes() for chart in charts.values()}
+    assert len(set(titles.values())) == len(LOCALES)  # Khmer and Japanese are set, not English
+    assert all(title.count(0xFF) < len(title) for title in titles.values())  # ink in each
+    assert len(bars) == 1
 
 
 def test_the_chart_draws_an_empty_fortnight(translations: dict[str, Translations]) -> None:

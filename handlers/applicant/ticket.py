@@ -5,20 +5,27 @@ reschedule keeps the code, so the calendar entry is replaced rather than duplica
 """
 
 import asyncio
-import unicodedata
-from collections.abc import Iterator
 from datetime import UTC, timedelta
-from functools import cache
-from importlib.resources import files
 from io import BytesIO
 
 import qrcode
 from icalendar import Alarm, Calendar, Event
-from PIL import Image, ImageDraw, ImageFont
+from PIL import Image, ImageDraw
 
 from handlers.core.context import Context
 from handlers.core.events import SendFile
 from handlers.core.texts import Texts
+from handlers.core.typesetting import (
+    BOLD,
+    KHMER,
+    REGULAR,
+    descent,
+    draw_line,
+    font,
+    line_height,
+    text_width,
+    wrap,
+)
 from models.applicants import Applicant
 from models.registrations import Registration, RegistrationStatus, session_and_exam
 from models.sessions import Exam, TestSession
@@ -33,13 +40,7 @@ HEADER = 88
 QR_SIZE = 300  # about 8 pixels a module for a ticket link: easy to scan from a phone screen
 QR_BORDER = 4  # the quiet zone scanners need, in modules
 INK, GREY, PAPER = 0, 96, 255
-REGULAR, BOLD = 400, 700
 
-KHMER, CJK, NEUTRAL = "khmer", "cjk", "neutral"
-COENG = "\u17d2"  # joins the next consonant below this one: no line break after it
-BREAK_AFTER = " \u200b"  # Khmer writes a zero-width space between words
-NO_LINE_START = "、。，．・：；？！）」』】〉》ー々ゝゞぁぃぅぇぉっゃゅょゎァィゥェォッャュョヮ"
-ELLIPSIS = "…"
 
 TICKET_LINK = "ticket_"  # the QR code on a ticket opens the bot with /start ticket_<code>
 
@@ -66,13 +67,13 @@ def ticket_png(
     ]
     qr, quiet = _qr_image(deep_link, QR_SIZE)
     bottom = HEADER + 24 + sum(_block_height(lines) for lines in blocks) + 10
-    height = bottom + 4 + qr.height + 2 * _line_height(18) + 24
+    height = bottom + 4 + qr.height + 2 * line_height(18) + 24
 
     image = Image.new("L", (WIDTH, height), PAPER)
     draw = ImageDraw.Draw(image)
     draw.rectangle((0, 0, WIDTH, HEADER), fill=INK)
-    (title,) = _wrap(_("Test ticket"), 34, BOLD, TEXT_WIDTH, 1)
-    _draw_line(draw, (MARGIN, HEADER // 2 + 12), title, 34, BOLD, PAPER)
+    (title,) = wrap(_("Test ticket"), 34, BOLD, TEXT_WIDTH, 1)
+    draw_line(draw, (MARGIN, HEADER // 2 + 12), title, 34, BOLD, PAPER)
     _draw_blocks(draw, HEADER + 24, blocks)
     draw.line((MARGIN, bottom, WIDTH - MARGIN, bottom), fill=GREY, width=2)
     _draw_code_beside_qr(image, draw, bottom, texts, registration.code, qr, quiet)
@@ -108,20 +109,20 @@ def _field_lines(label: str, values: list[Value]) -> list[Line]:
     """A field as the lines it takes: its label in grey, then its values wrapped."""
     lines = [(label, 20, REGULAR, GREY)]
     for value, size, weight, max_lines in values:
-        for line in _wrap(value, size, weight, TEXT_WIDTH, max_lines):
+        for line in wrap(value, size, weight, TEXT_WIDTH, max_lines):
             lines.append((line, size, weight, INK))
     return lines
 
 
 def _block_height(lines: list[Line]) -> int:
-    return sum(_line_height(size) for _text, size, _weight, _ink in lines) + FIELD_GAP
+    return sum(line_height(size) for _text, size, _weight, _ink in lines) + FIELD_GAP
 
 
 def _draw_blocks(draw: ImageDraw.ImageDraw, y: int, blocks: list[list[Line]]) -> None:
     for lines in blocks:
         for text, size, weight, ink in lines:
-            y += _line_height(size)
-            _draw_line(draw, (MARGIN, y - _descent(size)), text, size, weight, ink)
+            y += line_height(size)
+            draw_line(draw, (MARGIN, y - descent(size)), text, size, weight, ink)
         y += FIELD_GAP
 
 
@@ -137,18 +138,18 @@ def _draw_code_beside_qr(
     """The confirmation code on the left, the QR of the ticket link on the right."""
     # The QR's white quiet zone may reach into the page margin: its dark part lines up.
     image.paste(qr, (WIDTH - MARGIN + quiet - qr.width, top + 4))
-    code_width = WIDTH - 2 * MARGIN - (qr.width - 2 * quiet) - 24
-    y = top + quiet + _line_height(20) - _descent(20)
-    for line in _wrap(_("Confirmation code"), 20, REGULAR, code_width, 3):
-        _draw_line(draw, (MARGIN, y), line, 20, REGULAR, GREY)
-        y += _line_height(20)
-    _draw_code(draw, (MARGIN, y + 64), code, code_width)
+    codetext_width = WIDTH - 2 * MARGIN - (qr.width - 2 * quiet) - 24
+    y = top + quiet + line_height(20) - descent(20)
+    for line in wrap(_("Confirmation code"), 20, REGULAR, codetext_width, 3):
+        draw_line(draw, (MARGIN, y), line, 20, REGULAR, GREY)
+        y += line_height(20)
+    _draw_code(draw, (MARGIN, y + 64), code, codetext_width)
 
 
 def _draw_notice(draw: ImageDraw.ImageDraw, y: int, notice: str) -> None:
-    for line in _wrap(notice, 18, REGULAR, TEXT_WIDTH, 2):
-        y += _line_height(18)
-        _draw_line(draw, (MARGIN, y - _descent(18)), line, 18, REGULAR, GREY)
+    for line in wrap(notice, 18, REGULAR, TEXT_WIDTH, 2):
+        y += line_height(18)
+        draw_line(draw, (MARGIN, y - descent(18)), line, 18, REGULAR, GREY)
 
 
 def ticket_ics(
@@ -228,161 +229,16 @@ def _event_status(registration: Registration) -> str:
     return "CONFIRMED"
 
 
-# Fonts: Noto Sans Khmer also covers Latin, so it sets everything but Japanese.
-
-
-def _font_file(script: str) -> str:
-    if script == CJK:
-        return str(files("justmytype_intl_cjk") / "fonts/ofl/notosansjp/NotoSansJP[wght].ttf")
-    return str(files("fontpkg_noto_sans_khmer") / "files/NotoSansKhmer[wdth,wght].ttf")
-
-
-@cache
-def _font(script: str, size: int, weight: int) -> ImageFont.FreeTypeFont:
-    """One font at one size and weight, opened once; both files are variable fonts."""
-    font = ImageFont.truetype(_font_file(script), size)
-    # Noto Sans JP's default instance is Thin: the weight is always set explicitly.
-    font.set_variation_by_axes(
-        [
-            float(weight)
-            if axis.get("name", b"").lower() == b"weight"
-            else float(axis["default"] or 0)
-            for axis in font.get_variation_axes()
-        ]
-    )
-    return font
-
-
-@cache
-def _metrics(size: int) -> tuple[int, int]:
-    """The tallest ascent and descent of both fonts: Khmer stacks reach far up and down."""
-    pairs = [_font(script, size, REGULAR).getmetrics() for script in (KHMER, CJK)]
-    return max(ascent for ascent, _d in pairs), max(descent for _a, descent in pairs)
-
-
-def _line_height(size: int) -> int:
-    return sum(_metrics(size))
-
-
-def _descent(size: int) -> int:
-    return _metrics(size)[1]
-
-
-# Text: split into runs by script so each run gets a font that has its glyphs.
-
-
-def _script(char: str) -> str:
-    code = ord(char)
-    if 0x1780 <= code <= 0x17FF or 0x19E0 <= code <= 0x19FF:
-        return KHMER
-    if (
-        0x3000 <= code <= 0x30FF
-        or 0x31F0 <= code <= 0x31FF
-        or 0x3400 <= code <= 0x4DBF
-        or 0x4E00 <= code <= 0x9FFF
-        or 0xF900 <= code <= 0xFAFF
-        or 0xFF00 <= code <= 0xFFEF
-    ):
-        return CJK
-    return NEUTRAL
-
-
-def _runs(text: str) -> Iterator[tuple[str, str]]:
-    """(script, text) runs; spaces, digits and Latin join the run they stand in."""
-    current, start = NEUTRAL, 0
-    for index, char in enumerate(text):
-        script = _script(char)
-        if script in (NEUTRAL, current):
-            continue
-        if current == NEUTRAL:
-            current = script  # leading Latin goes with the first script that follows
-            continue
-        yield current, text[start:index]
-        current, start = script, index
-    if text:
-        yield (KHMER if current == NEUTRAL else current), text[start:]
-
-
-def _width(text: str, size: int, weight: int) -> float:
-    return sum(_font(script, size, weight).getlength(run) for script, run in _runs(text))
-
-
-def _draw_line(
-    draw: ImageDraw.ImageDraw, at: tuple[int, int], text: str, size: int, weight: int, ink: int
-) -> None:
-    """One line of text on its baseline at `at`, run by run."""
-    x, y = at
-    for script, run in _runs(text):
-        font = _font(script, size, weight)
-        draw.text((x, y), run, font=font, fill=ink, anchor="ls")
-        x += round(font.getlength(run))
-
-
 def _draw_code(draw: ImageDraw.ImageDraw, at: tuple[int, int], code: str, width: int) -> None:
     """The confirmation code, large and spaced out so it can be read aloud or typed."""
     size = 72
-    while size > 24 and _width(code, size, BOLD) + 8 * (len(code) - 1) > width:
+    while size > 24 and text_width(code, size, BOLD) + 8 * (len(code) - 1) > width:
         size -= 4
-    font = _font(KHMER, size, BOLD)
+    face = font(KHMER, size, BOLD)
     x, y = at
     for char in code:
-        draw.text((x, y), char, font=font, fill=INK, anchor="ls")
-        x += round(font.getlength(char)) + 8
-
-
-def _pieces(text: str) -> list[str]:
-    """Splits where a line may break: after a space, and around Japanese characters."""
-    pieces, start = [], 0
-    for index in range(1, len(text)):
-        before, char = text[index - 1], text[index]
-        if (before in BREAK_AFTER and char not in BREAK_AFTER) or (
-            (_script(before) == CJK or _script(char) == CJK)
-            and char not in NO_LINE_START
-            and before not in BREAK_AFTER
-            and char not in BREAK_AFTER
-        ):
-            pieces.append(text[start:index])
-            start = index
-    pieces.append(text[start:])
-    return pieces
-
-
-def _clusters(text: str) -> list[str]:
-    """Splits a word where a line can break without tearing a Khmer syllable apart."""
-    clusters: list[str] = []
-    for char in text:
-        joined = unicodedata.category(char).startswith("M") or char in "\u200c\u200d"
-        if clusters and (joined or clusters[-1].endswith(COENG) or char == COENG):
-            clusters[-1] += char
-        else:
-            clusters.append(char)
-    return clusters
-
-
-def _wrap(text: str, size: int, weight: int, width: int, max_lines: int) -> list[str]:
-    """Greedy line breaking to `width`; what does not fit in `max_lines` ends in an ellipsis."""
-    lines: list[str] = []
-    line = ""
-    for piece in _pieces(" ".join(text.split())):
-        if _width((line + piece).rstrip(), size, weight) <= width:
-            line += piece
-            continue
-        if line.strip():
-            lines.append(line.rstrip())
-        line = ""
-        for cluster in _clusters(piece):  # a word wider than the line is broken anywhere
-            if line and _width(line + cluster, size, weight) > width:
-                lines.append(line)
-                line = ""
-            line += cluster
-    if line.strip():
-        lines.append(line.rstrip())
-    if len(lines) <= max_lines:
-        return lines
-    last = _clusters(lines[max_lines - 1])
-    while last and _width("".join(last) + ELLIPSIS, size, weight) > width:
-        last.pop()
-    return [*lines[: max_lines - 1], "".join(last).rstrip() + ELLIPSIS]
+        draw.text((x, y), char, font=face, fill=INK, anchor="ls")
+        x += round(face.getlength(char)) + 8
 
 
 def _qr_image(data: str, size: int) -> tuple[Image.Image, int]:
