@@ -136,6 +136,7 @@ def build_app(
         account=account,
         owner_ids=frozenset(settings.admin_ids),
         staff_chat_id=settings.staff_chat_id,
+        staff_locale=settings.staff_locale,
         now=now,
         lessons=Lessons(faq),
         tally=metrics,

@@ -42,6 +42,7 @@ class Settings(BaseSettings):
     timezone: str = "Asia/Phnom_Penh"
     admin_ids: Annotated[list[int], NoDecode] = Field(default_factory=list)
     staff_chat_id: int | None = None
+    staff_locale: Locale = "en"  # the staff group's language
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     send_rate: int = Field(default=30, ge=1, le=1000)
     send_window: int = Field(default=256, ge=1, le=1000)

@@ -1,6 +1,8 @@
 """Asking the office: the question goes to the staff group, a staff reply comes back."""
 
+import re
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from sqlmodel import select
@@ -9,6 +11,7 @@ from bot.app import App
 from handlers.applicant.handoff import OFFICE_QUESTION_MAX_LENGTH
 from models import AuditEntry, OutboxMessage, UnansweredQuestion
 from models.columns import utcnow
+from tests.support.app import start_app
 from tests.support.core import Applicant, CoreGroup, deliver_outbox
 from tests.support.fake_telegram import parse_html
 
@@ -43,7 +46,7 @@ async def test_a_question_goes_to_the_office_and_the_answer_comes_back(app: App)
     assert "Answer from the test office" in dara.last.text
     assert "you must sit the test yourself" in dara.last.text
     assert "yes of course" not in dara.last.text
-    # The staff group reads the default language (Khmer): the post is marked ✅ with who answered.
+    # The post is marked ✅ with who answered (their id, when Telegram gave no name).
     [answered] = group.posts
     assert answered.message_id == post_id  # the post is marked, in place
     assert "✅" in answered.text
@@ -54,6 +57,30 @@ async def test_a_question_goes_to_the_office_and_the_answer_comes_back(app: App)
     assert question.answered_by == OWNER
     assert ("telegram:555", "refused") in actions
     assert (f"telegram:{OWNER}", "answer_question") in actions
+
+
+async def test_the_staff_group_reads_staff_locale_and_sees_who_answered_by_name(
+    request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
+    office = {"admin_ids": [OWNER], "staff_chat_id": STAFF_GROUP, "staff_locale": "ja"}
+    app = await start_app(request, tmp_path, "sqlite", **office)
+    try:
+        dara = Applicant(app.conversation, user_id=1, language="en")
+        group = CoreGroup(app.conversation, chat_id=STAFF_GROUP)
+        await dara.send(UNANSWERABLE)
+        await dara.press("Send my question to the office")
+        await deliver_outbox(app.conversation, dara, group)
+        [post] = group.posts
+        assert re.search("[\u3040-\u30ff\u4e00-\u9fff]", post.text)  # Japanese, whoever asked
+        assert "Question for the office" not in post.text
+        await group.reply(OWNER, post.message_id, "Please ask at the centre.", name="Chan Sophea")
+        await deliver_outbox(app.conversation, dara, group)
+        assert "Answer from the test office" in dara.last.text  # the applicant's own language
+        [answered] = group.posts
+        assert "Chan Sophea" in answered.text.split("✅")[1]  # who answered, by name
+        assert "Answered by" not in answered.text
+    finally:
+        await app.close()
 
 
 async def test_someone_elses_question_cannot_be_sent(app: App) -> None:

@@ -188,13 +188,13 @@ async def test_staff_teach_the_bot_from_the_post_in_the_staff_group(
     assert await deliver_outbox(app.conversation, dara, group) == 1
     [first_post] = group.posts
     post_id, post = first_post.message_id, first_post.text
-    # The staff group reads the default language, Khmer.
-    khmer = app.conversation.services.texts("km")
-    assert group.screens[post_id].labels == [b.label for row in choices(khmer, 1) for b in row]
+    # The staff group reads STAFF_LOCALE, English unless set: not the applicants' Khmer.
+    staff = app.conversation.services.texts("en")
+    assert group.screens[post_id].labels == [b.label for row in choices(staff, 1) for b in row]
 
     outsider = 555  # in the group, but not staff
     await group.press_as(outsider, post_id, "📎")
-    assert group.notices[-1] == app.conversation.services.texts("km")(
+    assert group.notices[-1] == app.conversation.services.texts("km")(  # the presser's own
         "Only the test office staff can use these buttons."
     )
     assert group.screens[post_id].text == post
@@ -203,8 +203,8 @@ async def test_staff_teach_the_bot_from_the_post_in_the_staff_group(
     assert ABOUT_A_BOSS in group.screens[post_id].text  # the post still says what was asked
     contact = app.conversation.services.faq.category("contact")
     assert contact is not None
-    await group.press_as(OWNER, post_id, contact.title["km"])
-    complaints = app.conversation.services.faq.entries["complaints"].question["km"]
+    await group.press_as(OWNER, post_id, contact.title["en"])
+    complaints = app.conversation.services.faq.entries["complaints"].question["en"]
     await group.press_as(OWNER, post_id, complaints[:20])
     await group.press_as(OWNER, post_id, "✅")
     assert group.screens[post_id].text.startswith(post)

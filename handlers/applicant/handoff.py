@@ -146,7 +146,7 @@ async def _hand_over(ctx: Context, question: UnansweredQuestion) -> None:
     post = await _office_post(ctx, question)
     # Under the post, staff can also teach the bot: attach it to an FAQ entry, or set it aside.
     assert question.id is not None
-    buttons = office_post_buttons(ctx.services.texts(ctx.services.default_locale), question.id)
+    buttons = office_post_buttons(ctx.services.staff_group_texts(), question.id)
     await post_to_chat(
         ctx.db, staff_chat, f"{OFFICE_POST_KEY}{question.id}", [SendText(post, buttons)]
     )
@@ -178,7 +178,7 @@ def _sent(ctx: Context) -> str:
 
 async def _office_post(ctx: Context, question: UnansweredQuestion) -> str:
     """The post in the staff group: who asked, in which language, their registrations."""
-    _ = ctx.services.texts(ctx.services.default_locale)  # the office reads the default language
+    _ = ctx.services.staff_group_texts()
     applicant = ctx.applicant
     assert applicant.id is not None
     codes = [

@@ -96,9 +96,9 @@ async def erase(ctx: Context, pressed: EraseMyData) -> None:
     for registration in await live_registrations_of(ctx.db, ctx.applicant.id):
         await release_seat(ctx.db, ctx.services, registration, ctx.now)
     posts = await erase_applicant(ctx.db, ctx.applicant)
-    # Their questions already in the staff group lose what they said (the office reads the
-    # default language); a post not sent yet never will be.
-    _ = ctx.services.texts(ctx.services.default_locale)
+    # Their questions already in the staff group lose what they said; a post not sent yet
+    # never will be.
+    _ = ctx.services.staff_group_texts()
     for post in posts:
         text = _("🗑 <b>Question for the office</b> #{number}\n\nThe applicant erased their data.")
         await post_to_chat(

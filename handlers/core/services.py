@@ -93,9 +93,14 @@ class Services:
     account: BotAccount = field(default_factory=BotAccount)
     owner_ids: frozenset[int] = frozenset()  # ADMIN_IDS: the owners of the bot
     staff_chat_id: int | None = None  # STAFF_CHAT_ID: the group where questions go
+    staff_locale: str = "en"  # STAFF_LOCALE: the language of the bot's posts in that group
     now: Callable[[], datetime] = utcnow  # tests move time by passing their own clock
     lessons: "Lessons | None" = None  # keeps `faq` up with the phrasings staff taught
     tally: Tally = field(default_factory=NoTally)  # the figures /metrics shows
 
     def texts(self, locale: str) -> Texts:
         return Texts(locale, self.translators[locale], self.zone)
+
+    def staff_group_texts(self) -> Texts:
+        """The texts of the bot's posts in the staff group (STAFF_LOCALE)."""
+        return self.texts(self.staff_locale)

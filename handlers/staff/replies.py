@@ -53,13 +53,13 @@ async def answer_from_the_office(ctx: Context) -> None:
 
         key = f"answer:{question.id}:{ctx.event.update_id or int(now.timestamp())}"
         await tell(ctx.db, ctx.services, applicant, key, compose)
-    _ = ctx.services.texts(ctx.services.default_locale)
+    _ = ctx.services.staff_group_texts()
     assert post.telegram_message_id is not None
     marked = (
         post.content[0]["text"]
         + "\n\n"
         + _("✅ Answered by {staff} at {time}").format(
-            staff=ctx.event.user_id, time=_.timestamp(now)
+            staff=escape(ctx.event.user_name or str(ctx.event.user_id)), time=_.timestamp(now)
         )
     )
     # The buttons that teach the bot stay until the question is settled; then it says how.

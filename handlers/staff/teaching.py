@@ -202,8 +202,8 @@ async def _settled(ctx: Context, done: Teaching) -> None:
 
 
 def _texts(ctx: Context) -> Texts:
-    """The staff member's language in a private chat; the staff group's (the default) there."""
-    return ctx.texts if ctx.event.private else ctx.services.texts(ctx.services.default_locale)
+    """The staff member's language in a private chat; the staff group's (STAFF_LOCALE) there."""
+    return ctx.texts if ctx.event.private else ctx.services.staff_group_texts()
 
 
 def _back_to_list(_: Texts) -> Button:

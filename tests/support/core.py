@@ -156,10 +156,11 @@ class CoreGroup(Applicant):
     def posts(self) -> list[Message]:
         return self.messages
 
-    async def reply(self, staff_id: int, message_id: int, text: str) -> None:
-        """A staff member replies to one of the bot's posts."""
+    async def reply(self, staff_id: int, message_id: int, text: str, name: str = "") -> None:
+        """A staff member (called `name` on Telegram) replies to one of the bot's posts."""
         event = Incoming(
             user_id=staff_id,
+            user_name=name,
             chat_id=self.chat_id,
             kind=Kind.TEXT,
             text=text,
