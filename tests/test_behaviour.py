@@ -319,14 +319,14 @@ async def test_a_question_goes_to_the_office_and_the_answer_comes_back(
     [post] = group.posts
     assert UNANSWERABLE in post.text
     assert f"Telegram {DARA}" in post.text
-    await group.reply(OWNER, post.message_id, "We cannot help with motorbikes, sorry.")
+    await group.reply(OWNER, post.message_id, "We cannot help with motorbikes, sorry.", "Sophea")
     await chats.deliver_outbox()
     assert "Answer from the test office" in dara.last.text
     assert "We cannot help with motorbikes, sorry." in dara.last.text
     [answered] = group.posts
     assert answered.message_id == post.message_id  # the post is marked, in place
     assert "✅" in answered.text
-    assert str(OWNER) in answered.text.split("✅")[1]
+    assert "Sophea" in answered.text.split("✅")[1]  # who answered, by name
 
 
 # --- Check-in ------------------------------------------------------------------------------------

@@ -232,10 +232,15 @@ class TelegramGroup:
     def posts(self) -> list[Message]:
         return self.chat.messages
 
-    async def reply(self, staff_id: int, message_id: int, text: str) -> None:
+    async def reply(self, staff_id: int, message_id: int, text: str, name: str = "") -> None:
         await self.chats.act(
             lambda: self.chats.telegram.user_sends(
-                staff_id, text, chat_type="group", chat_id=self.chat_id, reply_to=message_id
+                staff_id,
+                text,
+                chat_type="group",
+                chat_id=self.chat_id,
+                reply_to=message_id,
+                first_name=name or "Dara",
             )
         )
 
