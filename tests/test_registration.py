@@ -289,6 +289,17 @@ async def test_rescheduling_moves_the_seat_and_keeps_the_code(app: App) -> None:
     await dara.send("/mybookings")
     await dara.press("Change date")
     await dara.press("Siem Reap")
+    # Asked first, naming both dates; nothing moves until confirmed, and Back changes nothing.
+    en = app.conversation.services.texts("en")
+    asked = dara.last.text
+    assert en.moment(first.starts_at) in asked.split("\nto ")[0]
+    assert en.moment(second.starts_at) in asked.split("\nto ")[1]
+    await dara.press("Back")
+    assert "to which session?" in dara.last.text
+    [unmoved] = await rows(app, Registration)
+    assert unmoved.session_id == first.id
+    await dara.press("Siem Reap")
+    await dara.press("Yes, move")
     assert "Moved." in dara.last.text
     assert before.code in dara.last.text
     [after] = await rows(app, Registration)
@@ -310,6 +321,7 @@ async def test_rescheduling_to_a_session_that_filled_up_changes_nothing(app: App
             update(TestSession).where(col(TestSession.id) == second.id).values(seats_taken=1)
         )
     await dara.press("Siem Reap")
+    await dara.press("Yes, move")
     assert "just filled up" in dara.last.text
     [registration] = await rows(app, Registration)
     assert registration.session_id == first.id
@@ -326,6 +338,7 @@ async def test_forged_and_stale_buttons_change_nothing(app: App) -> None:
     for forged in (
         f"mine:cancel_yes:{registration.id}",
         f"mine:to:{registration.id}:2",
+        f"mine:to_yes:{registration.id}:2",
         f"offer:yes:{registration.id}",
         f"offer:no:{registration.id}",
         "mine:cancel_yes:999999",

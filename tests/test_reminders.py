@@ -170,6 +170,7 @@ async def test_rescheduling_moves_the_reminders(app: App) -> None:
     await dara.send("/mybookings")
     await dara.press("Change date")
     await dara.press_data(f"mine:to:1:{second}")
+    await dara.press("Yes, move")
     rows = await outbox(app)
     assert len([r for r in rows if r.status == "skipped"]) == 3
     async with app.conversation.sessions() as db:

@@ -26,6 +26,8 @@ from bot.pacing import SendPacer
 from handlers.core.conversation import FloodGuard
 from handlers.core.events import EditText, SendFile, SendText
 from models import Applicant, TestSession
+from models.staff import Role, add_staff
+from tests.support.app import start_app
 from tests.support.channels import Finished, channel_on_fake
 from tests.support.fake_telegram import FakeTelegram
 from tests.support.registration import BAD_ANSWERS
@@ -162,6 +164,49 @@ async def test_pressing_the_same_button_twice_is_harmless(
         await asyncio.sleep(0.2)
     assert [r.levelname for r in caplog.records if r.levelno >= logging.ERROR] == []
     assert telegram.rejected == []
+
+
+@pytest.mark.parametrize("framework", ["aiogram", "ptb"])
+async def test_staff_see_their_own_commands_in_the_menu_and_in_help(
+    request: pytest.FixtureRequest, tmp_path: Path, telegram: FakeTelegram, framework: str
+) -> None:
+    owner, operator, newcomer = 900, 901, 902
+    app = await start_app(request, tmp_path, "sqlite", admin_ids=[owner])
+    async with app.conversation.sessions() as db, db.begin():
+        await add_staff(db, operator, Role.OPERATOR, "test")
+    channel = channel_on_fake(framework, app, telegram)
+    polling = asyncio.create_task(channel.run())
+    try:
+        await telegram.wait_for(lambda f: ("chat:901", None) in f.commands)
+        owners_menu = [name for name, _ in telegram.commands[("chat:900", None)]]
+        operators_menu = [name for name, _ in telegram.commands[("chat:901", None)]]
+        assert owners_menu[0] == "start"  # everyone's commands first
+        assert {"checkin", "broadcast", "export", "staff"} <= set(owners_menu)
+        assert "checkin" in operators_menu
+        assert not {"broadcast", "export", "staff"} & set(operators_menu)
+
+        telegram.user_sends(operator, "/help")
+        help_text = (await telegram.next_message(operator)).text
+        assert "/checkin" in help_text.split("Staff commands")[1]
+        assert "/broadcast" not in help_text
+        telegram.user_sends(DARA, "/help")
+        assert "Staff commands" not in (await telegram.next_message(DARA)).text
+
+        telegram.user_sends(owner, f"/staff add {newcomer} admin")
+        await telegram.next_message(owner)
+        await telegram.wait_for(lambda f: ("chat:902", None) in f.commands)
+        newcomers_menu = {name for name, _ in telegram.commands[("chat:902", None)]}
+        assert {"broadcast", "export"} <= newcomers_menu
+        assert "staff" not in newcomers_menu
+        telegram.user_sends(owner, f"/staff remove {newcomer}")
+        await telegram.next_message(owner)
+        await telegram.wait_for(lambda f: ("chat:902", None) not in f.commands)
+        assert telegram.rejected == []
+    finally:
+        await channel.stop()
+        await asyncio.wait_for(polling, 10)
+        await channel.close()
+        await app.close()
 
 
 FAST = {"global_rate": 1000, "chat_rate": 1000, "chat_burst": 1000}

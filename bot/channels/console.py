@@ -30,6 +30,7 @@ from handlers.core.events import (
     SendMedia,
     SendText,
     SendVenue,
+    SetCommands,
     split_command,
 )
 
@@ -206,6 +207,8 @@ class ConsoleChannel:
                 shown = f"📎 {action.file_id}\n{action.caption}".strip()
                 message_id = self.chat.add(shown, None)
                 self._emit(action.kind, message_id, shown, None)
+            elif isinstance(action, SetCommands):
+                continue  # a terminal has no command menu
             elif isinstance(action, SendVenue):
                 message_id = self.chat.add(f"📍 {action.title}\n{action.address}", None)
                 self._emit("venue", message_id, f"📍 {action.title}\n{action.address}", None)

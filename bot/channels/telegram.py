@@ -14,7 +14,7 @@ message.
 import asyncio
 import logging
 import signal
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from functools import partial
 from typing import Any, Protocol, TypeVar
@@ -23,6 +23,7 @@ from bot.channels.screen import Screen, Screens, screen_on_telegram
 from bot.delivery import Delivery, Outcome
 from bot.metrics import Metrics
 from bot.pacing import SendPacer
+from handlers.core.commands import menu, staff_menus
 from handlers.core.conversation import Conversation
 from handlers.core.events import (
     Button,
@@ -38,10 +39,11 @@ from handlers.core.events import (
     SendMedia,
     SendText,
     SendVenue,
+    SetCommands,
     split_command,
 )
-from handlers.core.services import BotAccount
-from handlers.core.texts import LOCALES, Translator
+from handlers.core.services import BotAccount, Services
+from handlers.core.texts import LOCALES
 
 logger = logging.getLogger(__name__)
 
@@ -137,6 +139,10 @@ class TelegramApi(Protocol):
 
     def upload(self, data: bytes, filename: str) -> object:
         """The library's file to upload with a request."""
+        ...
+
+    def chat_scope(self, chat_id: int) -> object:
+        """The library's BotCommandScopeChat."""
         ...
 
     def bot_command(self, name: str, description: str) -> object:
@@ -277,23 +283,12 @@ def _from_button(update_id: int, query: Any) -> Incoming | None:
     )
 
 
-def command_menus(
-    translators: Mapping[str, Translator], default_locale: str
-) -> list[tuple[str | None, list[tuple[str, str]]]]:
+def command_menus(services: Services) -> list[tuple[str | None, list[tuple[str, str]]]]:
     """(language, [(command, description)]) for each language, and None for everyone else."""
-    menus: list[tuple[str | None, list[tuple[str, str]]]] = []
-    for locale in (*LOCALES, None):
-        _ = translators[locale or default_locale].gettext
-        commands = [
-            ("start", _("Main menu")),
-            ("book", _("Book a test seat")),
-            ("mybookings", _("My registrations")),
-            ("faq", _("Questions and answers")),
-            ("language", _("Change the language")),
-            ("help", _("What this bot can do")),
-        ]
-        menus.append((locale, commands))
-    return menus
+    return [
+        (locale, list(menu(services.texts(locale or services.default_locale), None)))
+        for locale in (*LOCALES, None)
+    ]
 
 
 class TelegramChannel:
@@ -385,14 +380,28 @@ class TelegramChannel:
         await self.api.close()
 
     async def set_commands(self) -> None:
-        """The command menu in each language, and the default language's for everyone else."""
+        """The command menu in each language, the default language's for everyone else, and
+        each staff member's own (their staff commands too)."""
         services = self.conversation.services
-        for language, menu in command_menus(services.translators, services.default_locale):
-            commands = [self.api.bot_command(name, text) for name, text in menu]
+        for language, listed in command_menus(services):
+            commands = [self.api.bot_command(name, text) for name, text in listed]
             await self.call(
                 self._request("set_my_commands", commands=commands, language_code=language),
                 user_id=None,
             )
+        async with self.conversation.sessions() as db:
+            for staff_member in await staff_menus(db, services):
+                await self._set_chat_commands(staff_member)
+
+    async def _set_chat_commands(self, menu: SetCommands) -> None:
+        """One user's own menu (BotCommandScopeChat); an empty one returns them to everyone's."""
+        scope = self.api.chat_scope(menu.user_id)
+        if menu.commands:
+            commands = [self.api.bot_command(name, text) for name, text in menu.commands]
+            request = self._request("set_my_commands", commands=commands, scope=scope)
+        else:
+            request = self._request("delete_my_commands", scope=scope)
+        await self.call(request, user_id=None)
 
     # --- webhook mode: the webhook server (bot/webhook.py) feeds updates one by one --------
 
@@ -538,6 +547,9 @@ class TelegramChannel:
             )
             await self.call(answer, event.user_id)
         for action in actions:
+            if isinstance(action, SetCommands):
+                await self._set_chat_commands(action)
+                continue
             if isinstance(action, EditText):
                 if shown is not None and self.screens.changes_nothing(
                     event.chat_id, shown, action

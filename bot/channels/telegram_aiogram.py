@@ -85,6 +85,9 @@ class AiogramApi:
     def upload(self, data: bytes, filename: str) -> types.BufferedInputFile:
         return types.BufferedInputFile(data, filename=filename)
 
+    def chat_scope(self, chat_id: int) -> types.BotCommandScopeChat:
+        return types.BotCommandScopeChat(chat_id=chat_id)
+
     def bot_command(self, name: str, description: str) -> types.BotCommand:
         return types.BotCommand(command=name, description=description)
 

@@ -117,6 +117,9 @@ class PtbApi:
     def upload(self, data: bytes, filename: str) -> telegram.InputFile:
         return telegram.InputFile(data, filename=filename)
 
+    def chat_scope(self, chat_id: int) -> telegram.BotCommandScopeChat:
+        return telegram.BotCommandScopeChat(chat_id)
+
     def bot_command(self, name: str, description: str) -> telegram.BotCommand:
         return telegram.BotCommand(name, description)
 

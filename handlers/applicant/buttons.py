@@ -150,6 +150,12 @@ class MoveTo(ButtonData, prefix="mine:to"):
 
 
 @dataclass(frozen=True)
+class ConfirmMove(ButtonData, prefix="mine:to_yes"):
+    registration_id: int
+    session_id: int
+
+
+@dataclass(frozen=True)
 class AcceptOffer(ButtonData, prefix="offer:yes"):
     registration_id: int
 

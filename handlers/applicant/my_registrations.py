@@ -11,6 +11,7 @@ from handlers.applicant.buttons import (
     BookSeat,
     CancelRegistration,
     ChangeDate,
+    ConfirmMove,
     DeclineOffer,
     MoveTo,
     MyRegistrations,
@@ -22,6 +23,7 @@ from handlers.applicant.describe import (
     session_button,
     session_details,
     status_name,
+    venue_name,
     venue_pin,
     what_to_bring,
 )
@@ -207,7 +209,32 @@ async def choose_new_session(ctx: Context, pressed: ChangeDate) -> None:
 
 
 @journey.button(MoveTo)
-async def move(ctx: Context, pressed: MoveTo) -> None:
+async def confirm_move(ctx: Context, pressed: MoveTo) -> None:
+    """Asks before moving, naming both dates, as cancelling and erasing do."""
+    registration = await _own_live_registration(ctx, pressed.registration_id)
+    if registration is None:
+        return
+    now_at, exam = await session_and_exam(ctx.db, registration)
+    new_at = await ctx.db.get(TestSession, pressed.session_id)
+    if new_at is None or new_at.id is None or new_at.exam_id != registration.exam_id:
+        ctx.out_of_date()
+        return
+    assert registration.id is not None
+    ctx.show(
+        ctx._("🔁 Move <b>{exam}</b>\nfrom {old}\nto <b>{new}</b>?").format(
+            exam=exam_name(exam, ctx.locale),
+            old=f"{ctx.texts.moment(now_at.starts_at)}, {venue_name(now_at, ctx.locale)}",
+            new=f"{ctx.texts.moment(new_at.starts_at)}, {venue_name(new_at, ctx.locale)}",
+        ),
+        InlineKeyboard.of(
+            [ConfirmMove(registration.id, new_at.id).button(ctx._("✅ Yes, move"))],
+            [ChangeDate(pressed.registration_id).button(ctx._("⬅️ Back"))],
+        ),
+    )
+
+
+@journey.button(ConfirmMove)
+async def move(ctx: Context, pressed: ConfirmMove) -> None:
     """Takes the new seat, then releases the old one; if the new one is full, nothing changes."""
     registration = await _own_live_registration(ctx, pressed.registration_id)
     if registration is None:

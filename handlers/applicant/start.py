@@ -9,6 +9,7 @@ import re
 from handlers.applicant.buttons import AskTheBot, ChooseLanguage, Help, MainMenu
 from handlers.applicant.menus import home_button, main_menu
 from handlers.applicant.ticket import TICKET_LINK, send_ticket
+from handlers.core.commands import staff_commands
 from handlers.core.context import Context
 from handlers.core.events import InlineKeyboard
 from handlers.core.routing import Journey
@@ -116,9 +117,19 @@ async def help_(ctx: Context) -> None:
             "/mydata – what I keep about you\n"
             "/deleteme – erase it\n"
             "/help – this help"
-        ),
+        )
+        + await _staff_help(ctx),
         InlineKeyboard.of([home_button(ctx.texts)]),
     )
+
+
+async def _staff_help(ctx: Context) -> str:
+    """For staff, the staff commands their role allows; nothing for an applicant."""
+    allowed = staff_commands(await ctx.staff_role())
+    if not allowed:
+        return ""
+    lines = [f"/{command.name} – {command.describe(ctx.texts)}" for command in allowed]
+    return "\n\n" + ctx._("<b>Staff commands</b>") + "\n" + "\n".join(lines)
 
 
 @journey.button(AskTheBot)

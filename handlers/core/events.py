@@ -152,4 +152,12 @@ class SendMedia:
     caption: str = ""
 
 
-Outgoing = SendText | EditText | Notify | SendVenue | SendFile | SendMedia
+@dataclass(frozen=True, slots=True)
+class SetCommands:
+    """The command menu one user sees (a staff member's); empty: the menu everyone sees."""
+
+    user_id: int
+    commands: tuple[tuple[str, str], ...]  # (command, description)
+
+
+Outgoing = SendText | EditText | Notify | SendVenue | SendFile | SendMedia | SetCommands

@@ -15,13 +15,14 @@ from handlers.applicant.describe import session_details, status_name
 from handlers.applicant.details import sex_name
 from handlers.applicant.ticket import TICKET_LINK
 from handlers.core.buttons import ButtonData
+from handlers.core.commands import staff_menu
 from handlers.core.context import Context
 from handlers.core.events import InlineKeyboard, SendFile
 from handlers.core.routing import Journey, requires
 from handlers.core.texts import LOCALES
 from handlers.staff.exports import export_sheets
 from handlers.staff.statistics import registrations_chart, statistics_text
-from models.applicants import Applicant
+from models.applicants import Applicant, find_applicant
 from models.registrations import (
     Registration,
     RegistrationStatus,
@@ -84,6 +85,7 @@ async def manage_staff(ctx: Context) -> None:
     ):
         member = await add_staff(ctx.db, int(words[1]), Role(words[2]), ctx.actor)
         ctx.say(ctx._("{id} is now staff ({role}).").format(id=words[1], role=str(member.role)))
+        await _give_menu(ctx, member.telegram_id, Role(member.role))
     elif action == "remove" and len(words) == 2 and words[1].isdigit():
         removed = await remove_staff(ctx.db, int(words[1]), ctx.actor)
         ctx.say(
@@ -91,6 +93,8 @@ async def manage_staff(ctx: Context) -> None:
             if removed
             else ctx._("{id} was not staff.").format(id=words[1])
         )
+        if removed:
+            await _give_menu(ctx, int(words[1]), None)
     elif action == "list":
         members = await list_staff(ctx.db)
         lines = [f"• <code>{m.telegram_id}</code> {m.role!s}" for m in members]
@@ -107,6 +111,14 @@ async def manage_staff(ctx: Context) -> None:
                 "/staff remove TELEGRAM_ID"
             )
         )
+
+
+async def _give_menu(ctx: Context, telegram_id: int, role: Role | None) -> None:
+    """Their command menu with the staff commands of `role` (everyone's, for None), in the
+    language they read."""
+    person = await find_applicant(ctx.db, telegram_id)
+    locale = (person.locale if person else None) or ctx.services.default_locale
+    ctx.actions.append(staff_menu(ctx.services, telegram_id, role, locale))
 
 
 # --- Check-in on the test day -----------------------------------------------------------------

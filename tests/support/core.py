@@ -25,6 +25,7 @@ from handlers.core.events import (
     SendMedia,
     SendText,
     SendVenue,
+    SetCommands,
     split_command,
 )
 from tests.support.chat import Button, Chat, Message, StaffGroup
@@ -58,6 +59,7 @@ class Applicant(Chat):
         self.conversation = conversation
         self.name = name  # as Telegram would show it
         self.chat_id = user_id
+        self.menus: dict[int, tuple[tuple[str, str], ...]] = {}  # user -> their own menu set
         self._ids = count(1)
         self.replies: list[Message] = []  # the messages the latest event brought, in order
 
@@ -113,6 +115,8 @@ class Applicant(Chat):
         for action in actions:
             if isinstance(action, Notify):
                 self.notices.append(action.text)
+            elif isinstance(action, SetCommands):
+                self.menus[action.user_id] = action.commands
             elif isinstance(action, EditText):
                 assert action.message_id in self.screens, "edited a message the user never got"
                 edited = self._text(action.message_id, action.text, action.keyboard)

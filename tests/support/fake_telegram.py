@@ -90,6 +90,14 @@ def _entities(message: "ChatMessage") -> list[dict]:
     return entities if text == message.text else []
 
 
+def _scope(params: dict) -> str:
+    """A command menu's scope as `commands` keys it: its type, "chat:<id>" for one chat."""
+    scope = params.get("scope") or {}
+    if scope.get("type") == "chat":
+        return f"chat:{scope.get('chat_id')}"
+    return str(scope.get("type", "default"))
+
+
 def _flag(value: Any) -> bool:
     """A boolean parameter as JSON or a form sends it."""
     return value is True or str(value).lower() in ("true", "1")
@@ -822,19 +830,16 @@ class FakeTelegram:
                 raise BadRequest("Bad Request: BOT_COMMAND_INVALID")
             if not 1 <= len(command.get("description", "")) <= 256:
                 raise BadRequest("Bad Request: command description is invalid")
-        scope = (params.get("scope") or {}).get("type", "default")
-        key = (scope, params.get("language_code") or None)
+        key = (_scope(params), params.get("language_code") or None)
         self.commands[key] = [(c["command"], c["description"]) for c in commands]
         return True
 
     async def _api_getMyCommands(self, params: dict) -> list[dict]:
-        scope = (params.get("scope") or {}).get("type", "default")
-        commands = self.commands.get((scope, params.get("language_code") or None), [])
+        commands = self.commands.get((_scope(params), params.get("language_code") or None), [])
         return [{"command": c, "description": d} for c, d in commands]
 
     async def _api_deleteMyCommands(self, params: dict) -> bool:
-        scope = (params.get("scope") or {}).get("type", "default")
-        self.commands.pop((scope, params.get("language_code") or None), None)
+        self.commands.pop((_scope(params), params.get("language_code") or None), None)
         return True
 
     async def _api_sendChatAction(self, params: dict) -> bool:
