@@ -87,9 +87,25 @@ async def test_browsing_the_faq_edits_one_message_in_place(app: App, applicant: 
     assert "Choose a question" in applicant.last.text
     await applicant.press("All topics")
     assert "Choose a topic" in applicant.last.text
+    topics = applicant.last
     await applicant.press("Main menu")
     assert "What would you like to do" in applicant.last.text
-    assert len(applicant.screens) == 1
+    # The menu comes as a new message; the screen it was asked from stays as it was.
+    assert applicant.last.message_id != topics.message_id
+    assert applicant.screens[topics.message_id].text == topics.text
+    assert len(applicant.screens) == 2
+
+
+async def test_the_menu_under_an_answer_leaves_the_answer_readable(
+    app: App, applicant: Applicant
+) -> None:
+    await applicant.send("/start")  # not a newcomer: the answer comes alone
+    await applicant.send("how much does the jft test cost")
+    answer = applicant.last
+    assert "🏠 Main menu" in answer.labels
+    await applicant.press("Main menu")
+    assert "What would you like to do" in applicant.last.text
+    assert applicant.screens[answer.message_id].text == answer.text
 
 
 async def test_every_faq_screen_has_a_way_back(app: App, applicant: Applicant) -> None:

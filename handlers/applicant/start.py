@@ -84,8 +84,9 @@ async def menu(ctx: Context) -> None:
 
 @journey.button(MainMenu)
 async def menu_button(ctx: Context, _: MainMenu) -> None:
-    """Shows the main menu in place of the screen the button was on."""
-    await menu(ctx)
+    """Sends the main menu as a new message: the answer the button was under stays readable."""
+    await ctx.finish()
+    ctx.say(*main_menu(ctx.texts, ctx.services.staff_chat_id is not None))
 
 
 @journey.button(Help)
