@@ -196,6 +196,39 @@ async def test_registration_wizard_with_a_wrong_answer_at_every_step(
     assert kinds == ["text", "venue", "photo", "document"]
 
 
+async def test_back_in_the_wizard_keeps_what_was_given(app: App, chats: Chats) -> None:
+    dara = chats.user(DARA)
+    await dara.send("/book")
+    await dara.press("JFT-Basic")
+    await dara.press("Phnom Penh")
+    await dara.press("⬅️ Back")  # from the consent to the sessions
+    assert dara.last is not None
+    assert "Times are Phnom Penh time" in dara.last.text
+    await dara.press("Phnom Penh")
+    await dara.press("I agree")
+    await dara.send("Sok Dara")
+    await dara.press("⬅️ Back")
+    assert "Step 1 of 7" in dara.last.text
+    assert "Your answer now: SOK DARA" in dara.last.text
+    await dara.press("Keep it ➡️")
+    await dara.press("Skip ➡️")
+    await dara.send("15/03/2001")
+    await dara.press("Female")
+    assert "Step 5 of 7" in dara.last.text
+    assert dara.last.labels[-2:] == ["⬅️ Back", "✖ Stop registering"]  # under the phone's
+    await dara.press("⬅️ Back")
+    assert "Step 4 of 7" in dara.last.text
+    assert "Your answer now: Female" in dara.last.text
+    await dara.press("Male")
+    await dara.share_contact("+85512345678")
+    await dara.send("N01234567")
+    await dara.press("Kampot")
+    for shown in ("SOK DARA", "March 15, 2001", "Male", "+855 12 345 678", "N01234567", "Kampot"):
+        assert shown in dara.last.text
+    await dara.press("Confirm booking")
+    assert "You are registered!" in dara.last.text
+
+
 # --- My registrations ----------------------------------------------------------------------------
 
 

@@ -87,7 +87,12 @@ def test_booking_a_demo_seat_in_script_mode(tmp_path: Path) -> None:
         "--language",
         "en",
     )
-    assert "does not exist" in out[6]["text"]
+    chosen = out[2]  # the list of sessions, edited: the venue in full
+    assert (chosen["kind"], chosen["text"].split("\n")[-1]) == (
+        "edit",
+        "📍 Phnom Penh test centre (demo), Phnom Penh (demo address)",
+    )
+    assert "does not exist" in out[7]["text"]
     assert "SOK DARA" in out[-5]["text"]
     confirmed, venue, ticket, calendar = out[-4:]
     assert "You are registered!" in confirmed["text"]

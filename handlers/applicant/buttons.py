@@ -71,6 +71,20 @@ class StopRegistering(ButtonData, prefix="reg:stop"):
 
 
 @dataclass(frozen=True)
+class StepBack(ButtonData, prefix="reg:back"):
+    """Back to the wizard's previous step, from `step` (the step's name without "reg:")."""
+
+    step: str
+
+
+@dataclass(frozen=True)
+class KeepAnswer(ButtonData, prefix="reg:keep"):
+    """Keeps the answer given before to a detail asked again after stepping back."""
+
+    detail: str
+
+
+@dataclass(frozen=True)
 class ReuseDetails(ButtonData, prefix="reg:reuse:yes"):
     pass
 

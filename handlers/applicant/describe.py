@@ -5,7 +5,9 @@ in line, so a session looks the same wherever an applicant meets it.
 """
 
 from html import escape
+from unicodedata import east_asian_width
 
+from handlers.applicant.details import PROVINCES, province_name
 from handlers.core.buttons import ButtonData
 from handlers.core.events import Button, SendVenue
 from handlers.core.texts import Texts
@@ -29,18 +31,44 @@ def seats_left(session: TestSession) -> int:
     return max(session.capacity - session.seats_taken, 0)
 
 
+# The widest label a phone shows whole on a button, in columns: a Japanese letter takes two.
+BUTTON_WIDTH = {"en": 40, "km": 45, "ja": 44}
+
+
+def width(text: str) -> int:
+    """Columns `text` takes: two for a wide (Chinese or Japanese) letter, one for the rest."""
+    return sum(2 if east_asian_width(char) in "WF" else 1 for char in text)
+
+
 def session_button(_: Texts, session: TestSession, pressed: ButtonData) -> Button:
-    """One session as a button: when, where, and whether it is full."""
-    if seats_left(session):
-        seats = _("seats left: {n}").format(n=_.number(seats_left(session)))
-    else:
-        seats = _("full: waitlist")
-    label = "{when} · {venue} · {seats}".format(
-        when=_.brief_moment(session.starts_at),
-        venue=getattr(session, f"venue_name_{_.locale}", session.venue_name_en),
-        seats=seats,
-    )
-    return pressed.button(label)
+    """One session as a short button: date and time, town, and seats left or full.
+
+    The full venue and its address are on the screen that follows.
+    """
+    left = seats_left(session)
+    seats = _("{n} left").format(n=_.number(left)) if left else _("full")
+    when = _.brief_moment(session.starts_at)
+    room = BUTTON_WIDTH.get(_.locale, BUTTON_WIDTH["en"]) - width(f"{when} ·  · {seats}")
+    return pressed.button(f"{when} · {venue_town(_, session, room)} · {seats}")
+
+
+def venue_town(_: Texts, session: TestSession, room: int) -> str:
+    """The province the venue names (or its address does), else its name cut to `room`."""
+    name = getattr(session, f"venue_name_{_.locale}", session.venue_name_en)
+    address = getattr(session, f"venue_address_{_.locale}", session.venue_address_en)
+    for text in (name, address):
+        found = [
+            (text.find(province_name(slug, _)), province_name(slug, _))
+            for slug in PROVINCES
+            if province_name(slug, _) in text
+        ]
+        if found:
+            return min(found, key=lambda at: (at[0], -len(at[1])))[1]
+    if width(name) <= room:
+        return name
+    while name and width(name) > room - 1:
+        name = name[:-1]
+    return name.rstrip() + "…"
 
 
 def session_line(_: Texts, exam: Exam, session: TestSession) -> str:

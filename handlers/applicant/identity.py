@@ -11,7 +11,14 @@ from datetime import date
 from html import escape
 from typing import Any
 
-from handlers.applicant.buttons import PickProvince, PickSex, SkipKhmerName, StopRegistering
+from handlers.applicant.buttons import (
+    KeepAnswer,
+    PickProvince,
+    PickSex,
+    SkipKhmerName,
+    StepBack,
+    StopRegistering,
+)
 from handlers.applicant.details import (
     PROVINCES,
     SEXES,
@@ -29,14 +36,32 @@ from handlers.core.texts import Texts
 from models.applicants import Applicant
 
 Parse = Callable[[str, date], str]  # typed text and today -> the answer, or DetailRejected
+Choices = Callable[[Texts], list[list[Button]]]  # the buttons that answer a detail
+
+
+def stop_label(_: Texts) -> str:
+    return _("✖ Stop registering")
+
+
+def back_label(_: Texts) -> str:
+    return _("⬅️ Back")
+
+
+def keep_label(_: Texts) -> str:
+    return _("Keep it ➡️")
 
 
 def stop_button(_: Texts) -> Button:
-    return StopRegistering().button(_("✖ Stop registering"))
+    return StopRegistering().button(stop_label(_))
 
 
-def _just_stop(_: Texts) -> Keyboard:
-    return InlineKeyboard.of([stop_button(_)])
+def back_and_stop(_: Texts, step: str) -> list[Button]:
+    """The row under every wizard step: back to the one before `step` ("reg:..."), or stop."""
+    return [StepBack(step.removeprefix("reg:")).button(back_label(_)), stop_button(_)]
+
+
+def _no_choices(_: Texts) -> list[list[Button]]:
+    return []
 
 
 def _escaped(_: Texts, answer: str) -> str:
@@ -50,9 +75,10 @@ class Detail:
     name: str  # the Applicant column, and the wizard step "reg:<name>"
     label: Callable[[Texts], str]
     question: Callable[[Texts], str]
-    parse: Parse | None  # None: answered with the buttons of `keyboard`
+    parse: Parse | None  # None: answered with the buttons of `choices`
     show: Callable[[Texts, str], str] = _escaped  # the answer as HTML
-    keyboard: Callable[[Texts], Keyboard] = _just_stop
+    choices: Choices = _no_choices
+    shares_contact: bool = False  # answered with Telegram's "share my phone number" button
     optional: bool = False
     column: Callable[[str], Any] = str  # the answer as the Applicant column keeps it
 
@@ -60,17 +86,26 @@ class Detail:
     def step(self) -> str:
         return f"reg:{self.name}"
 
+    def keyboard(self, _: Texts, answered: bool) -> Keyboard:
+        """The buttons that answer it, Keep when it has an answer already, then Back and Stop."""
+        if self.shares_contact:
+            # A reply keyboard's buttons send their labels as text; the step reads them back.
+            rows = [[keep_label(_)]] if answered else []
+            rows.append([back_label(_), stop_label(_)])
+            return ReplyKeyboard(
+                rows=tuple(tuple(row) for row in rows), contact=_("📱 Share my phone number")
+            )
+        keep = [[KeepAnswer(self.name).button(keep_label(_))]] if answered else []
+        return InlineKeyboard.of(*self.choices(_), *keep, back_and_stop(_, self.step))
 
-def _sex_buttons(_: Texts) -> Keyboard:
-    return InlineKeyboard.of(
-        [PickSex(sex).button(sex_name(sex, _)) for sex in SEXES], [stop_button(_)]
-    )
+
+def _sex_buttons(_: Texts) -> list[list[Button]]:
+    return [[PickSex(sex).button(sex_name(sex, _)) for sex in SEXES]]
 
 
-def _province_buttons(_: Texts) -> Keyboard:
+def _province_buttons(_: Texts) -> list[list[Button]]:
     buttons = [PickProvince(slug).button(province_name(slug, _)) for slug in PROVINCES]
-    rows = [buttons[i : i + 2] for i in range(0, len(buttons), 2)]
-    return InlineKeyboard.of(*rows, [stop_button(_)])
+    return [buttons[i : i + 2] for i in range(0, len(buttons), 2)]
 
 
 DETAILS: tuple[Detail, ...] = (
@@ -91,9 +126,7 @@ DETAILS: tuple[Detail, ...] = (
             "prefer not to give it."
         ),
         parse=lambda typed, today: clean_khmer_name(typed),
-        keyboard=lambda _: InlineKeyboard.of(
-            [SkipKhmerName().button(_("Skip ➡️"))], [stop_button(_)]
-        ),
+        choices=lambda _: [[SkipKhmerName().button(_("Skip ➡️"))]],
         optional=True,
     ),
     Detail(
@@ -112,23 +145,18 @@ DETAILS: tuple[Detail, ...] = (
         question=lambda _: _("Your sex, as in your passport:"),
         parse=None,
         show=lambda _, answer: sex_name(answer, _),
-        keyboard=_sex_buttons,
+        choices=_sex_buttons,
     ),
     Detail(
         "phone",
         label=lambda _: _("Phone"),
-        # A reply keyboard has no room for the stop button: /cancel is said instead.
-        question=lambda _: (
-            _(
-                "📱 Your phone number: tap the button below to share it, or type it, for example: "
-                "<i>012 345 678</i>"
-            )
-            + "\n\n"
-            + _("Send /cancel to stop registering.")
+        question=lambda _: _(
+            "📱 Your phone number: tap the button below to share it, or type it, for example: "
+            "<i>012 345 678</i>"
         ),
         parse=lambda typed, today: normalise_phone(typed),
         show=lambda _, answer: format_phone(answer),
-        keyboard=lambda _: ReplyKeyboard(rows=(), contact=_("📱 Share my phone number")),
+        shares_contact=True,
     ),
     Detail(
         "id_number",
@@ -145,7 +173,7 @@ DETAILS: tuple[Detail, ...] = (
         question=lambda _: _("🏠 The province where you live:"),
         parse=None,
         show=lambda _, answer: province_name(answer, _),
-        keyboard=_province_buttons,
+        choices=_province_buttons,
     ),
 )
 BY_NAME = {detail.name: detail for detail in DETAILS}

@@ -19,6 +19,7 @@ from handlers.applicant.buttons import (
     ConfirmBooking,
     Disagree,
     EditDetail,
+    KeepAnswer,
     MyRegistrations,
     NewDetails,
     PickExam,
@@ -27,6 +28,7 @@ from handlers.applicant.buttons import (
     PickSex,
     ReuseDetails,
     SkipKhmerName,
+    StepBack,
     StopRegistering,
 )
 from handlers.applicant.describe import (
@@ -48,11 +50,14 @@ from handlers.applicant.identity import (
     BY_NAME,
     DETAILS,
     Detail,
+    back_and_stop,
+    back_label,
     complete,
     details_list,
+    keep_label,
     save_answers,
     saved_answers,
-    stop_button,
+    stop_label,
 )
 from handlers.applicant.menus import home_button
 from handlers.applicant.notices import plan_reminders
@@ -81,6 +86,7 @@ from models.sessions import (
 journey = Journey("registration")
 
 CONSENT, SUMMARY, REUSE = "reg:consent", "reg:summary", "reg:reuse"
+SESSION = "reg:session"  # back at the list of sessions, with the answers given so far
 
 
 # --- 1. Which test? ---------------------------------------------------------------------------
@@ -174,7 +180,15 @@ async def begin_details(ctx: Context, pressed: PickSession) -> None:
     if found is None:
         return
     session, exam = found
-    fields = dict(ctx.data.get("fields", {})) if ctx.step == SUMMARY else {}
+    # The list's button names only the town: its message now says the venue in full.
+    ctx.show(
+        ctx._("<b>Your choice</b>\n{session}").format(
+            session=session_details(ctx.texts, exam, session)
+        )
+    )
+    # Another session chosen in the middle of the wizard keeps the answers given so far.
+    in_wizard = (ctx.step or "").startswith("reg:")
+    fields = dict(ctx.data.get("fields", {})) if in_wizard else {}
     await ctx.go_to(REUSE, session_id=session.id, exam_id=exam.id, fields=fields, editing=False)
     if not has_consented(ctx.applicant, CONSENT_VERSION):
         await ask_consent(ctx)
@@ -183,34 +197,51 @@ async def begin_details(ctx: Context, pressed: PickSession) -> None:
 
 
 async def _details(ctx: Context) -> None:
-    """The summary when every detail is known, else the details given before, or step 1."""
+    """The summary when every detail is known, else the next one not answered yet, else the
+    details given before, or step 1."""
     fields = ctx.data.get("fields", {})
     if complete(fields):
         await show_summary(ctx)
         return
-    saved = saved_answers(ctx.applicant)
-    if saved:
-        await ctx.go_to(REUSE, fields=saved)
-        ctx.say(
-            ctx._("You gave these details last time:\n\n{details}\n\nUse them again?").format(
-                details=details_list(ctx.texts, ctx.data["fields"])
-            ),
-            InlineKeyboard.of(
-                [ReuseDetails().button(ctx._("✅ Yes, use them"))],
-                [NewDetails().button(ctx._("✏️ No, enter new details"))],
-                [stop_button(ctx.texts)],
-            ),
-        )
+    if fields:
+        await ask(ctx, next(d for d in DETAILS if d.name not in fields))
+        return
+    if saved_answers(ctx.applicant):
+        await offer_saved_details(ctx)
         return
     await ctx.go_to(REUSE, fields={})
     await ask(ctx, DETAILS[0])
 
 
+async def offer_saved_details(ctx: Context) -> None:
+    """Shows the details given last time and asks whether to use them again."""
+    await ctx.go_to(REUSE, fields=saved_answers(ctx.applicant), editing=False)
+    ctx.say(
+        ctx._("You gave these details last time:\n\n{details}\n\nUse them again?").format(
+            details=details_list(ctx.texts, ctx.data["fields"])
+        ),
+        InlineKeyboard.of(
+            [ReuseDetails().button(ctx._("✅ Yes, use them"))],
+            [NewDetails().button(ctx._("✏️ No, enter new details"))],
+            back_and_stop(ctx.texts, REUSE),
+        ),
+    )
+
+
 async def ask(ctx: Context, detail: Detail) -> None:
-    """Asks for one detail and waits for the answer on that step."""
+    """Asks for one detail and waits for the answer on that step; an answer given before
+    (the applicant stepped back) is shown, and can be kept."""
     await ctx.go_to(detail.step)
     step = ctx._("Step {n} of {total}").format(n=DETAILS.index(detail) + 1, total=len(DETAILS))
-    ctx.say(f"<i>{step}</i>\n{detail.question(ctx.texts)}", detail.keyboard(ctx.texts))
+    text = f"<i>{step}</i>\n{detail.question(ctx.texts)}"
+    fields = ctx.data.get("fields", {})
+    answered = detail.name in fields
+    if answered:
+        given = fields[detail.name]
+        text += "\n\n" + ctx._("Your answer now: <b>{answer}</b>").format(
+            answer=detail.show(ctx.texts, given) if given else "–"
+        )
+    ctx.say(text, detail.keyboard(ctx.texts, answered))
 
 
 @journey.step(*(detail.step for detail in DETAILS))
@@ -218,6 +249,18 @@ async def answer(ctx: Context) -> None:
     """Checks a typed (or shared) answer; a wrong one is explained and asked again."""
     assert ctx.step is not None
     detail = BY_NAME[ctx.step.removeprefix("reg:")]
+    if detail.shares_contact and ctx.event.kind is Kind.TEXT:
+        # The buttons of a reply keyboard arrive as their labels, typed.
+        pressed = ctx.event.text.strip()
+        if pressed == back_label(ctx.texts):
+            await back(ctx)
+            return
+        if pressed == stop_label(ctx.texts):
+            await stop(ctx)
+            return
+        if pressed == keep_label(ctx.texts) and detail.name in ctx.data.get("fields", {}):
+            await _keep(ctx, detail.name, ctx.data["fields"][detail.name])
+            return
     if detail.parse is None:
         ctx.say(ctx._("Please choose one of the buttons above."))
         return
@@ -245,7 +288,7 @@ async def answer(ctx: Context) -> None:
     await _keep(ctx, detail.name, value)
 
 
-@journey.step(CONSENT, SUMMARY, REUSE)
+@journey.step(CONSENT, SUMMARY, REUSE, SESSION)
 async def use_the_buttons(ctx: Context) -> None:
     """Typed text on a step that is answered with buttons."""
     ctx.say(ctx._("Please answer with the buttons above, or send /cancel to stop registering."))
@@ -258,6 +301,57 @@ async def use_the_buttons(ctx: Context) -> None:
 async def stop_button_pressed(ctx: Context, _: StopRegistering) -> None:
     """Leaves the wizard at any step; nothing is saved."""
     await stop(ctx)
+
+
+@journey.button(StepBack)
+async def step_back(ctx: Context, pressed: StepBack) -> None:
+    """Goes back one step; a Back under an earlier step is out of date."""
+    if ctx.step != f"reg:{pressed.step}":
+        ctx.out_of_date()
+        return
+    await back(ctx)
+
+
+async def back(ctx: Context) -> None:
+    """The step before this one, keeping every answer given: from a detail the one before it
+    (or the summary it was changed from), from the first the details given last time or the
+    sessions, from the summary the last detail."""
+    if ctx.step in (CONSENT, REUSE):
+        await _back_to_sessions(ctx)
+        return
+    if ctx.step == SUMMARY:
+        await ctx.go_to(SUMMARY, editing=False)
+        await ask(ctx, DETAILS[-1])
+        return
+    assert ctx.step is not None
+    detail = BY_NAME[ctx.step.removeprefix("reg:")]
+    if detail.shares_contact:
+        # The phone's keyboard of buttons must go before the previous step is asked.
+        ctx.say(ctx._("One step back."), RemoveKeyboard())
+    index = DETAILS.index(detail)
+    if ctx.data.get("editing"):
+        await show_summary(ctx)
+    elif index > 0:
+        await ask(ctx, DETAILS[index - 1])
+    elif saved_answers(ctx.applicant):
+        await offer_saved_details(ctx)
+    else:
+        await _back_to_sessions(ctx)
+
+
+async def _back_to_sessions(ctx: Context) -> None:
+    await ctx.go_to(SESSION)
+    await choose_session(ctx, PickExam(str(ctx.data["exam_id"])))
+
+
+@journey.button(KeepAnswer)
+async def keep_answer(ctx: Context, pressed: KeepAnswer) -> None:
+    """Keeps the answer given before, and goes on."""
+    fields = ctx.data.get("fields", {})
+    if ctx.step != f"reg:{pressed.detail}" or pressed.detail not in fields:
+        ctx.out_of_date()
+        return
+    await _keep(ctx, pressed.detail, fields[pressed.detail])
 
 
 @journey.button(ReuseDetails, on_step=REUSE)
@@ -369,6 +463,7 @@ async def ask_consent(ctx: Context) -> None:
         InlineKeyboard.of(
             [Agree().button(ctx._("✅ I agree"))],
             [Disagree().button(ctx._("✖ I do not agree"))],
+            [StepBack(CONSENT.removeprefix("reg:")).button(back_label(ctx.texts))],
         ),
     )
 
@@ -405,7 +500,7 @@ async def show_summary(ctx: Context) -> None:
         InlineKeyboard.of(
             [ConfirmBooking().button(ctx._("✅ Confirm booking"))],
             *[edits[i : i + 2] for i in range(0, len(edits), 2)],
-            [stop_button(ctx.texts)],
+            back_and_stop(ctx.texts, SUMMARY),
         ),
     )
 

@@ -9,6 +9,8 @@ from babel.numbers import format_decimal
 
 LOCALES = ("km", "en", "ja")
 LANGUAGE_NAMES = {"km": "ភាសាខ្មែរ", "en": "English", "ja": "日本語"}
+# A date written short, day first where the locale does; Babel's English writes "Oct 17, 2027".
+SHORT_DAY = {"km": "d MMMM y", "en": "d MMM y", "ja": "y/MM/dd"}
 
 
 class Translator(Protocol):
@@ -59,10 +61,10 @@ class Texts:
         )
 
     def brief_moment(self, value: datetime) -> str:
-        """A short local weekday, date and time for a button, e.g. "Sun, Oct 17 08:00"."""
+        """A short local date with its year, and the time, for a button: "17 Oct 2027 08:00"."""
         local = value.astimezone(self.zone)
         return "{day} {time}".format(
-            day=format_skeleton("MMMEd", local, locale=self.locale),
+            day=format_date(local.date(), format=SHORT_DAY[self.locale], locale=self.locale),
             time=format_time(local, format="HH:mm", locale=self.locale),
         )
 
