@@ -524,7 +524,9 @@ async def test_booking_a_seat_through_telegram(
     )
     assert sessions.message_id == exams.message_id
     first = data_of(sessions, "Phnom Penh")
-    consent = await answer_and_read(telegram, DARA, "user_presses", sessions.message_id, first)
+    chosen = await answer_and_read(telegram, DARA, "user_presses", sessions.message_id, first)
+    assert "Phnom Penh (demo address)" in chosen.text  # the list, edited: the venue in full
+    consent = await telegram.next_message(DARA)
     question = await answer_and_read(
         telegram, DARA, "user_presses", consent.message_id, data_of(consent, "I agree")
     )
@@ -538,8 +540,9 @@ async def test_booking_a_seat_through_telegram(
     phone = await answer_and_read(
         telegram, DARA, "user_presses", sex.message_id, data_of(sex, "Female")
     )
-    [[share]] = phone.reply_markup["keyboard"]
+    [share], [back, stop] = phone.reply_markup["keyboard"]
     assert share["request_contact"] is True
+    assert (back["text"], stop["text"]) == ("⬅️ Back", "✖ Stop registering")
     shared = await answer_and_read(telegram, DARA, "user_shares_contact", "+85512345678")
     assert shared.reply_markup == {"remove_keyboard": True}
     id_question = await telegram.next_message(DARA)
@@ -617,9 +620,10 @@ async def test_each_wrong_answer_through_telegram(
     sessions = await answer_and_read(
         telegram, DARA, "user_presses", exams.message_id, data_of(exams, "JFT-Basic")
     )
-    consent = await answer_and_read(
+    await answer_and_read(  # the list, edited: the venue in full
         telegram, DARA, "user_presses", sessions.message_id, data_of(sessions, "Phnom Penh")
     )
+    consent = await telegram.next_message(DARA)
     latest = await answer_and_read(
         telegram, DARA, "user_presses", consent.message_id, data_of(consent, "I agree")
     )

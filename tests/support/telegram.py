@@ -48,9 +48,10 @@ async def book_through_telegram(
     question = await answer_and_read(
         telegram, user_id, "user_presses", exams.message_id, data_of(exams, "JFT-Basic")
     )
-    consent = await answer_and_read(
+    await answer_and_read(  # the list of sessions, edited: the venue in full
         telegram, user_id, "user_presses", question.message_id, session_data
     )
+    consent = await telegram.next_message(user_id)
     await answer_and_read(telegram, user_id, "user_presses", consent.message_id, "reg:consent:yes")
     for typed in ("Chan Sokha", "ចាន់ សុខា"):
         await answer_and_read(telegram, user_id, "user_sends", typed)
