@@ -208,6 +208,19 @@ async def waitlist_position(db: AsyncSession, registration: Registration) -> int
     return int(ahead.one())
 
 
+async def waitlist_length(db: AsyncSession, session_id: int) -> int:
+    """How many are in the session's line: a new booking would be this plus one."""
+    waiting = await db.exec(
+        select(func.count())
+        .select_from(Registration)
+        .where(
+            col(Registration.session_id) == session_id,
+            col(Registration.status) == RegistrationStatus.WAITLISTED.value,
+        )
+    )
+    return int(waiting.one())
+
+
 async def cancel_registration(
     db: AsyncSession, registration: Registration, now: datetime | None = None
 ) -> Registration | None:

@@ -229,6 +229,38 @@ async def test_back_in_the_wizard_keeps_what_was_given(app: App, chats: Chats) -
     assert "You are registered!" in dara.last.text
 
 
+async def test_a_full_session_is_flagged_before_any_detail(app: App, chats: Chats) -> None:
+    async with app.conversation.sessions() as db, db.begin():
+        sessions = (await db.exec(select(TestSession).order_by(TestSession.starts_at))).all()
+        first = next(s for s in sessions if s.exam_id == "jft-basic")
+        first.capacity = 1
+        db.add(first)
+    await book(chats.user(SOKHA))  # the only seat
+    dara = chats.user(DARA)
+    await dara.send("/book")
+    await dara.press("JFT-Basic")
+    await dara.press("Phnom Penh")
+    assert dara.last is not None
+    assert "This session is full: you will join the waitlist (place 1)" in dara.last.text
+    assert "Do you agree?" not in dara.last.text
+    assert any("Siem Reap" in label and "left" in label for label in dara.last.labels)
+    await dara.press("⬅️ Back")
+    assert "Times are Phnom Penh time" in dara.last.text
+    await dara.press("Phnom Penh")
+    await dara.press("⏳ Join the waitlist")
+    await dara.press("✅ I agree")
+    for typed in ("Sok Dara", "សុខ ដារា", "2000-01-01"):
+        await dara.send(typed)
+    await dara.press("Female")
+    await dara.send("097 765 4321")
+    await dara.send("N01234567")
+    await dara.press("Takeo")
+    assert "This session is full: you will join the waitlist (place 1)" in dara.last.text
+    assert "✅ Confirm booking" not in dara.last.labels
+    await dara.press("⏳ Join the waitlist")
+    assert "on its waitlist" in dara.last.text
+
+
 # --- My registrations ----------------------------------------------------------------------------
 
 

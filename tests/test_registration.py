@@ -51,6 +51,8 @@ async def start_booking(
     await person.send("/book")
     await person.press(exam)
     await person.press(venue)
+    if "This session is full" in person.last.text:
+        await person.press("Join the waitlist")
     if agree and "Do you agree?" in person.last.text:
         await person.press("I agree")
 
@@ -59,7 +61,8 @@ async def book(person: Applicant, exam: str = "JFT-Basic", venue: str = "Oct") -
     """The whole wizard, first time, with valid answers."""
     await start_booking(person, exam, venue)
     await give_details(person)
-    await person.press("Confirm booking")
+    full = "This session is full" in person.last.text
+    await person.press("Join the waitlist" if full else "Confirm booking")
 
 
 async def test_the_whole_wizard_books_a_seat(app: App) -> None:
@@ -303,8 +306,43 @@ async def test_a_full_session_puts_the_applicant_on_the_waitlist(app: App) -> No
     await start_booking(sokha)
     assert any(label.endswith(" · full") for shown in sokha.changes for label in shown.labels)
     await give_details(sokha)
-    await sokha.press("Confirm booking")
+    assert "This session is full: you will join the waitlist (place 1)" in sokha.last.text
+    await sokha.press("Join the waitlist")
     assert "on its waitlist: number 1 in line" in sokha.last.text
+
+
+async def test_a_full_session_is_flagged_before_any_detail_and_open_ones_are_offered(
+    app: App,
+) -> None:
+    [first, *_] = await sessions_of(app, "jft-basic")
+    await set_capacity(app, first.id, 1)
+    dara = Applicant(app.conversation, user_id=1, language="en")
+    sokha = Applicant(app.conversation, user_id=2, language="en")
+    vanna = Applicant(app.conversation, user_id=3, language="en")
+    await book(dara)
+    await book(sokha)  # second in the full session's line
+    await vanna.send("/book")
+    await vanna.press("JFT-Basic")
+    await vanna.press_data(f"book:ses:{first.id}")
+    flag = vanna.last
+    assert "This session is full: you will join the waitlist (place 2)" in flag.text
+    assert "Do you agree?" not in flag.text  # nothing asked yet
+    assert "These sessions of the same test still have seats" in flag.text
+    offered = [label for label in flag.labels if " left" in label]
+    assert offered
+    assert all(" · full" not in label for label in flag.labels)
+    assert "⏳ Join the waitlist" in flag.labels
+    # An open session offered instead books a seat, with no word of a waitlist.
+    await vanna.press(offered[0])
+    await vanna.press("I agree")
+    await give_details(vanna)
+    assert "This session is full" not in vanna.last.text
+    await vanna.press("Confirm booking")
+    assert "You are registered!" in vanna.last.text
+    [seat] = [
+        r for r in await rows(app, Registration) if r.applicant_id != 1 and r.status == "confirmed"
+    ]
+    assert seat.session_id != first.id
 
 
 async def test_a_cancelled_seat_is_offered_to_the_next_in_line(app: App) -> None:

@@ -54,9 +54,12 @@ async def book(person: Applicant, session_id: int) -> None:
     await person.send("/book")
     await person.press_data("book:exam:jft-basic")
     await person.press_data(f"book:ses:{session_id}")
+    if "This session is full" in person.last.text:
+        await person.press("Join the waitlist")
     await person.press("I agree")
     await give_details(person)
-    await person.press("Confirm booking")
+    full = "This session is full" in person.last.text
+    await person.press("Join the waitlist" if full else "Confirm booking")
 
 
 async def outbox(app: App, prefix: str = "reminder:") -> list[OutboxMessage]:

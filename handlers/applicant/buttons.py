@@ -66,6 +66,13 @@ class PickSession(ButtonData, prefix="book:ses"):
 
 
 @dataclass(frozen=True)
+class JoinWaitlist(ButtonData, prefix="book:wait"):
+    """Go on with a full session, knowing it means a place in its line."""
+
+    session_id: int
+
+
+@dataclass(frozen=True)
 class StopRegistering(ButtonData, prefix="reg:stop"):
     pass
 

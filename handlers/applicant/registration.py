@@ -19,6 +19,7 @@ from handlers.applicant.buttons import (
     ConfirmBooking,
     Disagree,
     EditDetail,
+    JoinWaitlist,
     KeepAnswer,
     MyRegistrations,
     NewDetails,
@@ -34,6 +35,7 @@ from handlers.applicant.buttons import (
 from handlers.applicant.describe import (
     exam_name,
     registered,
+    seats_left,
     session_button,
     session_details,
     venue_pin,
@@ -72,6 +74,7 @@ from models.registrations import (
     RegistrationStatus,
     book_seat,
     live_registration_for_exam,
+    waitlist_length,
     waitlist_position,
 )
 from models.sessions import (
@@ -175,7 +178,7 @@ async def choose_session(ctx: Context, pressed: PickExam) -> None:
 @journey.button(PickSession)
 async def begin_details(ctx: Context, pressed: PickSession) -> None:
     """Remembers the session, asks for agreement if not given to this text yet, then asks for
-    the details or offers the ones given before."""
+    the details or offers the ones given before. A full session is flagged first."""
     found = await _bookable_session(ctx, pressed.session_id)
     if found is None:
         return
@@ -186,6 +189,44 @@ async def begin_details(ctx: Context, pressed: PickSession) -> None:
             session=session_details(ctx.texts, exam, session)
         )
     )
+    if seats_left(session) == 0:
+        await flag_full_session(ctx, session, exam)
+        return
+    await _choose(ctx, session, exam)
+
+
+async def flag_full_session(ctx: Context, session: TestSession, exam: Exam) -> None:
+    """Before any detail: this session means the waitlist; sessions with seats are offered."""
+    assert session.id is not None
+    await ctx.go_to(SESSION, exam_id=exam.id)
+    others = [
+        s
+        for s in await bookable_sessions(ctx.db, exam.id, ctx.now)
+        if s.id is not None and s.id != session.id and seats_left(s) > 0
+    ]
+    text = await _full_line(ctx, session.id)
+    if others:
+        text += "\n\n" + ctx._("These sessions of the same test still have seats:")
+    ctx.say(
+        text,
+        InlineKeyboard.of(
+            *[[session_button(ctx.texts, s, PickSession(s.id))] for s in others if s.id],
+            [JoinWaitlist(session.id).button(ctx._("⏳ Join the waitlist"))],
+            [StepBack(SESSION.removeprefix("reg:")).button(back_label(ctx.texts))],
+        ),
+    )
+
+
+@journey.button(JoinWaitlist)
+async def join_waitlist(ctx: Context, pressed: JoinWaitlist) -> None:
+    """Goes on with the full session: the details, then a place in its line."""
+    found = await _bookable_session(ctx, pressed.session_id)
+    if found is None:
+        return
+    await _choose(ctx, *found)
+
+
+async def _choose(ctx: Context, session: TestSession, exam: Exam) -> None:
     # Another session chosen in the middle of the wizard keeps the answers given so far.
     in_wizard = (ctx.step or "").startswith("reg:")
     fields = dict(ctx.data.get("fields", {})) if in_wizard else {}
@@ -194,6 +235,13 @@ async def begin_details(ctx: Context, pressed: PickSession) -> None:
         await ask_consent(ctx)
         return
     await _details(ctx)
+
+
+async def _full_line(ctx: Context, session_id: int) -> str:
+    place = await waitlist_length(ctx.db, session_id) + 1
+    return ctx._(
+        "⏳ <b>This session is full</b>: you will join the waitlist (place {place})."
+    ).format(place=ctx.texts.number(place))
 
 
 async def _details(ctx: Context) -> None:
@@ -316,7 +364,7 @@ async def back(ctx: Context) -> None:
     """The step before this one, keeping every answer given: from a detail the one before it
     (or the summary it was changed from), from the first the details given last time or the
     sessions, from the summary the last detail."""
-    if ctx.step in (CONSENT, REUSE):
+    if ctx.step in (CONSENT, REUSE, SESSION):
         await _back_to_sessions(ctx)
         return
     if ctx.step == SUMMARY:
@@ -492,13 +540,22 @@ async def show_summary(ctx: Context) -> None:
     session, exam = found
     await ctx.go_to(SUMMARY, editing=True)
     edits = [EditDetail(d.name).button(f"✏️ {d.label(ctx.texts)}") for d in DETAILS]
+    text = ctx._("<b>Please check your registration</b>\n\n{session}\n\n{details}").format(
+        session=session_details(ctx.texts, exam, session),
+        details=details_list(ctx.texts, ctx.data["fields"]),
+    )
+    full = seats_left(session) == 0
+    if full:
+        assert session.id is not None
+        text += "\n\n" + await _full_line(ctx, session.id)
     ctx.say(
-        ctx._("<b>Please check your registration</b>\n\n{session}\n\n{details}").format(
-            session=session_details(ctx.texts, exam, session),
-            details=details_list(ctx.texts, ctx.data["fields"]),
-        ),
+        text,
         InlineKeyboard.of(
-            [ConfirmBooking().button(ctx._("✅ Confirm booking"))],
+            [
+                ConfirmBooking().button(
+                    ctx._("⏳ Join the waitlist") if full else ctx._("✅ Confirm booking")
+                )
+            ],
             *[edits[i : i + 2] for i in range(0, len(edits), 2)],
             back_and_stop(ctx.texts, SUMMARY),
         ),

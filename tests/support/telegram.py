@@ -52,6 +52,10 @@ async def book_through_telegram(
         telegram, user_id, "user_presses", question.message_id, session_data
     )
     consent = await telegram.next_message(user_id)
+    if "This session is full" in consent.text:
+        consent = await answer_and_read(
+            telegram, user_id, "user_presses", consent.message_id, data_of(consent, "waitlist")
+        )
     await answer_and_read(telegram, user_id, "user_presses", consent.message_id, "reg:consent:yes")
     for typed in ("Chan Sokha", "ចាន់ សុខា"):
         await answer_and_read(telegram, user_id, "user_sends", typed)
