@@ -22,6 +22,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from bot.app import build_app
 from bot.config import ConfigurationError, Settings, load_settings
 from handlers.applicant.notices import session_cancelled, session_moved
+from handlers.core.commands import queue_staff_menu
 from handlers.core.content import to_content
 from handlers.core.events import TEXT_MAX_LENGTH, SendText
 from handlers.core.services import Services
@@ -392,10 +393,11 @@ def staff_add(
         typer.echo("--role: admin or operator (owners come from ADMIN_IDS)", err=True)
         raise typer.Exit(2)
 
-    async def work(db: AsyncSession, zone: ZoneInfo) -> None:
+    async def work(db: AsyncSession, services: Services) -> None:
         await add_staff(db, telegram_id, Role(role), cli_actor())
+        await queue_staff_menu(db, services, telegram_id)
 
-    in_database(work)
+    in_app(work)
     typer.echo(f"{telegram_id} is now staff ({role}).")
 
 
@@ -403,10 +405,13 @@ def staff_add(
 def staff_remove(telegram_id: int) -> None:
     """Takes a user's staff role away."""
 
-    async def work(db: AsyncSession, zone: ZoneInfo) -> bool:
-        return await remove_staff(db, telegram_id, cli_actor())
+    async def work(db: AsyncSession, services: Services) -> bool:
+        removed = await remove_staff(db, telegram_id, cli_actor())
+        if removed:
+            await queue_staff_menu(db, services, telegram_id)
+        return removed
 
-    if not in_database(work):
+    if not in_app(work):
         typer.echo(f"{telegram_id} was not staff.", err=True)
         raise typer.Exit(1)
     typer.echo(f"{telegram_id} is no longer staff.")

@@ -7,6 +7,7 @@ import logging
 import random
 import signal
 import socket
+import subprocess
 import sys
 from collections.abc import AsyncIterator
 from contextlib import suppress
@@ -21,7 +22,7 @@ from sqlmodel import select
 from bot.app import App
 from bot.channels.telegram import ALLOWED_UPDATES, TelegramChannel, WebhookSpec
 from bot.channels.telegram_ptb import PtbApi
-from bot.delivery import Outcome
+from bot.delivery import OutboxSender, Outcome
 from bot.pacing import SendPacer
 from handlers.core.conversation import FloodGuard
 from handlers.core.events import EditText, SendFile, SendText
@@ -203,6 +204,54 @@ async def test_staff_see_their_own_commands_in_the_menu_and_in_help(
         await telegram.wait_for(lambda f: ("chat:902", None) not in f.commands)
         assert telegram.rejected == []
     finally:
+        await channel.stop()
+        await asyncio.wait_for(polling, 10)
+        await channel.close()
+        await app.close()
+
+
+@pytest.mark.parametrize("framework", ["aiogram"])
+async def test_staff_changed_on_the_command_line_get_their_menu_from_the_running_bot(
+    request: pytest.FixtureRequest, tmp_path: Path, telegram: FakeTelegram, framework: str
+) -> None:
+    """`applicant-bot staff add/remove` runs in another process: the running bot sets the
+    person's menu through the outbox, without a restart."""
+    newcomer = 903
+    app = await start_app(request, tmp_path, "sqlite")
+    channel = channel_on_fake(framework, app, telegram)
+    polling = asyncio.create_task(channel.run())
+    sender = asyncio.create_task(
+        OutboxSender(
+            app.conversation.sessions, channel.send_one, channel.pacer, idle_interval=0.05
+        ).run()
+    )
+
+    def staff_cli(*args: str) -> None:
+        url = str(app.settings.database_url)
+        done = subprocess.run(
+            [sys.executable, "-m", "bot", "staff", *args],
+            env={"PATH": "/usr/bin:/bin", "DATABASE_URL": url},
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert done.returncode == 0, done.stderr
+
+    try:
+        await telegram.wait_for(lambda f: bool(f.commands))  # the bot has started
+        assert ("chat:903", None) not in telegram.commands
+        await asyncio.to_thread(staff_cli, "add", str(newcomer), "--role", "admin")
+        await telegram.wait_for(lambda f: ("chat:903", None) in f.commands, timeout=20)
+        menu = {name for name, _ in telegram.commands[("chat:903", None)]}
+        assert {"checkin", "broadcast", "export"} <= menu
+        await asyncio.to_thread(staff_cli, "remove", str(newcomer))
+        await telegram.wait_for(lambda f: ("chat:903", None) not in f.commands, timeout=20)
+        assert telegram.rejected == []
+    finally:
+        sender.cancel()
+        with suppress(asyncio.CancelledError):
+            await sender
         await channel.stop()
         await asyncio.wait_for(polling, 10)
         await channel.close()

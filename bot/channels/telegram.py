@@ -394,14 +394,15 @@ class TelegramChannel:
                 await self._set_chat_commands(staff_member)
 
     async def _set_chat_commands(self, menu: SetCommands) -> None:
+        await self.call(self._menu_request(menu), user_id=None)
+
+    def _menu_request(self, menu: SetCommands) -> Request:
         """One user's own menu (BotCommandScopeChat); an empty one returns them to everyone's."""
         scope = self.api.chat_scope(menu.user_id)
         if menu.commands:
             commands = [self.api.bot_command(name, text) for name, text in menu.commands]
-            request = self._request("set_my_commands", commands=commands, scope=scope)
-        else:
-            request = self._request("delete_my_commands", scope=scope)
-        await self.call(request, user_id=None)
+            return self._request("set_my_commands", commands=commands, scope=scope)
+        return self._request("delete_my_commands", scope=scope)
 
     # --- webhook mode: the webhook server (bot/webhook.py) feeds updates one by one --------
 
@@ -564,6 +565,9 @@ class TelegramChannel:
 
     async def send_one(self, chat_id: int, action: Outgoing) -> Delivery:
         """One request for a queued message, without retrying: the outbox sender decides."""
+        if isinstance(action, SetCommands):  # queued by the command line's staff changes
+            _, delivery = await self.attempt(self._menu_request(action))
+            return delivery
         _, delivery = await self.attempt(self.request(chat_id, action), shows_message=True)
         return delivery
 

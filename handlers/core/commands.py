@@ -3,14 +3,17 @@ of the command menus (everyone's, and each staff member's own, by role)."""
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from uuid import uuid4
 
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from handlers.core.content import to_content
 from handlers.core.events import SetCommands
 from handlers.core.services import Services
 from handlers.core.texts import Texts
 from models.applicants import Applicant
+from models.outbox import enqueue
 from models.staff import Role, list_staff, may
 
 
@@ -59,10 +62,15 @@ def staff_menu(services: Services, user_id: int, role: Role | None, locale: str)
     return SetCommands(user_id, commands)
 
 
-async def staff_menus(db: AsyncSession, services: Services) -> list[SetCommands]:
-    """The menu of every staff member and owner, each in the language they read."""
-    roles = {member.telegram_id: Role(member.role) for member in await list_staff(db)}
+async def staff_menus(
+    db: AsyncSession, services: Services, only: int | None = None
+) -> list[SetCommands]:
+    """The menu of every staff member and owner (or of `only`, staff or not), each in the
+    language they read."""
+    roles: dict[int, Role | None] = {m.telegram_id: Role(m.role) for m in await list_staff(db)}
     roles |= dict.fromkeys(services.owner_ids, Role.OWNER)
+    if only is not None:
+        roles = {only: roles.get(only)}
     found = await db.exec(
         select(Applicant.telegram_id, Applicant.locale).where(
             col(Applicant.telegram_id).in_(list(roles))
@@ -73,3 +81,16 @@ async def staff_menus(db: AsyncSession, services: Services) -> list[SetCommands]
         staff_menu(services, user_id, role, locales.get(user_id) or services.default_locale)
         for user_id, role in sorted(roles.items())
     ]
+
+
+async def queue_staff_menu(db: AsyncSession, services: Services, telegram_id: int) -> None:
+    """Sends one person's menu through the outbox, as their role now is: for changes made
+    outside their chat (the command line), which a running bot learns of no other way."""
+    [changed] = await staff_menus(db, services, only=telegram_id)
+    await enqueue(
+        db,
+        chat_id=telegram_id,
+        applicant_id=None,  # a refused menu must not mark anyone unreachable
+        content=to_content([changed]),
+        dedupe_key=f"menu:{telegram_id}:{uuid4().hex}",
+    )

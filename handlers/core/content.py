@@ -17,6 +17,7 @@ from handlers.core.events import (
     SendMedia,
     SendText,
     SendVenue,
+    SetCommands,
 )
 
 StoredButtons = list[list[list[str]]]  # rows of [label, data]
@@ -47,6 +48,8 @@ def to_content(actions: list[Outgoing]) -> list[dict[str, Any]]:
                 "data": base64.b64encode(action.data).decode(),
                 "caption": action.caption,
             }
+        elif isinstance(action, SetCommands):
+            item = {"type": "commands", "user_id": action.user_id, "commands": action.commands}
         else:
             raise ValueError(f"{type(action).__name__} cannot be queued: it needs a live chat")
         content.append(item)
@@ -68,6 +71,9 @@ def from_content(content: list[dict[str, Any]]) -> list[Outgoing]:
                 actions.append(
                     SendVenue(item["latitude"], item["longitude"], item["title"], item["address"])
                 )
+            case "commands":
+                commands = tuple((name, text) for name, text in item["commands"])
+                actions.append(SetCommands(item["user_id"], commands))
             case "edit":
                 keyboard = _keyboard(item.get("buttons"))
                 actions.append(EditText(item["message_id"], item["text"], keyboard))
