@@ -57,7 +57,7 @@ async def show_my_data(ctx: Context) -> None:
     lines = []
     for registration in await registrations_of(ctx.db, applicant.id):
         session, exam = await session_and_exam(ctx.db, registration)
-        when = ctx.texts.timestamp(session.starts_at)
+        when = ctx.texts.brief_moment(session.starts_at)
         status = status_name(ctx.texts, registration)
         lines.append(f"• {registration.code}: {exam_name(exam, ctx.locale)}, {when} ({status})")
     if lines:

@@ -4,7 +4,7 @@ from datetime import date, datetime
 from typing import Protocol
 from zoneinfo import ZoneInfo
 
-from babel.dates import format_date, format_skeleton, format_time
+from babel.dates import format_date, format_time
 from babel.numbers import format_decimal
 
 LOCALES = ("km", "en", "ja")
@@ -61,18 +61,11 @@ class Texts:
         )
 
     def brief_moment(self, value: datetime) -> str:
-        """A short local date with its year, and the time, for a button: "17 Oct 2027 08:00"."""
+        """A short local date with its year, and the time: "17 Oct 2027 08:00". Buttons, lists
+        and records all write a moment this way."""
         local = value.astimezone(self.zone)
         return "{day} {time}".format(
             day=format_date(local.date(), format=SHORT_DAY[self.locale], locale=self.locale),
-            time=format_time(local, format="HH:mm", locale=self.locale),
-        )
-
-    def timestamp(self, value: datetime) -> str:
-        """A compact local date and 24-hour time for lists, e.g. "Oct 24, 2027 08:00"."""
-        local = value.astimezone(self.zone)
-        return "{day} {time}".format(
-            day=format_skeleton("yMMMd", local, locale=self.locale),
             time=format_time(local, format="HH:mm", locale=self.locale),
         )
 

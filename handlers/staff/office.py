@@ -279,7 +279,7 @@ def _not_today_line(ctx: Context, starts_at: datetime) -> str:
 def _checked_in_line(ctx: Context, registration: Registration) -> str:
     assert registration.checked_in_at is not None
     return ctx._("Already checked in at {time} by {staff}.").format(
-        time=ctx.texts.timestamp(registration.checked_in_at),
+        time=ctx.texts.brief_moment(registration.checked_in_at),
         staff=escape(registration.checked_in_by_name or str(registration.checked_in_by)),
     )
 

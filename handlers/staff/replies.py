@@ -59,7 +59,7 @@ async def answer_from_the_office(ctx: Context) -> None:
         post.content[0]["text"]
         + "\n\n"
         + _("✅ Answered by {staff} at {time}").format(
-            staff=escape(ctx.event.user_name or str(ctx.event.user_id)), time=_.timestamp(now)
+            staff=escape(ctx.event.user_name or str(ctx.event.user_id)), time=_.brief_moment(now)
         )
     )
     # The buttons that teach the bot stay until the question is settled; then it says how.

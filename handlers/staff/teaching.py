@@ -238,6 +238,6 @@ async def _screen(
         head = post.content[0]["text"] if post is not None else escape(question.text)
         if question.answered_at is not None:
             head += "\n\n" + _("✅ Answered by {staff} at {time}").format(
-                staff=question.answered_by, time=_.timestamp(question.answered_at)
+                staff=question.answered_by, time=_.brief_moment(question.answered_at)
             )
     ctx.show((head + ("\n\n" + body if body else ""))[:4096], keyboard)
