@@ -32,6 +32,9 @@ from handlers.faq.meaning import default_cache_path, load_embedder  # noqa: E402
 from handlers.faq.small_talk import small_talk  # noqa: E402
 
 DEV_SET = ROOT / "tests" / "faq_eval.toml"
+# Written fresh on 2026-12-04 from domain-facts.md and the entry list, when the first set
+# was near full marks: its first run was a held-out figure; tuned on after that.
+DEV_SET_2 = ROOT / "tests" / "faq_dev2.toml"
 TEST_SET = ROOT / "tests" / "faq_test.toml"
 SMALL_TALK = "smalltalk"
 
@@ -167,11 +170,12 @@ def main() -> None:
     print(f"FAQ understanding ({mode}), {len(book.entries)} entries")
     for _ in range(20):  # warm up caches and the model's buffers
         book.understand("warm up")
-    report(
-        f"development set (tuned on): {DEV_SET.relative_to(ROOT)}",
-        evaluate(book, load_cases(DEV_SET)),
-        "-v" in sys.argv,
-    )
+    for dev_set in (DEV_SET, DEV_SET_2):
+        report(
+            f"development set (tuned on): {dev_set.relative_to(ROOT)}",
+            evaluate(book, load_cases(dev_set)),
+            "-v" in sys.argv,
+        )
     report(
         f"frozen test set (never tuned on): {TEST_SET.relative_to(ROOT)}",
         evaluate(book, load_cases(TEST_SET)),
