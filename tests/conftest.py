@@ -6,9 +6,23 @@ from pathlib import Path
 import pytest
 
 from bot.app import App, build_app
+from bot.i18n import LOCALES_DIR
+from handlers.faq.book import FaqBook
+from handlers.faq.meaning import default_cache_path, load_embedder
 from tests.support.app import settings_for_test, start_app
 from tests.support.core import Applicant
 from tests.support.postgres import postgres_cluster
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Fills the FAQ's vector cache once, before any test: on a fresh machine (CI) every
+    bot process would otherwise embed every phrasing itself (about 45 s of CPU each) until
+    one of them had written the cache. xdist's workers find it filled."""
+    if hasattr(config, "workerinput") or config.option.collectonly:
+        return
+    embedder = load_embedder(default_cache_path())
+    if embedder is not None:
+        FaqBook.load(LOCALES_DIR).use_meaning(embedder)
 
 
 @pytest.fixture(autouse=True)

@@ -97,11 +97,11 @@ async def first_message(telegram: FakeTelegram, log: Path) -> None:
     """Waits for the bot's first message of this run; says why when none comes."""
     before = telegram.delivered
     try:
-        await telegram.wait_for(lambda f: f.delivered > before, timeout=30)
+        await telegram.wait_for(lambda f: f.delivered > before, timeout=60)
     except AssertionError:
         tail = "\n".join(read(log).splitlines()[-15:])
         raise AssertionError(
-            f"the bot sent nothing in 30 s; the end of its log:\n{tail}"
+            f"the bot sent nothing in 60 s; the end of its log:\n{tail}"
         ) from None
 
 
