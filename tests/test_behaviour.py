@@ -286,6 +286,37 @@ async def test_my_registrations_cancel_frees_the_seat(app: App, chats: Chats) ->
     assert "Status: confirmed" not in dara.last.text
 
 
+async def test_changing_the_date_asks_first(app: App, chats: Chats) -> None:
+    dara = chats.user(DARA)
+    code = await book(dara)
+    await dara.send("/mybookings")
+    await dara.press("Change date")
+    await dara.press("Siem Reap")
+    assert dara.last is not None
+    assert "🔁 Move Japanese language test (JFT-Basic)" in dara.last.text
+    assert dara.last.labels == ["✅ Yes, move", "⬅️ Back"]
+    await dara.press("⬅️ Back")  # nothing moved
+    assert "to which session?" in dara.last.text
+    await dara.press("Siem Reap")
+    await dara.press("✅ Yes, move")
+    assert "Moved." in dara.last.text
+    assert code in dara.last.text
+    assert "Siem Reap test centre (demo)" in dara.venues[-1].text
+
+
+async def test_the_menu_under_an_answer_leaves_the_answer_readable(app: App, chats: Chats) -> None:
+    dara = chats.user(DARA)
+    await dara.send("/start")
+    await dara.send("how much does the jft test cost")
+    answer = dara.last
+    assert answer is not None
+    assert "🏠 Main menu" in answer.labels
+    await dara.press("🏠 Main menu")
+    assert "What would you like to do" in dara.last.text
+    assert dara.last.message_id != answer.message_id
+    assert dara.screens[answer.message_id].text == answer.text
+
+
 # --- Reminders arriving --------------------------------------------------------------------------
 
 
@@ -359,6 +390,41 @@ async def test_an_owner_broadcasts_to_everyone_in_their_language(app: App, chats
             texts[other] in " ".join(person.texts) for other in texts if other != language
         )
     assert any(texts["en"] in text for text in owner.texts)
+
+
+async def test_a_broadcast_with_a_language_skipped_at_night(
+    app: App, chats: Chats, clock: RunningClock
+) -> None:
+    people = {"km": chats.user(SOKHA, "km"), "en": chats.user(DARA), "ja": chats.user(KENJI, "ja")}
+    names = {"km": "ភាសាខ្មែរ", "en": "English", "ja": "日本語"}
+    for language, person in people.items():
+        await person.send("/language")
+        await person.press(names[language])
+    night = clock().astimezone(PHNOM_PENH).replace(hour=22, minute=30)
+    clock.jump_to(night)
+    owner = chats.user(OWNER)
+    await owner.send("/broadcast")
+    await owner.send("/cancel")
+    assert owner.last is not None
+    assert "The broadcast was cancelled. Nothing was sent." in owner.last.text
+    await owner.send("/broadcast")
+    await owner.press("One text per language")
+    await owner.send("សេចក្ដីជូនដំណឹង")
+    await owner.send("A notice")
+    await owner.press("⏭ Skip: 日本語 readers get the ភាសាខ្មែរ text")
+    await owner.press("Everyone")
+    shown = " ".join(owner.texts)
+    assert "日本語: skipped; its readers get the ភាសាខ្មែរ text above." in shown
+    assert "ភាសាខ្មែរ: 2 people" in owner.last.text  # Sokha, and the owner (no choice made)
+    assert "English: 1 person" in owner.last.text
+    assert "日本語: 1 person" in owner.last.text
+    await owner.press("Send now")
+    assert "so it will go out at" in owner.last.text  # quiet hours, said before sending
+    assert "🚨 Send now anyway (urgent)" in owner.last.labels
+    await owner.press("🚨 Send now anyway (urgent)")
+    await chats.deliver_outbox()
+    assert "សេចក្ដីជូនដំណឹង" in people["ja"].last.text  # the skipped language: the default
+    assert "A notice" in people["en"].last.text
 
 
 # --- Handoff -------------------------------------------------------------------------------------
