@@ -1,44 +1,50 @@
 """The web panel's doors, over HTTP against the real `applicant-bot panel` process: login
 links, sessions kept in the database, CSRF tokens and roles checked on the server."""
 
+import hashlib
+import hmac
 import subprocess
 import sys
+import time
 from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
 
-from bot.app import App, build_app
+from bot.app import App
 from models.columns import utcnow
 from models.panel import issue_login_link
-from models.staff import Role, add_staff, remove_staff
-from tests.support.app import settings_for_test
-from tests.support.panel import Browser, login_link, panel_environment, running_panel
-from tests.support.process import free_port
+from models.staff import remove_staff
+from tests.support.panel import (
+    ADMIN,
+    BOT_TOKEN,
+    OPERATOR,
+    OWNER,
+    Browser,
+    login_link,
+    panel_office,
+)
+from tests.support.sessions import make_session
 
-OWNER, OPERATOR, ADMIN = 900, 300, 301
-PAGES = ["/", "/sessions", "/chart.png"]
+PAGES = ["/", "/sessions", "/chart.png", "/sessions/1", "/sessions/1/export.csv"]
+ADMIN_ROUTES = [
+    ("POST", "/sessions"),
+    ("POST", "/sessions/import"),
+    ("POST", "/sessions/1/capacity"),
+    ("POST", "/sessions/1/move"),
+    ("POST", "/sessions/1/cancel"),
+    ("POST", "/sessions/1/close"),
+    ("GET", "/sessions/1/export.csv"),
+    ("GET", "/sessions/1/export.xlsx"),
+]
 
 
 @pytest.fixture
 async def office(tmp_path: Path) -> AsyncIterator[tuple[App, str]]:
     """The bot's app and a running panel on one database; an operator and an admin."""
-    port = free_port()
-    environment = panel_environment(tmp_path, port)
-    app = build_app(
-        settings_for_test(tmp_path, admin_ids=[OWNER], panel_url=environment["PANEL_URL"])
-    )
-    await app.prepare_database()
-
-    async def staff(db, _services):  # type: ignore[no-untyped-def]
-        await add_staff(db, OPERATOR, Role.OPERATOR, "test")
-        await add_staff(db, ADMIN, Role.ADMIN, "test")
-
-    await app.in_transaction(staff)
-    async with running_panel(environment, tmp_path) as base:
-        yield app, base
-    await app.close()
+    async with panel_office(tmp_path) as running:
+        yield running
 
 
 @pytest.fixture
@@ -106,6 +112,22 @@ async def test_a_link_for_someone_no_longer_staff_is_refused(
     assert (await browser.log_in(link))[0] == 403
 
 
+async def test_an_operator_may_not_use_admin_routes(
+    office: tuple[App, str], browser: Browser
+) -> None:
+    app, _ = office
+    await make_session(app, 10)
+    await browser.log_in(await login_link(app, OPERATOR))
+    assert (await browser.get("/sessions/1"))[0] == 200
+    for method, path in ADMIN_ROUTES:
+        if method == "GET":
+            status = (await browser.get(path))[0]
+        else:
+            status = (await browser.post(path, {"capacity": "99", "confirm": "yes"}))[0]
+        assert status == 403, path
+    assert (await browser.get("/sessions/1"))[1].count("/ 10") == 1  # nothing changed
+
+
 async def test_a_post_without_the_csrf_token_is_refused(
     office: tuple[App, str], browser: Browser
 ) -> None:
@@ -142,6 +164,30 @@ async def test_logging_out_ends_the_session(office: tuple[App, str], browser: Br
     status, _, location = await browser.post("/logout")
     assert (status, location) == (303, "/login")
     assert (await browser.get("/"))[0] == 303
+
+
+def signed(fields: dict[str, str], token: str = BOT_TOKEN) -> dict[str, str]:
+    """The Login Widget's fields with their hash, as Telegram signs them."""
+    check = "\n".join(f"{key}={fields[key]}" for key in sorted(fields))
+    secret = hashlib.sha256(token.encode()).digest()
+    return {**fields, "hash": hmac.new(secret, check.encode(), hashlib.sha256).hexdigest()}
+
+
+async def test_the_telegram_login_widget_is_checked_with_the_bot_token(
+    office: tuple[App, str], browser: Browser
+) -> None:
+    now = str(int(time.time()))
+    fields = {"id": str(ADMIN), "first_name": "Dara", "auth_date": now}
+    forged = signed(fields, token="999:someone-elses-token")
+    assert (await browser.post("/login/telegram", forged, csrf=False))[0] == 403
+    stale = signed({**fields, "auth_date": str(int(time.time()) - 3600)})
+    assert (await browser.post("/login/telegram", stale, csrf=False))[0] == 403
+    not_staff = signed({**fields, "id": "12345"})
+    assert (await browser.post("/login/telegram", not_staff, csrf=False))[0] == 403
+    assert (await browser.get("/"))[0] == 303
+    status, _, location = await browser.post("/login/telegram", signed(fields), csrf=False)
+    assert (status, location) == (303, "/")
+    assert (await browser.get("/"))[0] == 200
 
 
 def test_the_panel_will_not_start_without_its_settings(tmp_path: Path) -> None:

@@ -19,6 +19,7 @@ from bot.panel.auth import (
     widget_login_id,
 )
 from handlers.core.texts import LANGUAGE_NAMES, LOCALES, Texts
+from handlers.staff.exports import status_label
 from handlers.staff.statistics import registrations_chart
 from models.outbox import count_by_status
 from models.staff import Role, audit
@@ -42,6 +43,7 @@ async def template_context(request: web.Request) -> dict[str, Any]:
         "Role": Role,
         "languages": LANGUAGE_NAMES,
         "widget_bot": request.app[SETTINGS_KEY].panel_login_widget,
+        "status_label": lambda status: status_label(texts, status),
     }
 
 

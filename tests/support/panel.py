@@ -10,10 +10,16 @@ from pathlib import Path
 
 import aiohttp
 
-from bot.app import App
+from bot.app import App, build_app
+from models.staff import Role, add_staff
+from tests.support.app import settings_for_test
 from tests.support.core import Applicant
+from tests.support.process import free_port
+
+OWNER, OPERATOR, ADMIN = 900, 300, 301
 
 SECRET = "panel-secret-for-tests-0123456789abcdef"
+BOT_TOKEN = "123456:ABCdefGhIJKlmnoPQRstuVWxyz0123456789"
 CSRF = re.compile(r'name="csrf" value="([^"]+)"')
 LINK = re.compile(r"(http://127\.0\.0\.1:\d+/login/[A-Za-z0-9_-]+)")
 
@@ -27,6 +33,7 @@ def panel_environment(tmp_path: Path, port: int, **extra: str) -> dict[str, str]
         "PANEL_SECRET": SECRET,
         "PANEL_LISTEN": f"127.0.0.1:{port}",
         "ADMIN_IDS": "900",
+        "BOT_TOKEN": BOT_TOKEN,
         "LOG_LEVEL": "INFO",
         **extra,
     }
@@ -62,6 +69,28 @@ async def running_panel(environment: dict[str, str], cwd: Path) -> AsyncIterator
     assert process.returncode == 0, log
     assert "Traceback" not in log
     assert "/login/{token}" in log or "/login/" not in log.replace("/login/telegram", "")
+
+
+@asynccontextmanager
+async def panel_office(tmp_path: Path) -> AsyncIterator[tuple[App, str]]:
+    """The bot's app and a running panel on one database: an owner (ADMIN_IDS), an
+    operator and an admin."""
+    environment = panel_environment(tmp_path, free_port())
+    app = build_app(
+        settings_for_test(tmp_path, admin_ids=[OWNER], panel_url=environment["PANEL_URL"])
+    )
+    await app.prepare_database()
+
+    async def staff(db, _services):  # type: ignore[no-untyped-def]
+        await add_staff(db, OPERATOR, Role.OPERATOR, "test")
+        await add_staff(db, ADMIN, Role.ADMIN, "test")
+
+    await app.in_transaction(staff)
+    try:
+        async with running_panel(environment, tmp_path) as base:
+            yield app, base
+    finally:
+        await app.close()
 
 
 async def login_link(app: App, telegram_id: int) -> str:
@@ -101,6 +130,20 @@ class Browser:
             form["csrf"] = self.csrf
         async with self.client.post(self.base + path, data=form, allow_redirects=False) as resp:
             return resp.status, await resp.text(), resp.headers.get("Location", "")
+
+    async def upload(self, path: str, name: str, data: bytes) -> tuple[int, str, str]:
+        """Status, body and Location of a file sent in a form."""
+        form = aiohttp.FormData()
+        form.add_field("csrf", self.csrf)
+        form.add_field("file", data, filename=name, content_type="text/csv")
+        async with self.client.post(self.base + path, data=form, allow_redirects=False) as resp:
+            return resp.status, await resp.text(), resp.headers.get("Location", "")
+
+    async def download(self, path: str) -> tuple[int, bytes, str]:
+        """Status, bytes and Content-Disposition of a file."""
+        async with self.client.get(self.base + path, allow_redirects=False) as response:
+            disposition = response.headers.get("Content-Disposition", "")
+            return response.status, await response.read(), disposition
 
     async def log_in(self, link: str) -> tuple[int, str]:
         """Opens the login link and presses Log in: status and the Set-Cookie header."""
