@@ -23,7 +23,6 @@ from tests.support.panel import (
     OWNER,
     Browser,
     login_link,
-    panel_office,
 )
 from tests.support.sessions import make_session
 
@@ -38,13 +37,6 @@ ADMIN_ROUTES = [
     ("GET", "/sessions/1/export.csv"),
     ("GET", "/sessions/1/export.xlsx"),
 ]
-
-
-@pytest.fixture
-async def office(tmp_path: Path) -> AsyncIterator[tuple[App, str]]:
-    """The bot's app and a running panel on one database; an operator and an admin."""
-    async with panel_office(tmp_path) as running:
-        yield running
 
 
 @pytest.fixture

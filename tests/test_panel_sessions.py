@@ -4,12 +4,9 @@ session's registrations (search, check-in, absent, export)."""
 
 import csv
 import io
-from collections.abc import AsyncIterator
 from datetime import date, timedelta
-from pathlib import Path
 
 import openpyxl
-import pytest
 from sqlmodel import col, select
 
 from bot.app import App
@@ -18,23 +15,10 @@ from models.columns import utcnow
 from models.outbox import OutboxMessage
 from models.registrations import Registration, book_seat
 from models.sessions import TestSession
-from tests.support.panel import ADMIN, OPERATOR, OWNER, Browser, login_link, panel_office
+from tests.support.panel import ADMIN, OPERATOR, OWNER, as_staff
 from tests.support.sessions import CSV_HEADER as HEADER
 from tests.support.sessions import CSV_ROW as GOOD
 from tests.support.sessions import open_session
-
-
-@pytest.fixture
-async def office(tmp_path: Path) -> AsyncIterator[tuple[App, str]]:
-    async with panel_office(tmp_path) as running:
-        yield running
-
-
-async def as_staff(office: tuple[App, str], telegram_id: int) -> Browser:
-    app, base = office
-    browser = Browser(base)
-    await browser.log_in(await login_link(app, telegram_id))
-    return browser
 
 
 async def book(app: App, session_id: int, count: int, first: int = 0) -> list[str]:

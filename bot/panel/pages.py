@@ -8,7 +8,7 @@ import aiohttp_jinja2
 from aiohttp import web
 from aiohttp_session import get_session
 
-from bot.panel import sessions
+from bot.panel import office, sessions
 from bot.panel.auth import (
     APP_KEY,
     SETTINGS_KEY,
@@ -21,6 +21,7 @@ from bot.panel.auth import (
 from handlers.core.texts import LANGUAGE_NAMES, LOCALES, Texts
 from handlers.staff.exports import status_label
 from handlers.staff.statistics import registrations_chart
+from models.lookup import desk_figures
 from models.outbox import count_by_status
 from models.staff import Role, audit
 from models.statistics import gather_statistics
@@ -58,6 +59,7 @@ def add_routes(router: web.UrlDispatcher) -> None:
     router.add_get("/", dashboard)
     router.add_get("/chart.png", registrations_per_day)
     sessions.add_routes(router)
+    office.add_routes(router)
 
 
 def _texts(request: web.Request) -> Texts:
@@ -123,13 +125,18 @@ async def dashboard(request: web.Request) -> web.Response:
     """Seats per session, the outbox and questions at a glance, and registrations per day."""
     app, staff = request.app[APP_KEY], staff_of(request)
     services = app.conversation.services
+    now = services.now()
+    local = now.astimezone(services.zone)
+    day_start = local.replace(hour=0, minute=0, second=0, microsecond=0)
     async with app.conversation.sessions() as db:
-        stats = await gather_statistics(db, services.now(), services.zone, LOCALES)
+        stats = await gather_statistics(db, now, services.zone, LOCALES)
         outbox = await count_by_status(db)
+        desk = await desk_figures(db, day_start, now)
+    upcoming = [s for s in stats.sessions if s.starts_at >= now]
     return aiohttp_jinja2.render_template(
         "dashboard.html",
         request,
-        {"stats": stats, "outbox": outbox, "role": staff.role},
+        {"stats": stats, "upcoming": upcoming, "outbox": outbox, "desk": desk, "role": staff.role},
     )
 
 

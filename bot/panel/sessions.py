@@ -92,7 +92,7 @@ async def sessions_page(request: web.Request, extra: dict[str, Any] | None = Non
         "exam_id": exam_id,
         "month": month,
         "form": {},
-        "notice": await _pop_notice(request),
+        "notice": await pop_notice(request),
         **(extra or {}),
     }
     return aiohttp_jinja2.render_template("sessions.html", request, context)
@@ -189,11 +189,11 @@ async def _session_page(request: web.Request, search: str, page: int) -> web.Res
         raise web.HTTPNotFound()
     pages = max((context["total"] + PAGE_SIZE - 1) // PAGE_SIZE, 1)
     context |= {"search": search, "page": min(page, pages), "pages": pages}
-    context["notice"] = await _pop_notice(request)
+    context["notice"] = await pop_notice(request)
     return aiohttp_jinja2.render_template("session.html", request, context)
 
 
-async def _pop_notice(request: web.Request) -> dict[str, Any] | None:
+async def pop_notice(request: web.Request) -> dict[str, Any] | None:
     session = await get_session(request)
     return session.pop("notice", None)
 

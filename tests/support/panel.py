@@ -102,6 +102,14 @@ async def login_link(app: App, telegram_id: int) -> str:
     return found.group(1)
 
 
+async def as_staff(office: tuple[App, str], telegram_id: int) -> "Browser":
+    """A browser logged in to the panel as this staff member, with a link from the bot."""
+    app, base = office
+    browser = Browser(base)
+    await browser.log_in(await login_link(app, telegram_id))
+    return browser
+
+
 class Browser:
     """One staff member's cookies against the panel; no redirect is followed unasked."""
 
