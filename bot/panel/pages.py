@@ -8,7 +8,7 @@ import aiohttp_jinja2
 from aiohttp import web
 from aiohttp_session import get_session
 
-from bot.panel import office, sessions
+from bot.panel import office, outreach, sessions
 from bot.panel.auth import (
     APP_KEY,
     SETTINGS_KEY,
@@ -60,6 +60,7 @@ def add_routes(router: web.UrlDispatcher) -> None:
     router.add_get("/chart.png", registrations_per_day)
     sessions.add_routes(router)
     office.add_routes(router)
+    outreach.add_routes(router)
 
 
 def _texts(request: web.Request) -> Texts:
