@@ -20,7 +20,7 @@ from bot.panel.auth import (
 )
 from handlers.core.texts import LANGUAGE_NAMES, LOCALES, Texts
 from handlers.staff.exports import status_label
-from handlers.staff.statistics import registrations_chart
+from handlers.staff.statistics import registrations_chart, session_status_label
 from models.lookup import desk_figures
 from models.outbox import count_by_status
 from models.staff import Role, audit
@@ -45,6 +45,7 @@ async def template_context(request: web.Request) -> dict[str, Any]:
         "languages": LANGUAGE_NAMES,
         "widget_bot": request.app[SETTINGS_KEY].panel_login_widget,
         "status_label": lambda status: status_label(texts, status),
+        "session_status": lambda status: session_status_label(texts, status),
     }
 
 
@@ -119,7 +120,8 @@ async def change_language(request: web.Request) -> web.StreamResponse:
         session = await get_session(request)
         session["locale"] = locale
     back = form.get("back")
-    raise web.HTTPSeeOther(back if isinstance(back, str) and back.startswith("/") else "/")
+    local = isinstance(back, str) and back.startswith("/") and not back.startswith("//")
+    raise web.HTTPSeeOther(back if local and isinstance(back, str) else "/")
 
 
 async def dashboard(request: web.Request) -> web.Response:
