@@ -101,3 +101,32 @@ async def test_questions_are_answered_attached_and_set_aside(office: tuple[App, 
     faq = (await browser.get("/faq"))[1]
     assert "where do i pay the fee" in faq.split('id="entry-titp-what"')[1].split("</details>")[0]
     await browser.close()
+
+
+async def test_a_taught_phrasing_taken_back_is_forgotten_by_every_process(
+    office: tuple[App, str],
+) -> None:
+    app, _ = office
+    lessons = app.conversation.services.lessons
+    faq = app.conversation.services.faq
+    assert lessons is not None
+    question = "how many bananas does a manager eat"
+    assert faq.understand(question).entry_id != "titp-what"
+    async with app.conversation.sessions() as db, db.begin():
+        db.add(UnansweredQuestion(locale="en", text=question, normalized=question))
+    browser = await as_staff(office, OPERATOR)
+    await browser.get("/questions")
+    await browser.post("/questions/1/attach", {"entry": "titp-what"})
+    async with app.conversation.sessions() as db:
+        await lessons.catch_up(db, force=True)  # this process learns it from the database
+    assert faq.understand(question).entry_id == "titp-what"
+    page = (await browser.get("/faq"))[1]
+    assert "/faq/phrasings/1/remove" in page
+    await browser.post("/faq/phrasings/1/remove")
+    page = (await browser.get("/faq"))[1]
+    assert "Removed." in page
+    assert question not in page
+    async with app.conversation.sessions() as db:
+        await lessons.catch_up(db, force=True)
+    assert faq.understand(question).entry_id != "titp-what"
+    await browser.close()

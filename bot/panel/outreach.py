@@ -34,6 +34,7 @@ from models.questions import (
     Resolution,
     UnansweredQuestion,
     most_asked_unanswered,
+    remove_taught_phrasing,
     taught_phrasings,
 )
 from models.sessions import list_exams, list_sessions
@@ -55,6 +56,7 @@ def add_routes(router: web.UrlDispatcher) -> None:
     router.add_post("/questions/{id:\\d+}/mark", mark_question)
     router.add_post("/questions/{id:\\d+}/answer", answer_question)
     router.add_get("/faq", faq_page)
+    router.add_post("/faq/phrasings/{id:\\d+}/remove", remove_phrasing)
 
 
 def telegram_preview(html: str) -> Markup:
@@ -320,4 +322,22 @@ async def faq_page(request: web.Request) -> web.Response:
         return {"faq": services.faq, "taught": taught, "locales": LOCALES}
 
     context = await in_transaction(request, read)
+    context["notice"] = await pop_notice(request)
     return aiohttp_jinja2.render_template("faq.html", request, context)
+
+
+@needs(Role.OPERATOR)
+async def remove_phrasing(request: web.Request) -> web.StreamResponse:
+    """Takes back a phrasing staff taught: every process stops using it within seconds."""
+    staff, phrasing_id = staff_of(request), int(request.match_info["id"])
+    _ = staff.texts
+
+    async def remove(db: AsyncSession, services: Services) -> bool:
+        removed = await remove_taught_phrasing(db, phrasing_id, staff.actor, services.now())
+        if removed is not None and services.lessons is not None:
+            services.lessons.expect_news()
+        return removed is not None
+
+    removed = await in_transaction(request, remove)
+    await tell(request, _("Removed.") if removed else _("Nothing changed."), error=not removed)
+    raise web.HTTPSeeOther("/faq")
