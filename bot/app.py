@@ -137,6 +137,7 @@ def build_app(
         owner_ids=frozenset(settings.admin_ids),
         staff_chat_id=settings.staff_chat_id,
         staff_locale=settings.staff_locale,
+        panel_url=str(settings.panel_url).rstrip("/") if settings.panel_url else None,
         now=now,
         lessons=Lessons(faq),
         tally=metrics,

@@ -65,6 +65,8 @@ def _configure_logging(settings: Settings, quiet: bool = False) -> None:
     secrets = [settings.bot_token.get_secret_value()] if settings.bot_token else []
     if settings.webhook_secret:
         secrets.append(settings.webhook_secret.get_secret_value())
+    if settings.panel_secret:
+        secrets.append(settings.panel_secret.get_secret_value())
     configure_logging(level, secrets, sys.stderr)
 
 
@@ -105,6 +107,31 @@ def run() -> None:
         _with_app(settings, work)
     except TelegramUnavailable as error:
         _fail(f"Cannot start: the Bot API server at {settings.telegram_api_url}: {error}")
+
+
+@cli.command()
+def panel() -> None:
+    """Serves the web panel for the test office on PANEL_LISTEN (needs PANEL_URL and
+    PANEL_SECRET), on the same database as `run`."""
+    import signal
+
+    from bot.panel.app import serve_panel
+
+    settings = _settings()
+    try:
+        settings.require_panel()
+    except ConfigurationError as error:
+        _fail(f"Configuration error: {error}")
+    _configure_logging(settings)
+
+    async def work(app: App) -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signal_number in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(signal_number, stop.set)
+        await serve_panel(app, settings, stop)
+
+    _with_app(settings, work)
 
 
 @cli.command()

@@ -57,13 +57,24 @@ class Settings(BaseSettings):
     webhook_listen: str = "127.0.0.1:8080"
     metrics_listen: str | None = None  # host:port for GET /metrics besides the webhook's
     instance_name: str = Field(default="", max_length=64)
+    panel_listen: str = "127.0.0.1:8081"
+    panel_url: AnyHttpUrl | None = None  # the panel's public address, for login links
+    panel_secret: SecretStr | None = None  # signs the panel's cookies
+    panel_login_widget: str | None = None  # the bot's username: shows the Telegram Login Widget
     # Days kept before the daily pruning job deletes them (see README, "Privacy").
     retain_sent_days: int = Field(default=30, ge=1)
     retain_updates_days: int = Field(default=2, ge=1)
     retain_refused_days: int = Field(default=90, ge=1)
 
     @field_validator(
-        "webhook_url", "webhook_secret", "staff_chat_id", "metrics_listen", mode="before"
+        "webhook_url",
+        "webhook_secret",
+        "staff_chat_id",
+        "metrics_listen",
+        "panel_url",
+        "panel_secret",
+        "panel_login_widget",
+        mode="before",
     )
     @classmethod
     def empty_is_unset(cls, value: object) -> object:
@@ -77,7 +88,14 @@ class Settings(BaseSettings):
             raise ValueError("use 32 to 256 characters of A-Z, a-z, 0-9, _ and -")
         return value
 
-    @field_validator("webhook_listen", "metrics_listen")
+    @field_validator("panel_secret")
+    @classmethod
+    def long_panel_secret(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and len(value.get_secret_value()) < 32:
+            raise ValueError("use at least 32 random characters")
+        return value
+
+    @field_validator("webhook_listen", "metrics_listen", "panel_listen")
     @classmethod
     def host_and_port(cls, value: str | None) -> str | None:
         if value is None:
@@ -154,6 +172,25 @@ class Settings(BaseSettings):
     def listen(self) -> tuple[str, int]:
         """WEBHOOK_LISTEN as host and port."""
         return split_address(self.webhook_listen)
+
+    @property
+    def panel_address(self) -> tuple[str, int]:
+        """PANEL_LISTEN as host and port."""
+        return split_address(self.panel_listen)
+
+    def require_panel(self) -> tuple[str, str]:
+        """PANEL_URL (without a trailing slash) and PANEL_SECRET, or a ConfigurationError."""
+        missing = [
+            name
+            for name, value in (("PANEL_URL", self.panel_url), ("PANEL_SECRET", self.panel_secret))
+            if value is None
+        ]
+        if missing or self.panel_url is None or self.panel_secret is None:
+            raise ConfigurationError(
+                f"{' and '.join(missing)} not set: the panel needs its public address "
+                "(for login links) and a secret of 32+ characters (to sign its cookies)"
+            )
+        return str(self.panel_url).rstrip("/"), self.panel_secret.get_secret_value()
 
     @property
     def metrics_address(self) -> tuple[str, int] | None:

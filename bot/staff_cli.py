@@ -1,14 +1,12 @@
 """Staff work from the command line: exams, sessions, outbox, staff, audit, export, broadcast."""
 
 import asyncio
-import csv
 import getpass
 import json
 import sys
 import time
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import closing, contextmanager
-from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 from zoneinfo import ZoneInfo
@@ -21,13 +19,21 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.app import build_app
 from bot.config import ConfigurationError, Settings, load_settings
-from handlers.applicant.notices import session_cancelled, session_moved
 from handlers.core.commands import queue_staff_menu
 from handlers.core.content import to_content
 from handlers.core.events import TEXT_MAX_LENGTH, SendText
 from handlers.core.services import Services
 from handlers.staff import exports
+from handlers.staff import sessions as session_work
 from handlers.staff.broadcast import telegram_text_problem
+from handlers.staff.sessions import (
+    CSV_COLUMNS,
+    LOCAL_TIME_FORMAT,
+    describe,
+    draft_from_row,
+    local_time,
+    read_sessions_csv,
+)
 from models.broadcasts import (
     Broadcast,
     broadcast_counts,
@@ -37,24 +43,14 @@ from models.broadcasts import (
 from models.outbox import OutboxStatus, count_by_status, oldest_pending, requeue_failed
 from models.sessions import (
     Exam,
-    SessionDraft,
     SessionStatus,
-    TestSession,
-    add_session,
     find_exam,
     list_exams,
     list_sessions,
-    set_session_status,
 )
 from models.staff import Role, add_staff, audit_trail, list_staff, remove_staff
 
 T = TypeVar("T")
-LOCAL_TIME_FORMAT = "%Y-%m-%d %H:%M"
-CSV_COLUMNS = [
-    "exam", "starts_at", "venue_name_km", "venue_name_en", "venue_name_ja",
-    "venue_address_km", "venue_address_en", "venue_address_ja", "latitude", "longitude",
-    "capacity", "registration_opens_at", "registration_closes_at",
-]  # fmt: skip
 
 exams_cli = typer.Typer(help="The exams sessions belong to.", no_args_is_help=True)
 sessions_cli = typer.Typer(help="Test sessions: dates, venues, seats.", no_args_is_help=True)
@@ -80,11 +76,6 @@ def settings_or_exit() -> Settings:
 def _print(table: Table) -> None:
     # Piped into a file or a test, keep every row on one line instead of wrapping at 80.
     Console(width=None if sys.stdout.isatty() else 200).print(table)
-
-
-def local_time(text: str, zone: ZoneInfo) -> datetime:
-    """ "2026-10-18 08:00" in the bot's time zone."""
-    return datetime.strptime(text.strip(), LOCAL_TIME_FORMAT).replace(tzinfo=zone)
 
 
 @exams_cli.command("add")
@@ -168,9 +159,7 @@ def sessions_add(
         raise typer.Exit(1) from None
 
     async def work(db: AsyncSession, zone: ZoneInfo) -> int | None:
-        if await find_exam(db, draft.exam_id) is None:
-            return None
-        return (await add_session(db, draft)).id
+        return await session_work.add_one_session(db, draft, cli_actor())
 
     session_id = in_database(work)
     if session_id is None:
@@ -184,78 +173,41 @@ def sessions_import(
     path: Annotated[Path, typer.Argument(help="CSV with the columns listed in the README")],
 ) -> None:
     """Adds every session in a CSV file, or none if any row is bad."""
-    settings_zone = settings_or_exit().zone
+    zone = settings_or_exit().zone
     try:
-        with path.open(newline="", encoding="utf-8-sig") as file:
-            rows = list(csv.DictReader(file))
-            header = list(rows[0].keys()) if rows else []
+        text = path.read_text("utf-8-sig")
     except (OSError, UnicodeDecodeError) as error:
         typer.echo(f"{path}: cannot read: {error}", err=True)
         raise typer.Exit(1) from None
-    missing = [column for column in CSV_COLUMNS if column not in header]
-    if missing or not rows:
-        typer.echo(f"{path}: missing columns: {', '.join(missing) or 'no rows'}", err=True)
+    drafts, problems = read_sessions_csv(text, zone)
+    if problems and not drafts and problems[0].startswith("missing columns"):
+        typer.echo(f"{path}: {problems[0]}", err=True)
         raise typer.Exit(1)
-    drafts, problems = [], []
-    for line, row in enumerate(rows, start=2):
-        try:
-            drafts.append((line, draft_from_row(row, settings_zone)))
-        except (ValueError, ValidationError) as error:
-            problems.append(f"line {line}: {describe(error)}")
 
-    async def work(db: AsyncSession, zone: ZoneInfo) -> int:
-        for line, draft in drafts:
-            if await find_exam(db, draft.exam_id) is None:
-                problems.append(f"line {line}: unknown exam '{draft.exam_id}'")
-        if problems:
-            return 0
-        for _, draft in drafts:
-            await add_session(db, draft)
-        return len(drafts)
+    async def work(db: AsyncSession, zone: ZoneInfo) -> list[str]:
+        return await session_work.import_sessions(db, drafts, problems, cli_actor())
 
-    added = in_database(work)
+    problems = in_database(work)
     if problems:
-        for problem in sorted(problems, key=lambda p: int(p.split()[1].rstrip(":"))):
+        for problem in problems:
             typer.echo(problem, err=True)
         typer.echo(f"Nothing imported: {len(problems)} bad row(s).", err=True)
         raise typer.Exit(1)
+    added = len(drafts)
     typer.echo(f"Imported {added} session(s).")
-
-
-def draft_from_row(row: dict[str, str], zone: ZoneInfo) -> SessionDraft:
-    """One CSV row as a checked session; raises ValueError or ValidationError."""
-    values: dict[str, Any] = {key: (value or "").strip() for key, value in row.items() if key}
-    values["exam_id"] = values.pop("exam")
-    for column in ("starts_at", "registration_opens_at", "registration_closes_at"):
-        try:
-            values[column] = local_time(values[column], zone)
-        except ValueError:
-            raise ValueError(f"{column} must look like 2026-10-18 08:00") from None
-    return SessionDraft(**values)
-
-
-def describe(error: Exception) -> str:
-    if isinstance(error, ValidationError):
-        return "; ".join(
-            f"{'.'.join(map(str, item['loc'])) or 'row'}: {item['msg']}" for item in error.errors()
-        )
-    return str(error)
-
-
-def _set_status(session_id: int, status: SessionStatus) -> None:
-    async def work(db: AsyncSession, zone: ZoneInfo) -> bool:
-        return await set_session_status(db, session_id, status) is not None
-
-    if not in_database(work):
-        typer.echo(f"No session {session_id}.", err=True)
-        raise typer.Exit(1)
-    typer.echo(f"Session {session_id} is {status.value}.")
 
 
 @sessions_cli.command("close")
 def sessions_close(session_id: int) -> None:
     """Stops registration for a session."""
-    _set_status(session_id, SessionStatus.CLOSED)
+
+    async def work(db: AsyncSession, zone: ZoneInfo) -> bool:
+        return await session_work.close(db, session_id, cli_actor()) is not None
+
+    if not in_database(work):
+        typer.echo(f"No session {session_id}.", err=True)
+        raise typer.Exit(1)
+    typer.echo(f"Session {session_id} is {SessionStatus.CLOSED.value}.")
 
 
 @sessions_cli.command("cancel")
@@ -263,8 +215,7 @@ def sessions_cancel(session_id: int) -> None:
     """Cancels a session: its registrations are cancelled and everyone registered is told."""
 
     async def work(db: AsyncSession, services: Services) -> int | None:
-        session = await set_session_status(db, session_id, SessionStatus.CANCELLED)
-        return None if session is None else await session_cancelled(db, services, session)
+        return await session_work.cancel(db, services, session_id, cli_actor())
 
     told = in_app(work)
     if told is None:
@@ -287,16 +238,7 @@ def sessions_move(
         raise typer.Exit(2) from None
 
     async def work(db: AsyncSession, services: Services) -> int | None:
-        session = await db.get(TestSession, session_id)
-        if session is None:
-            return None
-        was = session.starts_at
-        session.starts_at = new_start
-        # Registration cannot stay open after the test has begun.
-        session.registration_closes_at = min(session.registration_closes_at, new_start)
-        db.add(session)
-        await db.flush()
-        return await session_moved(db, services, session, was)
+        return await session_work.move(db, services, session_id, new_start, cli_actor())
 
     told = in_app(work)
     if told is None:

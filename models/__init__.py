@@ -8,6 +8,7 @@ from models.applicants import Applicant
 from models.broadcasts import Broadcast
 from models.conversations import ConversationState
 from models.outbox import OutboxMessage
+from models.panel import PanelLoginLink, PanelSession
 from models.questions import FaqFeedback, TaughtPhrasing, UnansweredQuestion
 from models.registrations import Registration
 from models.send_budget import ChatPace, SendSlot
@@ -24,6 +25,8 @@ __all__ = [
     "Exam",
     "FaqFeedback",
     "OutboxMessage",
+    "PanelLoginLink",
+    "PanelSession",
     "ProcessedUpdate",
     "Registration",
     "SendSlot",

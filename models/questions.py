@@ -74,6 +74,9 @@ class TaughtPhrasing(SQLModel, table=True):
             Integer, ForeignKey("unanswered_question.id", ondelete="SET NULL"), index=True
         ),
     )
+    # Taken back by staff: every process drops it from its FAQ within seconds.
+    removed_at: datetime | None = Field(default=None, sa_column=Column(UtcDateTime()))
+    removed_by: str | None = Field(default=None, max_length=64)
 
 
 @dataclass(frozen=True, slots=True)
@@ -277,10 +280,34 @@ async def resolve_question(
 
 
 async def taught_phrasings(db: AsyncSession, after_id: int = 0) -> Sequence[TaughtPhrasing]:
-    """The phrasings staff taught, oldest first; only those newer than `after_id` if given."""
+    """The phrasings staff taught and did not take back, oldest first; only those newer than
+    `after_id` if given."""
     result = await db.exec(
         select(TaughtPhrasing)
-        .where(col(TaughtPhrasing.id) > after_id)
+        .where(col(TaughtPhrasing.id) > after_id, col(TaughtPhrasing.removed_at).is_(None))
         .order_by(col(TaughtPhrasing.id))
     )
     return result.all()
+
+
+async def removed_phrasings(db: AsyncSession) -> Sequence[TaughtPhrasing]:
+    """The phrasings staff took back (few: the processes drop them from their FAQ)."""
+    result = await db.exec(
+        select(TaughtPhrasing)
+        .where(col(TaughtPhrasing.removed_at).is_not(None))
+        .order_by(col(TaughtPhrasing.id))
+    )
+    return result.all()
+
+
+async def remove_taught_phrasing(
+    db: AsyncSession, phrasing_id: int, actor: str, now: datetime
+) -> TaughtPhrasing | None:
+    """Takes back a phrasing staff taught, audited; None when there is none to take back."""
+    phrasing = await db.get(TaughtPhrasing, phrasing_id)
+    if phrasing is None or phrasing.removed_at is not None:
+        return None
+    phrasing.removed_at, phrasing.removed_by = now, actor
+    db.add(phrasing)
+    await audit(db, actor, "phrasing_remove", f"phrasing:{phrasing_id}", entry=phrasing.entry_key)
+    return phrasing

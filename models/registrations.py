@@ -463,3 +463,52 @@ async def mark_absent(db: AsyncSession, session_id: int, now: datetime | None = 
         .values(status=RegistrationStatus.ABSENT.value, updated_at=now or utcnow())
     )
     return int(result.rowcount or 0)
+
+
+async def change_capacity(
+    db: AsyncSession, session_id: int, capacity: int, now: datetime | None = None
+) -> list[Registration]:
+    """Sets a session's number of seats; the seats it adds are held for the first in line,
+    in order. Returns those registrations (each to be told of their offer).
+
+    Raises:
+        BookingRefused: "below_seats_taken" when fewer seats than are taken now (nothing
+            changes), "no_session" when there is no such session.
+    """
+    now = now or utcnow()
+    if capacity < 1:
+        raise BookingRefused("below_seats_taken")
+    result = await db.exec(
+        update(TestSession)
+        .where(col(TestSession.id) == session_id, col(TestSession.seats_taken) <= capacity)
+        .values(capacity=capacity)
+        .execution_options(synchronize_session=False)
+    )
+    if not result.rowcount:
+        exists = await db.get(TestSession, session_id)
+        raise BookingRefused("below_seats_taken" if exists else "no_session")
+    offered = []
+    # Each new seat is taken by the same conditional update as a booking, then passed to
+    # the first in line without an offer; with nobody waiting, it is given back.
+    while await _take_any_seat(db, session_id):
+        first = await offer_freed_seat(db, session_id, now)
+        if first is None:
+            break
+        offered.append(first)
+    session = await db.get(TestSession, session_id)
+    if session is not None:
+        await db.refresh(session)
+    return offered
+
+
+async def _take_any_seat(db: AsyncSession, session_id: int) -> bool:
+    result = await db.exec(
+        update(TestSession)
+        .where(
+            col(TestSession.id) == session_id,
+            col(TestSession.seats_taken) < col(TestSession.capacity),
+        )
+        .values(seats_taken=TestSession.seats_taken + 1)  # type: ignore[operator]
+        .execution_options(synchronize_session=False)
+    )
+    return bool(result.rowcount)

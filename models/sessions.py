@@ -1,7 +1,7 @@
 """Exams and their test sessions: where and when a seat can be booked."""
 
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 
 from pydantic import BaseModel, field_validator, model_validator
@@ -188,6 +188,26 @@ async def set_session_status(
     db.add(session)
     await db.flush()
     return session
+
+
+async def move_session(
+    db: AsyncSession, session_id: int, starts_at: datetime
+) -> tuple[TestSession, datetime] | None:
+    """Moves a session to another start; returns it and its old start (None: no session).
+
+    Registration cannot stay open after the test has begun, so its window closes by then.
+    """
+    session = await db.get(TestSession, session_id)
+    if session is None:
+        return None
+    was = session.starts_at
+    session.starts_at = starts_at
+    session.registration_closes_at = min(session.registration_closes_at, starts_at)
+    if session.registration_opens_at >= session.registration_closes_at:
+        session.registration_opens_at = session.registration_closes_at - timedelta(minutes=1)
+    db.add(session)
+    await db.flush()
+    return session, was
 
 
 async def close_ended_windows(db: AsyncSession, now: datetime) -> int:

@@ -4,7 +4,8 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import date, datetime
 
-from sqlalchemy import func, tuple_
+from sqlalchemy import func, or_, tuple_
+from sqlalchemy.orm import aliased
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -87,3 +88,95 @@ async def sign_in_rows(
         registration, applicant, session = batch[-1]
         last = (session.starts_at, session.id, applicant.name_latin or "", registration.id)
         page = query.where(tuple_(*order) > tuple_(*last))
+
+
+PAGE_SIZE = 50
+
+
+@dataclass(frozen=True, slots=True)
+class RegistrationLine:
+    """One registration in a session's list: who, their status and place in line."""
+
+    registration_id: int
+    code: str
+    name_latin: str | None
+    name_khmer: str | None
+    date_of_birth: date | None
+    phone: str | None
+    status: str
+    checked_in_at: datetime | None
+    checked_in_by: int | None
+    waitlist_place: int | None
+
+
+async def registrations_page(
+    db: AsyncSession, session_id: int, search: str = "", page: int = 1, size: int = PAGE_SIZE
+) -> tuple[list[RegistrationLine], int]:
+    """A page of the session's registrations (cancelled ones left out) in booking order,
+    filtered by a code, a part of a name or of a phone number; and how many match."""
+    ahead = aliased(Registration)
+    place = (
+        select(func.count())
+        .select_from(ahead)
+        .where(
+            col(ahead.session_id) == col(Registration.session_id),
+            col(ahead.status) == RegistrationStatus.WAITLISTED.value,
+            col(ahead.id) <= col(Registration.id),
+        )
+        .correlate(Registration)
+        .scalar_subquery()
+    )
+    where = [
+        col(Registration.session_id) == session_id,
+        col(Registration.status).in_(ON_THE_SHEET),
+    ]
+    search = search.strip()
+    if search:
+        pattern = f"%{search.lower()}%"
+        digits = "".join(ch for ch in search if ch.isdigit())
+        matches = [
+            col(Registration.code) == search.upper(),
+            func.lower(col(Applicant.name_latin)).like(pattern),
+            col(Applicant.name_khmer).like(f"%{search}%"),
+        ]
+        if len(digits) >= 4:
+            matches.append(col(Applicant.phone).like(f"%{digits}%"))
+        where.append(or_(*matches))
+    base = (
+        select(Registration, Applicant, place)
+        .join(Applicant, col(Registration.applicant_id) == col(Applicant.id))
+        .where(*where)
+    )
+    total = (
+        await db.exec(
+            select(func.count())
+            .select_from(Registration)
+            .join(Applicant, col(Registration.applicant_id) == col(Applicant.id))
+            .where(*where)
+        )
+    ).one()
+    rows = (
+        await db.exec(
+            base.order_by(col(Registration.id)).offset((max(page, 1) - 1) * size).limit(size)
+        )
+    ).all()
+    lines = []
+    for registration, applicant, waiting in rows:
+        assert registration.id is not None
+        lines.append(
+            RegistrationLine(
+                registration_id=registration.id,
+                code=registration.code,
+                name_latin=applicant.name_latin,
+                name_khmer=applicant.name_khmer,
+                date_of_birth=applicant.date_of_birth,
+                phone=applicant.phone,
+                status=str(registration.status),
+                checked_in_at=registration.checked_in_at,
+                checked_in_by=registration.checked_in_by,
+                waitlist_place=(
+                    int(waiting) if registration.status == RegistrationStatus.WAITLISTED else None
+                ),
+            )
+        )
+    return lines, int(total)

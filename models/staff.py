@@ -10,6 +10,7 @@ from sqlmodel import Field, SQLModel, col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from models.columns import UtcDateTime, utcnow
+from models.panel import end_sessions_of
 
 
 class Role(StrEnum):
@@ -78,11 +79,15 @@ async def add_staff(db: AsyncSession, telegram_id: int, role: Role, actor: str) 
 
 
 async def remove_staff(db: AsyncSession, telegram_id: int, actor: str) -> bool:
-    """Takes a user's staff role away, audited as `actor`; False when they were not staff."""
+    """Takes a user's staff role away, audited as `actor`; False when they were not staff.
+
+    Their open web panel sessions end with it.
+    """
     member = await db.get(StaffMember, telegram_id)
     if member is not None:
         await db.delete(member)
         await db.flush()
+        await end_sessions_of(db, telegram_id)
     await audit(db, actor, "staff_remove", str(telegram_id), removed=member is not None)
     return member is not None
 

@@ -11,6 +11,7 @@ from handlers.faq.book import FaqBook
 from handlers.faq.meaning import default_cache_path, load_embedder
 from tests.support.app import settings_for_test, start_app
 from tests.support.core import Applicant
+from tests.support.panel import panel_office
 from tests.support.postgres import postgres_cluster
 
 
@@ -62,6 +63,14 @@ async def app_with_office(request: pytest.FixtureRequest, tmp_path: Path) -> Asy
     app = await start_app(request, tmp_path, request.param, admin_ids=[900], staff_chat_id=-100123)
     yield app
     await app.close()
+
+
+@pytest.fixture
+async def office(tmp_path: Path) -> AsyncIterator[tuple[App, str]]:
+    """The bot's app and a running web panel (`applicant-bot panel`) on one database, with
+    an owner, an operator and an admin (tests/support/panel.py)."""
+    async with panel_office(tmp_path) as running:
+        yield running
 
 
 @pytest.fixture

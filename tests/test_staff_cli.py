@@ -20,18 +20,11 @@ from handlers.core.services import Services
 from models.broadcasts import Broadcast
 from models.columns import utcnow
 from models.outbox import OutboxMessage, OutboxStatus
+from tests.support.sessions import CSV_HEADER, CSV_ROW
 
 T = TypeVar("T")
 
-HEADER = (
-    "exam,starts_at,venue_name_km,venue_name_en,venue_name_ja,venue_address_km,"
-    "venue_address_en,venue_address_ja,latitude,longitude,capacity,"
-    "registration_opens_at,registration_closes_at"
-)
-GOOD = (
-    "jft-basic,2027-10-17 08:00,មណ្ឌល,Centre,会場,ភ្នំពេញ,Phnom Penh,プノンペン,"
-    "11.55,104.92,40,2027-08-01 08:00,2027-10-12 17:00"
-)
+HEADER, GOOD = CSV_HEADER, CSV_ROW
 
 
 def cli(tmp_path: Path, *args: str, typed: str | None = None) -> subprocess.CompletedProcess[str]:

@@ -40,6 +40,7 @@ STAFF = (
     Command("absent", Role.OPERATOR, lambda _: _("Mark absent who did not come")),
     Command("unanswered", Role.OPERATOR, lambda _: _("Questions the bot could not answer")),
     Command("stats", Role.OPERATOR, lambda _: _("Seats, applicants and questions")),
+    Command("panel", Role.OPERATOR, lambda _: _("A login link to the web panel")),
     Command("export", Role.ADMIN, lambda _: _("Sign-in sheet as CSV and XLSX")),
     Command("broadcast", Role.ADMIN, lambda _: _("Send news to applicants")),
     Command("staff", Role.OWNER, lambda _: _("Add or remove staff")),

@@ -94,6 +94,7 @@ class Services:
     owner_ids: frozenset[int] = frozenset()  # ADMIN_IDS: the owners of the bot
     staff_chat_id: int | None = None  # STAFF_CHAT_ID: the group where questions go
     staff_locale: str = "en"  # STAFF_LOCALE: the language of the bot's posts in that group
+    panel_url: str | None = None  # PANEL_URL: where the web panel's login links point
     now: Callable[[], datetime] = utcnow  # tests move time by passing their own clock
     lessons: "Lessons | None" = None  # keeps `faq` up with the phrasings staff taught
     tally: Tally = field(default_factory=NoTally)  # the figures /metrics shows

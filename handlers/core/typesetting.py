@@ -20,7 +20,7 @@ ELLIPSIS = "…"
 # Fonts: Noto Sans Khmer also covers Latin, so it sets everything but Japanese.
 
 
-def _font_file(script: str) -> str:
+def font_file(script: str) -> str:
     if script == CJK:
         return str(files("justmytype_intl_cjk") / "fonts/ofl/notosansjp/NotoSansJP[wght].ttf")
     return str(files("fontpkg_noto_sans_khmer") / "files/NotoSansKhmer[wdth,wght].ttf")
@@ -29,7 +29,7 @@ def _font_file(script: str) -> str:
 @cache
 def font(script: str, size: int, weight: int) -> ImageFont.FreeTypeFont:
     """One font at one size and weight, opened once; both files are variable fonts."""
-    font = ImageFont.truetype(_font_file(script), size)
+    font = ImageFont.truetype(font_file(script), size)
     # Noto Sans JP's default instance is Thin: the weight is always set explicitly.
     font.set_variation_by_axes(
         [

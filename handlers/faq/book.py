@@ -110,6 +110,10 @@ class FaqBook:
             raise KeyError(entry_id)
         self._matcher.add_phrasing(entry_id, text)
 
+    def remove_phrasing(self, entry_id: str, text: str) -> bool:
+        """Forgets a way of asking staff taught and took back; False when it was not known."""
+        return self._matcher.remove_phrasing(entry_id, text)
+
 
 def check_faq(locales_dir: Path) -> list[str]:
     """Every problem in the FAQ content, or an empty list."""

@@ -1,4 +1,5 @@
-"""Every process's FAQ book keeps up with the phrasings staff taught, without a restart.
+"""Every process's FAQ book keeps up with the phrasings staff taught (and took back),
+without a restart.
 
 The phrasings live in the database (models/questions.py TaughtPhrasing). At start a
 process loads them all; then, before answering a typed question, it looks for new ones
@@ -13,7 +14,7 @@ from collections.abc import Callable
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from handlers.faq.book import FaqBook
-from models.questions import taught_phrasings
+from models.questions import removed_phrasings, taught_phrasings
 
 logger = logging.getLogger(__name__)
 
@@ -37,6 +38,7 @@ class Lessons:
         self._clock = clock
         self._last_id = 0
         self._known: set[int] = set()
+        self._forgotten: set[int] = set()
         self._checked_at: float | None = None
 
     async def catch_up(self, db: AsyncSession, force: bool = False) -> int:
@@ -61,6 +63,10 @@ class Lessons:
                 continue
             self.book.add_phrasing(phrasing.entry_key, phrasing.text)
             added += 1
+        for phrasing in await removed_phrasings(db):
+            if phrasing.id in self._known and phrasing.id not in self._forgotten:
+                self._forgotten.add(phrasing.id)
+                self.book.remove_phrasing(phrasing.entry_key, phrasing.text)
         return added
 
     def expect_news(self) -> None:

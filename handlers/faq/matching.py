@@ -308,6 +308,21 @@ class FaqMatcher:
         self._lexical = lexical
         self._phrasing_entry = np.array([entry for entry, _ in self._phrasings])
 
+    def remove_phrasing(self, entry_id: str, text: str) -> bool:
+        """Forgets the latest added way of asking `text` for an entry; False if unknown."""
+        if entry_id not in self._entry_ids:
+            return False
+        wanted = (self._entry_ids.index(entry_id), text)
+        for index in range(len(self._phrasings) - 1, -1, -1):
+            if self._phrasings[index] == wanted:
+                del self._phrasings[index]
+                if self._embedder is not None:
+                    self._vectors = np.delete(self._vectors, index, axis=0)
+                self._lexical = LexicalIndex([text for _, text in self._phrasings])
+                self._phrasing_entry = np.array([entry for entry, _ in self._phrasings])
+                return True
+        return False
+
     def _add(self, entry_id: str, text: str) -> None:
         if entry_id not in self._entry_ids:
             self._entry_ids.append(entry_id)

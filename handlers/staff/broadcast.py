@@ -402,12 +402,7 @@ async def _queue(ctx: Context, urgent: bool) -> None:
         audience=data["audience"],
         send_at=send_at,
     )
-    contents = {
-        locale: to_content(_message(html, data["media"])) for locale, html in data["texts"].items()
-    }
-    queued = await create_broadcast(
-        ctx.db, broadcast, contents, ctx.services.default_locale, ctx.actor, urgent
-    )
+    queued = await queue_broadcast(ctx.db, ctx.services, broadcast, ctx.actor, urgent)
     assert broadcast.id is not None
     await post_to_chat(
         ctx.db,
@@ -555,6 +550,18 @@ def progress_report(
 
 
 # --- Shared pieces ----------------------------------------------------------------------------
+
+
+async def queue_broadcast(
+    db: AsyncSession, services: Services, broadcast: Broadcast, actor: str, urgent: bool
+) -> int:
+    """Saves the broadcast and queues one message per recipient in their language (from the
+    chat wizard or the web panel), audited; how many it queued."""
+    contents = {
+        locale: to_content(_message(html, broadcast.media))
+        for locale, html in broadcast.texts.items()
+    }
+    return await create_broadcast(db, broadcast, contents, services.default_locale, actor, urgent)
 
 
 def _message(html: str, media: dict[str, Any] | None) -> list[Outgoing]:

@@ -122,7 +122,7 @@ def _values(_: Texts, row: SignInRow) -> list[str | date | datetime | None]:
         _phone(row.phone),
         row.id_number,
         _named(row.province, province_name, _),
-        _status(_, row.status),
+        status_label(_, row.status),
         _local_minute(row.registered_at, _.zone),
         row.exam_id,
         _local_minute(row.starts_at, _.zone),
@@ -130,7 +130,8 @@ def _values(_: Texts, row: SignInRow) -> list[str | date | datetime | None]:
     ]
 
 
-def _status(_: Texts, status: str) -> str:
+def status_label(_: Texts, status: str) -> str:
+    """A registration status in this language, as the sign-in sheet writes it."""
     names: dict[str, str] = {
         RegistrationStatus.CONFIRMED: _("confirmed"),
         RegistrationStatus.WAITLISTED: _("on the waitlist"),

@@ -23,6 +23,7 @@ from handlers.core.texts import LOCALES
 from handlers.staff.exports import export_sheets
 from handlers.staff.statistics import registrations_chart, statistics_text
 from models.applicants import Applicant, find_applicant
+from models.panel import LOGIN_LINK_LIFETIME, issue_login_link
 from models.registrations import (
     Registration,
     RegistrationStatus,
@@ -119,6 +120,26 @@ async def _give_menu(ctx: Context, telegram_id: int, role: Role | None) -> None:
     person = await find_applicant(ctx.db, telegram_id)
     locale = (person.locale if person else None) or ctx.services.default_locale
     ctx.actions.append(staff_menu(ctx.services, telegram_id, role, locale))
+
+
+# --- The web panel -----------------------------------------------------------------------------
+
+
+@journey.command("panel")
+async def send_panel_link(ctx: Context) -> None:
+    """Sends a one-time link that logs this staff member in to the web panel."""
+    if ctx.services.panel_url is None:
+        ctx.say(ctx._("The web panel is not set up: PANEL_URL is empty."))
+        return
+    token = await issue_login_link(ctx.db, ctx.event.user_id, ctx.now)
+    await audit(ctx.db, ctx.actor, "panel_link")
+    minutes = int(LOGIN_LINK_LIFETIME.total_seconds() // 60)
+    ctx.say(
+        ctx._(
+            "🖥 <b>Web panel</b>\n\nOpen this link within {minutes} minutes; it works once, "
+            "and only for you. Do not share it.\n\n{link}"
+        ).format(minutes=minutes, link=f"{ctx.services.panel_url}/login/{token}")
+    )
 
 
 # --- Check-in on the test day -----------------------------------------------------------------

@@ -6,10 +6,13 @@ from the office) and marks the post answered.
 
 from html import escape
 
+from sqlmodel.ext.asyncio.session import AsyncSession
+
 from handlers.core.context import Context
 from handlers.core.events import EditText, Outgoing, SendText
 from handlers.core.letters import post_to_chat, tell
 from handlers.core.routing import Journey, requires
+from handlers.core.services import Services
 from handlers.core.texts import Texts
 from handlers.faq.teaching import attached_entry
 from handlers.faq.teaching_buttons import office_post_buttons
@@ -20,6 +23,35 @@ from models.questions import OFFICE_EDIT_KEY, OFFICE_POST_KEY, UnansweredQuestio
 from models.staff import Role
 
 journey = Journey("office-answers", gate=requires(Role.OPERATOR))
+
+
+async def deliver_answer(
+    db: AsyncSession,
+    services: Services,
+    question: UnansweredQuestion,
+    staff_id: int,
+    answer: str,
+    actor: str,
+    key: str,
+) -> bool:
+    """Records the office's answer and sends it to who asked, through the outbox (from the
+    staff group or the web panel); False when the applicant erased their data."""
+    await answer_question(db, question, staff_id, answer, actor, services.now())
+    applicant = await db.get(Applicant, question.applicant_id) if question.applicant_id else None
+    if applicant is None:
+        return False
+
+    def compose(_: Texts) -> list[Outgoing]:
+        return [
+            SendText(
+                _("💬 <b>Answer from the test office</b>\n\n{answer}").format(
+                    answer=escape(answer)
+                )
+            )
+        ]
+
+    await tell(db, services, applicant, f"answer:{question.id}:{key}", compose)
+    return True
 
 
 @journey.reply_in_staff_group()
@@ -34,25 +66,12 @@ async def answer_from_the_office(ctx: Context) -> None:
     question = await ctx.db.get(UnansweredQuestion, question_id)
     if question is None:
         return
-    applicant = (
-        await ctx.db.get(Applicant, question.applicant_id) if question.applicant_id else None
-    )
     answer = ctx.event.text.strip()[:3500]
     now = ctx.now
-    await answer_question(ctx.db, question, ctx.event.user_id, answer, ctx.actor, now)
-    if applicant is not None:
-
-        def compose(_: Texts) -> list[Outgoing]:
-            return [
-                SendText(
-                    _("💬 <b>Answer from the test office</b>\n\n{answer}").format(
-                        answer=escape(answer)
-                    )
-                )
-            ]
-
-        key = f"answer:{question.id}:{ctx.event.update_id or int(now.timestamp())}"
-        await tell(ctx.db, ctx.services, applicant, key, compose)
+    await deliver_answer(
+        ctx.db, ctx.services, question, ctx.event.user_id, answer, ctx.actor,
+        f"{ctx.event.update_id or int(now.timestamp())}",
+    )  # fmt: skip
     _ = ctx.services.staff_group_texts()
     assert post.telegram_message_id is not None
     marked = (

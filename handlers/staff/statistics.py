@@ -95,19 +95,24 @@ def _more(_: Texts) -> Callable[[int], str]:
     return lambda n: _("…and {n} more").format(n=_.number(n))
 
 
-def _sessions_section(_: Texts, stats: Statistics) -> _Section:
-    """Seats taken, left and waiting at each listed session."""
+def session_status_label(_: Texts, status: str) -> str:
+    """A session's status in this language."""
     statuses = {
         SessionStatus.OPEN.value: _("open"),
         SessionStatus.CLOSED.value: _("closed"),
         SessionStatus.CANCELLED.value: _("cancelled"),
     }
+    return statuses.get(status, status)
+
+
+def _sessions_section(_: Texts, stats: Statistics) -> _Section:
+    """Seats taken, left and waiting at each listed session."""
     items = [
         "• {when} · {exam} · {venue} · {status}\n   {seats}".format(
             when=_.brief_moment(session.starts_at),
             exam=escape(session.exam_id),
             venue=escape(clip(session.venue, VENUE_CLIP)),
-            status=statuses.get(session.status, escape(session.status)),
+            status=escape(session_status_label(_, session.status)),
             seats=_("Seats: {taken}/{capacity} taken, {left} left, {waiting} waiting").format(
                 taken=_.number(session.seats_taken),
                 capacity=_.number(session.capacity),

@@ -7,6 +7,16 @@ from models import Exam, TestSession
 from models.columns import utcnow
 
 NOW = datetime(2026, 10, 1, 3, 0, tzinfo=UTC)
+# A session file as staff import it (`sessions import`, the panel): the header and one row.
+CSV_HEADER = (
+    "exam,starts_at,venue_name_km,venue_name_en,venue_name_ja,venue_address_km,"
+    "venue_address_en,venue_address_ja,latitude,longitude,capacity,"
+    "registration_opens_at,registration_closes_at"
+)
+CSV_ROW = (
+    "jft-basic,2027-10-17 08:00,មណ្ឌល,Centre,会場,ភ្នំពេញ,Phnom Penh,プノンペン,"
+    "11.55,104.92,40,2027-08-01 08:00,2027-10-12 17:00"
+)
 
 
 async def make_session(app: App, capacity: int, **changes: object) -> int:
