@@ -23,8 +23,10 @@ from tests.support.panel import (
     OWNER,
     Browser,
     login_link,
+    panel_office,
 )
-from tests.support.sessions import make_session
+from tests.support.sessions import make_session, open_session
+from tests.test_panel_sessions import book
 
 PAGES = ["/", "/sessions", "/chart.png", "/sessions/1", "/sessions/1/export.csv"]
 ADMIN_ROUTES = [
@@ -156,6 +158,25 @@ async def test_logging_out_ends_the_session(office: tuple[App, str], browser: Br
     status, _, location = await browser.post("/logout")
     assert (status, location) == (303, "/login")
     assert (await browser.get("/"))[0] == 303
+
+
+async def test_no_token_name_or_phone_reaches_the_panels_log(tmp_path: Path) -> None:
+    async with panel_office(tmp_path) as (app, base):
+        session_id = await open_session(app, "Centre")
+        await book(app, session_id, 1)
+        link = await login_link(app, ADMIN)
+        browser = Browser(base)
+        await browser.log_in(link)
+        await browser.post(f"/sessions/{session_id}/search", {"q": "SOK DARA 000"})
+        await browser.post("/applicants", {"q": "+85512000000"})
+        await browser.get("/applicants/2")
+        await browser.close()
+    log = (tmp_path / "panel.log").read_text()
+    assert "GET /login/{token} 200" in log  # the access log names the route...
+    assert "POST /sessions/{id}/search 200" in log
+    assert link.rsplit("/", 1)[1] not in log  # ...never the token, a name or a phone
+    assert "SOK" not in log
+    assert "12000000" not in log
 
 
 def signed(fields: dict[str, str], token: str = BOT_TOKEN) -> dict[str, str]:
