@@ -2,8 +2,8 @@
 
 A daily job deletes sent and skipped outbox messages, the record of handled updates,
 idle chats' send pace and refused attempts at staff commands once they are older than
-their setting. An hourly job forgets wizards left untouched for a day (with whatever
-details were typed into them).
+their setting, and the web panel's expired sessions and login links. An hourly job
+forgets wizards left untouched for a day (with whatever details were typed into them).
 """
 
 from dataclasses import dataclass
@@ -15,6 +15,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from models.conversations import ConversationState
 from models.outbox import OutboxMessage, OutboxStatus
+from models.panel import forget_expired
 from models.questions import FaqFeedback
 from models.send_budget import ChatPace
 from models.staff import REFUSED, AuditEntry
@@ -58,7 +59,7 @@ async def prune(db: AsyncSession, now: datetime, retention: Retention) -> int:
             col(AuditEntry.at) < now - retention.refused_attempts,
         ),
     )
-    pruned = 0
+    pruned = await forget_expired(db, now)
     for statement in statements:
         pruned += int((await db.exec(statement)).rowcount or 0)
     return pruned

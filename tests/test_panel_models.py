@@ -5,11 +5,14 @@ registrations paged and searched with their places in line."""
 from datetime import date, timedelta
 
 import pytest
+from sqlmodel import select
 
 from bot.app import App
 from models.applicants import Applicant
 from models.columns import utcnow
 from models.panel import (
+    PanelLoginLink,
+    PanelSession,
     end_sessions_of,
     find_panel_session,
     issue_login_link,
@@ -17,6 +20,7 @@ from models.panel import (
     save_panel_session,
 )
 from models.registrations import BookingRefused, book_seat, change_capacity
+from models.retention import Retention, prune
 from models.sessions import TestSession
 from models.sign_in import registrations_page
 from tests.support.sessions import open_session
@@ -48,6 +52,11 @@ async def test_panel_sessions_expire_and_end_with_the_staff_member(
         assert await find_panel_session(db, "key-2", now) is None
         assert await end_sessions_of(db, 77) == 1
         assert await find_panel_session(db, "key-1", now) is None
+        await issue_login_link(db, 79, now - timedelta(minutes=6))
+    async with app.conversation.sessions() as db, db.begin():
+        assert await prune(db, now, Retention()) == 2  # the nightly job: key-2 and the link
+        assert (await db.exec(select(PanelSession))).all() == []
+        assert (await db.exec(select(PanelLoginLink))).all() == []
 
 
 async def booked(app: App, session_id: int, count: int) -> None:

@@ -15,7 +15,8 @@ import pytest
 from bot.app import App
 from models.columns import utcnow
 from models.panel import issue_login_link
-from models.staff import remove_staff
+from models.staff import Role, add_staff, remove_staff
+from tests.support.app import start_app
 from tests.support.panel import (
     ADMIN,
     BOT_TOKEN,
@@ -23,8 +24,13 @@ from tests.support.panel import (
     OWNER,
     Browser,
     login_link,
+    panel_environment,
+    panel_office,
+    running_panel,
 )
-from tests.support.sessions import make_session
+from tests.support.process import free_port
+from tests.support.sessions import make_session, open_session
+from tests.test_panel_sessions import book
 
 PAGES = ["/", "/sessions", "/chart.png", "/sessions/1", "/sessions/1/export.csv"]
 ADMIN_ROUTES = [
@@ -156,6 +162,62 @@ async def test_logging_out_ends_the_session(office: tuple[App, str], browser: Br
     status, _, location = await browser.post("/logout")
     assert (status, location) == (303, "/login")
     assert (await browser.get("/"))[0] == 303
+
+
+async def test_no_token_name_or_phone_reaches_the_panels_log(tmp_path: Path) -> None:
+    async with panel_office(tmp_path) as (app, base):
+        session_id = await open_session(app, "Centre")
+        await book(app, session_id, 1)
+        link = await login_link(app, ADMIN)
+        browser = Browser(base)
+        await browser.log_in(link)
+        await browser.post(f"/sessions/{session_id}/search", {"q": "SOK DARA 000"})
+        await browser.post("/applicants", {"q": "+85512000000"})
+        await browser.get("/applicants/2")
+        await browser.close()
+    log = (tmp_path / "panel.log").read_text()
+    assert "GET /login/{token} 200" in log  # the access log names the route...
+    assert "POST /sessions/{id}/search 200" in log
+    assert link.rsplit("/", 1)[1] not in log  # ...never the token, a name or a phone
+    assert "SOK" not in log
+    assert "12000000" not in log
+
+
+async def test_two_panel_processes_on_postgresql_share_logins_logouts_and_roles(
+    request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
+    app = await start_app(request, tmp_path, "postgresql", admin_ids=[OWNER],
+                          panel_url="http://127.0.0.1:9")  # fmt: skip
+    first, second = (
+        panel_environment(tmp_path, free_port(), DATABASE_URL=app.settings.database_url)
+        for _ in range(2)
+    )
+
+    async def make_admin(role: Role) -> None:
+        async def change(db, _services):  # type: ignore[no-untyped-def]
+            await add_staff(db, ADMIN, role, "test")
+
+        await app.in_transaction(change)
+
+    await make_admin(Role.ADMIN)
+    try:
+        async with running_panel(first, tmp_path) as a, running_panel(second, tmp_path) as b:
+            token = (await login_link(app, ADMIN)).rsplit("/", 1)[1]
+            browser = Browser(a)  # cookies for 127.0.0.1 go to both ports, as behind a balancer
+            await browser.log_in(f"{a}/login/{token}")
+            browser.base = b
+            assert (await browser.get("/audit"))[0] == 200
+            await make_admin(Role.OPERATOR)  # the owner changes their role
+            assert (await browser.get("/audit"))[0] == 403
+            browser.base = a
+            assert (await browser.get("/audit"))[0] == 403
+            await browser.get("/")
+            assert (await browser.post("/logout"))[0] == 303
+            browser.base = b
+            assert (await browser.get("/"))[0] == 303
+            await browser.close()
+    finally:
+        await app.close()
 
 
 def signed(fields: dict[str, str], token: str = BOT_TOKEN) -> dict[str, str]:

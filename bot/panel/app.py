@@ -19,6 +19,8 @@ from bot.panel.auth import APP_KEY, SETTINGS_KEY
 from handlers.core.typesetting import KHMER, font_file
 
 logger = logging.getLogger(__name__)
+# Not aiohttp's access logger, which bot.logs holds at WARNING: these lines carry no path.
+access_logger = logging.getLogger("bot.panel.access")
 HERE = Path(__file__).resolve().parent
 
 
@@ -71,7 +73,10 @@ async def serve_panel(app: App, settings: Settings, stop: asyncio.Event) -> None
     """Serves the panel on PANEL_LISTEN until `stop` is set."""
     host, port = settings.panel_address
     runner = web.AppRunner(
-        build_panel(app, settings), access_log_class=RouteAccessLogger, shutdown_timeout=5
+        build_panel(app, settings),
+        access_log_class=RouteAccessLogger,
+        access_log=access_logger,
+        shutdown_timeout=5,
     )
     await runner.setup()
     await web.TCPSite(runner, host, port).start()

@@ -148,7 +148,7 @@ async def send_broadcast(request: web.Request) -> web.StreamResponse:
     async def queue(db: AsyncSession, services: Services) -> int | str:
         if services.default_locale not in texts:
             return _("Write at least the text in {language}.").format(
-                language=services.default_locale
+                language=LANGUAGE_NAMES[services.default_locale]
             )
         broadcast = Broadcast(
             author_id=staff.telegram_id,

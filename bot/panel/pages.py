@@ -107,6 +107,9 @@ def _refused_login(request: web.Request) -> web.Response:
 
 async def log_out(request: web.Request) -> web.StreamResponse:
     """Ends the session on every panel process."""
+    app, staff = request.app[APP_KEY], staff_of(request)
+    async with app.conversation.sessions() as db, db.begin():
+        await audit(db, staff.actor, "panel_logout")
     session = await get_session(request)
     session.invalidate()
     raise web.HTTPSeeOther("/login")
