@@ -5,6 +5,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 
+from rapidfuzz import fuzz
 from sqlalchemy import BigInteger, Column, ForeignKey, Integer, String, Text, func
 from sqlmodel import Field, SQLModel, col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -133,28 +134,49 @@ async def record_feedback(
     await db.flush()
 
 
-async def most_asked_unanswered(db: AsyncSession, limit: int = 20) -> list[OpenQuestion]:
-    """The questions still open (not settled by the office), most asked first, grouped by
-    their normalised text; each group shows its latest wording and id."""
+# Questions whose normalised wordings score this much (rapidfuzz's token-sort ratio, 0-100)
+# are one question to the office: typos, word order and filler words apart.
+SAME_QUESTION = 88
+
+
+def asked_alike(one: str, other: str) -> bool:
+    """Whether two normalised questions are the same question in other words or spelling."""
+    return one == other or fuzz.token_sort_ratio(one, other) >= SAME_QUESTION
+
+
+async def _open_wordings(db: AsyncSession) -> list[tuple[str, int, int]]:
+    """Each open question's normalised wording: how often, and its latest id; most first."""
     times = func.count().label("times")
     latest = func.max(col(UnansweredQuestion.id)).label("latest")
-    top = (
-        await db.exec(
-            select(times, latest)
-            .where(col(UnansweredQuestion.resolution).is_(None))
-            .group_by(col(UnansweredQuestion.normalized))
-            .order_by(times.desc(), latest.desc())
-            .limit(limit)
-        )
-    ).all()
-    counts = {int(latest_id): int(n) for n, latest_id in top if latest_id is not None}
+    rows = await db.exec(
+        select(col(UnansweredQuestion.normalized), times, latest)
+        .where(col(UnansweredQuestion.resolution).is_(None))
+        .group_by(col(UnansweredQuestion.normalized))
+        .order_by(times.desc(), latest.desc())
+    )
+    return [(text, int(n), int(latest_id or 0)) for text, n, latest_id in rows.all()]
+
+
+async def most_asked_unanswered(db: AsyncSession, limit: int = 20) -> list[OpenQuestion]:
+    """The questions still open (not settled by the office), most asked first; questions
+    asked nearly the same way are one, shown by their most asked wording."""
+    groups: list[tuple[str, int, int]] = []  # (wording, times, id shown)
+    for text, n, latest_id in await _open_wordings(db):
+        same = next((i for i, group in enumerate(groups) if asked_alike(group[0], text)), None)
+        if same is None:
+            groups.append((text, n, latest_id))
+        else:
+            wording, times, shown = groups[same]
+            groups[same] = (wording, times + n, shown)
+    groups.sort(key=lambda group: (-group[1], -group[2]))
+    shown_ids = [shown for _, _, shown in groups[:limit]]
     questions = (
-        await db.exec(select(UnansweredQuestion).where(col(UnansweredQuestion.id).in_(counts)))
+        await db.exec(select(UnansweredQuestion).where(col(UnansweredQuestion.id).in_(shown_ids)))
     ).all()
     by_id = {question.id: question for question in questions}
     return [
-        OpenQuestion(question_id, by_id[question_id].text, by_id[question_id].locale, n)
-        for question_id, n in counts.items()
+        OpenQuestion(shown, by_id[shown].text, by_id[shown].locale, times)
+        for _, times, shown in groups[:limit]
     ]
 
 
@@ -226,10 +248,13 @@ async def answer_question(
 async def same_questions(
     db: AsyncSession, question: UnansweredQuestion
 ) -> list[UnansweredQuestion]:
-    """The open questions asked the same way as this one (itself included)."""
+    """The open questions asked the same way as this one, or nearly (itself included)."""
+    wordings = [
+        text for text, _, _ in await _open_wordings(db) if asked_alike(question.normalized, text)
+    ]
     result = await db.exec(
         select(UnansweredQuestion).where(
-            col(UnansweredQuestion.normalized) == question.normalized,
+            col(UnansweredQuestion.normalized).in_(wordings or [question.normalized]),
             col(UnansweredQuestion.resolution).is_(None),
         )
     )

@@ -47,6 +47,32 @@ async def audit_actions(app: App) -> list[tuple[str, str, str | None]]:
     return [(e.actor, e.action, e.target) for e in entries]
 
 
+async def test_questions_asked_nearly_alike_are_listed_and_settled_as_one(
+    instances: list[App],
+) -> None:
+    app, _ = instances
+    people = [Applicant(app.conversation, user_id=i, language="en") for i in (1, 2, 3)]
+    await people[0].send(ABOUT_A_BOSS)
+    await people[1].send("my bos in japan shouting at me")  # a typo, a word left out
+    await people[2].send("my boss in japan plays loud music at night")  # another question
+    owner = Applicant(app.conversation, user_id=OWNER, language="en")
+    await owner.send("/unanswered")
+    assert "×2" in owner.last.text
+    assert "plays loud music at night" in owner.last.text  # listed on its own
+    await owner.press("#2")  # the group, shown by its latest wording
+    await owner.press("Attach to an FAQ entry")
+    await owner.press("Contact the office")
+    await owner.press(COMPLAINTS)
+    await owner.press("✅ Attach")
+    async with app.conversation.sessions() as db:
+        rows = (await db.exec(select(UnansweredQuestion))).all()
+    assert sorted((q.applicant_id is not None, q.resolution is None) for q in rows) == [
+        (True, False),
+        (True, False),
+        (True, True),
+    ]
+
+
 async def test_an_attached_question_is_answered_at_once_on_every_instance(
     instances: list[App],
 ) -> None:

@@ -236,7 +236,7 @@ async def stop(request: web.Request) -> web.StreamResponse:
 
 @needs(Role.OPERATOR)
 async def questions_page(request: web.Request) -> web.Response:
-    """The open questions, asked the same way counted once, most asked first."""
+    """The open questions, those asked nearly the same way counted as one, most asked first."""
 
     async def read(db: AsyncSession, services: Services) -> dict[str, Any]:
         return {"questions": await most_asked_unanswered(db, 100), "faq": services.faq}
