@@ -60,8 +60,9 @@ def framework(request: pytest.FixtureRequest) -> str:
 
 @pytest.fixture
 async def bot(app: App, telegram: FakeTelegram, framework: str) -> AsyncIterator[TelegramChannel]:
-    """The channel, long polling the fake server."""
-    channel = channel_on_fake(framework, app, telegram)
+    """The channel, long polling the fake server, paced per chat as the server allows."""
+    pacer = SendPacer(chat_rate=telegram.chat_rate, chat_burst=telegram.chat_burst)
+    channel = channel_on_fake(framework, app, telegram, pacer=pacer)
     polling = asyncio.create_task(channel.run())
     await telegram.wait_for(lambda f: any(r.method == "getUpdates" for r in f.requests))
     yield channel
@@ -555,9 +556,10 @@ async def test_a_bot_api_server_that_cannot_say_who_the_bot_is_ends_start_up_in_
     assert not [r for r in telegram.requests if r.method == "getUpdates"]
 
 
-# A person types far slower than a test: the per-chat burst is raised so a whole wizard
-# can run in a second without provoking flood waits that a real user would never meet.
-@pytest.mark.parametrize("telegram", [{"chat_burst": 30}], indirect=True)
+# A person types far slower than a test: the per-chat limit is raised (on the server and
+# in the bot's pacer alike) so a whole wizard runs in a second, without the flood waits a
+# real user never meets; the per-chat limit has tests of its own.
+@pytest.mark.parametrize("telegram", [{"chat_rate": 1000, "chat_burst": 1000}], indirect=True)
 async def test_booking_a_seat_through_telegram(
     app: App, bot: TelegramChannel, telegram: FakeTelegram
 ) -> None:

@@ -281,7 +281,8 @@ class FakeTelegram:
         self.history = history
         self.too_many = 0  # 429s returned, forced or earned
         self.delivered = 0  # new messages accepted
-        self._chat_rate, self._chat_burst = chat_rate, chat_burst
+        # Per chat, as Telegram allows it: a bot under test paces itself the same way.
+        self.chat_rate, self.chat_burst = chat_rate, chat_burst
         self._chat_buckets: dict[int, TokenBucket] = {}
         self.requests: list[Request] = []
         self.commands: dict[tuple[str, str | None], list[tuple[str, str]]] = {}
@@ -982,7 +983,7 @@ class FakeTelegram:
         if not self.flood_control:
             return
         bucket = self._chat_buckets.setdefault(
-            chat_id, TokenBucket(self._chat_rate, self._chat_burst, self.clock)
+            chat_id, TokenBucket(self.chat_rate, self.chat_burst, self.clock)
         )
         wait = max(self._global_wait(), bucket.wait_needed())
         if wait > 0:
