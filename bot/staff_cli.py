@@ -19,7 +19,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.app import build_app
 from bot.config import ConfigurationError, Settings, load_settings
-from handlers.core.commands import queue_staff_menu
+from handlers.core.commands import end_staff, make_staff
 from handlers.core.content import to_content
 from handlers.core.events import TEXT_MAX_LENGTH, SendText
 from handlers.core.services import Services
@@ -48,7 +48,7 @@ from models.sessions import (
     list_exams,
     list_sessions,
 )
-from models.staff import Role, add_staff, audit_trail, list_staff, remove_staff
+from models.staff import Role, audit_trail, list_staff
 
 T = TypeVar("T")
 
@@ -336,8 +336,7 @@ def staff_add(
         raise typer.Exit(2)
 
     async def work(db: AsyncSession, services: Services) -> None:
-        await add_staff(db, telegram_id, Role(role), cli_actor())
-        await queue_staff_menu(db, services, telegram_id)
+        await make_staff(db, services, telegram_id, Role(role), cli_actor())
 
     in_app(work)
     typer.echo(f"{telegram_id} is now staff ({role}).")
@@ -348,10 +347,7 @@ def staff_remove(telegram_id: int) -> None:
     """Takes a user's staff role away."""
 
     async def work(db: AsyncSession, services: Services) -> bool:
-        removed = await remove_staff(db, telegram_id, cli_actor())
-        if removed:
-            await queue_staff_menu(db, services, telegram_id)
-        return removed
+        return await end_staff(db, services, telegram_id, cli_actor())
 
     if not in_app(work):
         typer.echo(f"{telegram_id} was not staff.", err=True)

@@ -5,7 +5,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 
-from rapidfuzz import fuzz
+from rapidfuzz import fuzz, process
 from sqlalchemy import BigInteger, Column, ForeignKey, Integer, String, Text, func
 from sqlmodel import Field, SQLModel, col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -139,9 +139,12 @@ async def record_feedback(
 SAME_QUESTION = 88
 
 
-def asked_alike(one: str, other: str) -> bool:
-    """Whether two normalised questions are the same question in other words or spelling."""
-    return one == other or fuzz.token_sort_ratio(one, other) >= SAME_QUESTION
+def _alike(text: str, wordings: list[str]) -> int | None:
+    """The index of the wording most like `text`, if it is asked the same way or nearly."""
+    found = process.extractOne(
+        text, wordings, scorer=fuzz.token_sort_ratio, score_cutoff=SAME_QUESTION
+    )
+    return None if found is None else found[2]
 
 
 async def _open_wordings(db: AsyncSession) -> list[tuple[str, int, int]]:
@@ -160,23 +163,25 @@ async def _open_wordings(db: AsyncSession) -> list[tuple[str, int, int]]:
 async def most_asked_unanswered(db: AsyncSession, limit: int = 20) -> list[OpenQuestion]:
     """The questions still open (not settled by the office), most asked first; questions
     asked nearly the same way are one, shown by their most asked wording."""
-    groups: list[tuple[str, int, int]] = []  # (wording, times, id shown)
+    wordings: list[str] = []  # each group's most asked wording
+    groups: list[tuple[int, int]] = []  # (times, id shown), beside its wording
     for text, n, latest_id in await _open_wordings(db):
-        same = next((i for i, group in enumerate(groups) if asked_alike(group[0], text)), None)
+        same = _alike(text, wordings)
         if same is None:
-            groups.append((text, n, latest_id))
+            wordings.append(text)
+            groups.append((n, latest_id))
         else:
-            wording, times, shown = groups[same]
-            groups[same] = (wording, times + n, shown)
-    groups.sort(key=lambda group: (-group[1], -group[2]))
-    shown_ids = [shown for _, _, shown in groups[:limit]]
+            times, shown = groups[same]
+            groups[same] = (times + n, shown)
+    groups.sort(key=lambda group: (-group[0], -group[1]))
+    shown_ids = [shown for _, shown in groups[:limit]]
     questions = (
         await db.exec(select(UnansweredQuestion).where(col(UnansweredQuestion.id).in_(shown_ids)))
     ).all()
     by_id = {question.id: question for question in questions}
     return [
         OpenQuestion(shown, by_id[shown].text, by_id[shown].locale, times)
-        for _, times, shown in groups[:limit]
+        for times, shown in groups[:limit]
     ]
 
 
@@ -249,9 +254,14 @@ async def same_questions(
     db: AsyncSession, question: UnansweredQuestion
 ) -> list[UnansweredQuestion]:
     """The open questions asked the same way as this one, or nearly (itself included)."""
-    wordings = [
-        text for text, _, _ in await _open_wordings(db) if asked_alike(question.normalized, text)
-    ]
+    found = process.extract(
+        question.normalized,
+        [text for text, _, _ in await _open_wordings(db)],
+        scorer=fuzz.token_sort_ratio,
+        score_cutoff=SAME_QUESTION,
+        limit=None,
+    )
+    wordings = [text for text, _, _ in found]
     result = await db.exec(
         select(UnansweredQuestion).where(
             col(UnansweredQuestion.normalized).in_(wordings or [question.normalized]),

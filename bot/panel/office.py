@@ -10,13 +10,13 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.panel.auth import needs, staff_of
 from bot.panel.sessions import in_transaction, pop_notice, tell
-from handlers.core.commands import queue_staff_menu
+from handlers.core.commands import end_staff, make_staff
 from handlers.core.services import Services
 from models.applicants import Applicant
 from models.lookup import audit_actions, audit_entries, find_applicants, outbox_history
 from models.registrations import registrations_of
 from models.sessions import TestSession
-from models.staff import Role, add_staff, audit, list_staff, remove_staff
+from models.staff import Role, audit, list_staff
 
 
 def add_routes(router: web.UrlDispatcher) -> None:
@@ -124,8 +124,7 @@ async def add_or_change_staff(request: web.Request) -> web.StreamResponse:
         raise web.HTTPSeeOther("/staff")
 
     async def add(db: AsyncSession, services: Services) -> None:
-        await add_staff(db, int(number), Role(role), staff.actor)
-        await queue_staff_menu(db, services, int(number))  # their Telegram menu, by the bot
+        await make_staff(db, services, int(number), Role(role), staff.actor)
 
     await in_transaction(request, add)
     await tell(request, _("{id} is now staff ({role}).").format(id=number, role=role))
@@ -139,10 +138,7 @@ async def remove_staff_member(request: web.Request) -> web.StreamResponse:
     _ = staff.texts
 
     async def remove(db: AsyncSession, services: Services) -> bool:
-        removed = await remove_staff(db, number, staff.actor)
-        if removed:
-            await queue_staff_menu(db, services, number)
-        return removed
+        return await end_staff(db, services, number, staff.actor)
 
     removed = await in_transaction(request, remove)
     line = _("{id} is no longer staff.") if removed else _("{id} was not staff.")

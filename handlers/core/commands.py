@@ -14,7 +14,7 @@ from handlers.core.services import Services
 from handlers.core.texts import Texts
 from models.applicants import Applicant
 from models.outbox import enqueue
-from models.staff import Role, list_staff, may
+from models.staff import Role, add_staff, list_staff, may, remove_staff
 
 
 @dataclass(frozen=True)
@@ -95,3 +95,20 @@ async def queue_staff_menu(db: AsyncSession, services: Services, telegram_id: in
         content=to_content([changed]),
         dedupe_key=f"menu:{telegram_id}:{uuid4().hex}",
     )
+
+
+async def make_staff(
+    db: AsyncSession, services: Services, telegram_id: int, role: Role, actor: str
+) -> None:
+    """Gives someone a staff role (or another one), audited, and their menu to match: for the
+    command line and the panel, whose changes reach the bot only through the outbox."""
+    await add_staff(db, telegram_id, role, actor)
+    await queue_staff_menu(db, services, telegram_id)
+
+
+async def end_staff(db: AsyncSession, services: Services, telegram_id: int, actor: str) -> bool:
+    """Takes someone's staff role away, audited, and gives them everyone's menu back."""
+    removed = await remove_staff(db, telegram_id, actor)
+    if removed:
+        await queue_staff_menu(db, services, telegram_id)
+    return removed
