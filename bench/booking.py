@@ -21,7 +21,7 @@ sys.path.insert(0, str(ROOT))
 from sqlalchemy import update  # noqa: E402
 from sqlmodel import col, func, select  # noqa: E402
 
-from bot.app import build_app  # noqa: E402
+from bot.app import build_app, settle_heap  # noqa: E402
 from bot.config import load_settings  # noqa: E402
 from bot.demo import seed_demo  # noqa: E402
 from models import Registration, TestSession  # noqa: E402
@@ -59,6 +59,7 @@ async def measure(database_url: str, applicants: int, concurrency: int, upgrade:
     if upgrade:
         await upgrade_database(app.engine)
     await app.prepare_database()
+    settle_heap()  # as the bot's own process does after start-up
     async with app.conversation.sessions() as db, db.begin():
         await seed_demo(db, app.settings.zone)
         first = (

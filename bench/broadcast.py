@@ -21,7 +21,7 @@ sys.path.insert(0, str(ROOT))
 
 from sqlalchemy import insert  # noqa: E402
 
-from bot.app import build_app  # noqa: E402
+from bot.app import build_app, settle_heap  # noqa: E402
 from bot.config import load_settings  # noqa: E402
 from handlers.core.content import to_content  # noqa: E402
 from handlers.core.events import SendText  # noqa: E402
@@ -35,6 +35,7 @@ async def measure(database_url: str, recipients: int, upgrade: bool) -> None:
     if upgrade:
         await upgrade_database(app.engine)
     await app.prepare_database()
+    settle_heap()  # as the bot's own process does after start-up
     now = datetime.now(UTC)
     async with app.conversation.sessions() as db, db.begin():
         for start in range(0, recipients, 10_000):

@@ -23,7 +23,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bot.app import App, build_app  # noqa: E402
+from bot.app import App, build_app, settle_heap  # noqa: E402
 from bot.config import load_settings  # noqa: E402
 from handlers.core.events import Incoming, Kind  # noqa: E402
 from models.db import upgrade_database  # noqa: E402
@@ -47,6 +47,7 @@ async def measure(database_url: str, applicants: int, per_applicant: int) -> tup
     app = build_app(load_settings(database_url=database_url, _env_file=None))
     await upgrade_database(app.engine)  # as `applicant-bot db upgrade` does
     await app.prepare_database()
+    settle_heap()  # as the bot's own process does after start-up
     try:
         return await _measure(app, applicants, per_applicant)
     finally:

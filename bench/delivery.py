@@ -20,6 +20,7 @@ with the queue.
 
 import argparse
 import asyncio
+import gc
 import multiprocessing
 import sys
 import tempfile
@@ -34,7 +35,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bot.app import App, build_app  # noqa: E402
+from bot.app import App, build_app, settle_heap  # noqa: E402
 from bot.channels.telegram import TelegramChannel  # noqa: E402
 from bot.channels.telegram_aiogram import AiogramApi  # noqa: E402
 from bot.config import load_settings  # noqa: E402
@@ -90,7 +91,13 @@ async def queue_rows(app: App, count: int) -> None:
 
 
 async def _serve_fake(connection: Any, options: dict[str, Any]) -> None:
-    """The child's side: runs the fake server and answers the bench's questions about it."""
+    """The child's side: runs the fake server and answers the bench's questions about it.
+
+    The fake stands for Telegram, whose own pauses are not the bot's to measure: its
+    garbage collector is off for the bench's short runs (a full collection over its
+    growing request history stalled it for a third of a second every few seconds).
+    """
+    gc.disable()
     fake = FakeTelegram(**options)
     await fake.start()
     connection.send((fake.token, fake.base_url))
@@ -159,6 +166,7 @@ async def sending_setup(
     )
     app = build_app(settings)
     await app.prepare_database()
+    settle_heap()  # as the bot's own process does after start-up
     await queue_rows(app, rows)
     fake = FakeInChild(global_rate=rate, global_window=True, **fake_options)
     await fake.start()

@@ -23,7 +23,7 @@ sys.path.insert(0, str(ROOT))
 import aiohttp  # noqa: E402
 from aiohttp import web  # noqa: E402
 
-from bot.app import build_app  # noqa: E402
+from bot.app import build_app, settle_heap  # noqa: E402
 from bot.config import load_settings  # noqa: E402
 from bot.panel.app import build_panel  # noqa: E402
 from models import Applicant, Exam, Registration, TestSession  # noqa: E402
@@ -87,6 +87,7 @@ async def measure(applicants: int, sessions: int, requests: int) -> None:
     )  # fmt: skip
     app = build_app(settings)
     await app.prepare_database()
+    settle_heap()  # as the bot's own process does after start-up
     started = time.perf_counter()
     await fill(app, applicants, sessions)
     print(f"{applicants} applicants in {sessions} sessions written in "

@@ -589,7 +589,7 @@ def serve(argv: list[str]) -> None:
 
 async def serve_bot(args: argparse.Namespace) -> None:
     """The bot as `applicant-bot run` runs it, with the limits lifted (see the docstring)."""
-    from bot.app import build_app
+    from bot.app import build_app, settle_heap
     from bot.config import load_settings
     from bot.instance import run_instance
     from bot.pacing import SendPacer, SharedSendPacer
@@ -611,6 +611,7 @@ async def serve_bot(args: argparse.Namespace) -> None:
     app = build_app(settings)
     try:
         await app.prepare_database()
+        settle_heap()  # as the bot's own process does after start-up
         app.conversation.flood_guard.limit = 1_000_000
         pacer: SendPacer
         if app.engine.dialect.name == "postgresql" and not args.local_pacer:

@@ -165,7 +165,10 @@ class OutboxSender:
         """W: how many messages may be sent and not yet recorded at once."""
         trips = self.pacer.round_trips
         round_trip = trips.recent if trips.seen else FIRST_ROUND_TRIP
-        wanted = math.ceil(self.pacer.rate * round_trip * 1.5) + 2
+        # Twice a round trip's worth: a request keeps its place until its outcome is
+        # committed, so the window also covers the bookkeeper's turn (1.5 left 300 a
+        # second at 250 ms a few percent short, waiting for places).
+        wanted = math.ceil(self.pacer.rate * round_trip * 2) + 2
         return max(1, min(self.window_cap, self.pacer.rate, wanted))
 
     async def recover(self) -> int:

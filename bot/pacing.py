@@ -11,17 +11,18 @@ How long after its answer a request still counts depends on the way there and ba
 Each way takes at least `floor`: a share (`FLOOR_SHARE`) of half the shortest round trip
 seen in the last five minutes, less `ONE_WAY_SLACK`. The share and the slack are there
 because a measured round trip also holds our own event loop's delays, and under load
-they need not fall evenly on both ways: with the whole half as the floor, a busy 2-core
-machine saw a few 429s. (At a round trip of a few milliseconds, all delay, the floor is
-0.) The request arrived at least `floor` before its answer came back, and
-the next one will arrive at least `floor` after it starts; so an answered request stops
-counting `1 - 2 x floor` seconds after its answer. At a steady 250 ms round trip a
-request thus counts for about 1.04 s from its start, and a distant Telegram still gets
-about 96% of the budget. A round trip that suddenly grows is safe (the floor stays where
-it was); one that falls below the floor within five minutes could bunch arrivals until
-its first answer teaches the new floor. With no round trip seen yet, the floor is 0: a
-second after the answer. (Guessing that a request arrived halfway through its round
-trip would count it less long, but the halves are not equal: that brought 429s.)
+they need not fall evenly on both ways. (At a round trip of a few milliseconds, all
+delay, the floor is 0.) The request arrived at least `floor` before its answer came
+back, and the next one will arrive at least `floor` after it starts; so an answered
+request stops counting `1 - 2 x floor` seconds after its answer. At a steady 250 ms
+round trip a request thus counts for about 1.02 s from its start, and a distant
+Telegram still gets about 97% of the budget. A round trip that suddenly grows is safe
+(the floor stays where it was); one that falls below the floor within five minutes
+could bunch arrivals until its first answer teaches the new floor. Until
+`FLOOR_SAMPLES` round trips were seen, the floor is 0: a second after the answer (the
+very first requests open connections and are slow both ways; a floor learned from them
+alone drew 429s). (Guessing that a request arrived halfway through its round trip
+would count it less long, but the halves are not equal: that brought 429s.)
 
 Per chat: a token bucket of `chat_rate` per second with a small burst, so a reply of
 two messages is not held back, while a chat never gets a stream faster than Telegram
@@ -58,8 +59,14 @@ GROUP_BURST = 3.0
 GROUP_RATE = (20 - GROUP_BURST) / 60
 # The floor of each way: this share of half the shortest round trip, less the slack (our
 # own event loop's delays are in every measured round trip, not always half on each way).
-FLOOR_SHARE = 0.9
-ONE_WAY_SLACK = 0.01
+# bench/delivery.py: 0.95 and 5 ms drew no 429 at 30 and 300 a second, 100 and 250 ms;
+# 0.9 and 10 ms cost 2-3% of the budget at 250 ms.
+FLOOR_SHARE = 0.95
+ONE_WAY_SLACK = 0.005
+# The floor is trusted once this many round trips were seen: the first ones open
+# connections and warm the client up, and a floor learned from them alone was too high
+# (the next, quicker requests arrived early enough to draw a 429).
+FLOOR_SAMPLES = 10
 # The shortest round trip is the shortest within this many seconds, in buckets of ten.
 FLOOR_MEMORY = 300.0
 FLOOR_BUCKET = 10.0
@@ -162,7 +169,9 @@ class SendPacer:
     def floor(self) -> float:
         """The least time each way to Telegram takes, as far as we can tell (see above)."""
         shortest = self.round_trips.shortest()
-        return 0.0 if shortest is None else max(0.0, FLOOR_SHARE * shortest / 2 - ONE_WAY_SLACK)
+        if shortest is None or self.round_trips.seen < FLOOR_SAMPLES:
+            return 0.0
+        return max(0.0, FLOOR_SHARE * shortest / 2 - ONE_WAY_SLACK)
 
     def chat_wait(self, chat_id: int) -> float:
         """Seconds until `chat_id` may get another message (0 when it may now)."""
