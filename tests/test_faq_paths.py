@@ -1,13 +1,17 @@
 """The paths around an answer: the office, after 👎, the features an answer names, the
 sessions, and someone's first message without /start."""
 
+import sqlite3
+from contextlib import closing
 from datetime import timedelta
 from pathlib import Path
 
+import numpy as np
 import pytest
 from sqlmodel import select
 
 from bot.app import App
+from handlers.faq.matching import MeaningModel
 from models import UnansweredQuestion
 from models.applicants import find_applicant
 from models.registrations import book_seat
@@ -201,3 +205,60 @@ def test_every_entry_named_in_the_features_table_is_in_the_faq(app: App) -> None
 
     assert set(FEATURES) <= set(app.conversation.services.faq.entries)
     assert set(BUTTONS) == set(Feature) - {Feature.SESSIONS, Feature.TICKET}
+
+
+# --- Understanding a question holds up no one else -----------------------------------------------
+
+
+class WatchingModel:
+    """The FAQ's own meaning model, noting for each question it reads whether SQLite's one
+    writer was free meanwhile (another applicant's update could be written)."""
+
+    def __init__(self, model: MeaningModel, database: str) -> None:
+        self.model, self.database = model, database
+        self.version = model.version
+        self.read: dict[str, bool] = {}  # question -> the database was free to write
+
+    def embed(self, texts: list[str]) -> np.ndarray:
+        return self.model.embed(texts)
+
+    def embed_question(self, text: str) -> np.ndarray:
+        with closing(sqlite3.connect(self.database, timeout=0)) as other_writer:
+            try:
+                other_writer.execute("BEGIN IMMEDIATE")
+                other_writer.rollback()
+                self.read[text] = True
+            except sqlite3.OperationalError:  # "database is locked"
+                self.read[text] = False
+        return self.model.embed_question(text)
+
+
+async def test_a_question_is_understood_while_others_can_still_write(tmp_path: Path) -> None:
+    from bot.app import build_app
+    from tests.support.app import settings_for_test
+
+    app = build_app(settings_for_test(tmp_path))
+    await app.prepare_database()
+    try:
+        faq = app.conversation.services.faq
+        assert faq._matcher._embedder is not None, "the meaning model is loaded"
+        watching = WatchingModel(faq._matcher._embedder, app.engine.url.database or "")
+        faq.use_meaning(watching)
+        dara = await met(app)
+        await dara.send(ANSWERABLE)
+        assert "pass" in dara.last.text.lower()
+        assert "Sorry" not in dara.last.text
+        assert watching.read == {ANSWERABLE: True}
+
+        # A name typed on a wizard step is an answer to the step, not a question to read.
+        await open_session(app, "Kampot Test Centre")
+        await dara.send("/book")
+        await dara.press("JFT-Basic")
+        await dara.press("Kampot")
+        await dara.press("I agree")
+        assert "Step 1 of 7" in dara.last.text
+        await dara.send("SOK DARA")
+        assert "Step 2 of 7" in dara.last.text
+        assert "SOK DARA" not in watching.read
+    finally:
+        await app.close()

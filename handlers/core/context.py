@@ -38,8 +38,10 @@ class Context:
         step: str | None,
         data: dict[str, Any],
         first_contact: bool = False,
+        read_ahead: object = None,
     ) -> None:
         self.event = event
+        self.read_ahead = read_ahead  # what the free-text journey read before the transaction
         self.first_contact = first_contact  # their first update ever, without /start
         self.db = db
         self.applicant = applicant

@@ -19,11 +19,14 @@ from models.staff import REFUSED, Role, audit, may
 
 if TYPE_CHECKING:
     from handlers.core.context import Context
+    from handlers.core.services import Services
 
 Handler = Callable[["Context"], Awaitable[None]]
 Pressed = TypeVar("Pressed", bound=ButtonData)
 ButtonHandler = Callable[["Context", Pressed], Awaitable[None]]
 DeepLinkHandler = Callable[["Context", str], Awaitable[None]]
+# Work on a free text that needs no database, done before the event's transaction.
+ReadAhead = Callable[["Services", str], Awaitable[object]]
 STEP_KINDS = (Kind.TEXT, Kind.CONTACT, Kind.MEDIA)  # what a wizard step can be answered with
 DEEP_LINK_COMMAND = "start"  # t.me/<bot>?start=<payload> arrives as /start <payload>
 CANCEL_COMMAND = "cancel"  # a wizard may say what it means on its steps (cancel_on_step)
@@ -69,6 +72,7 @@ class Journey:
         self.steps: dict[str, Handler] = {}
         self.cancels: dict[str, Handler] = {}  # wizard step -> what /cancel does there
         self.free_text: Handler | None = None
+        self.read_ahead: ReadAhead | None = None
         self.first_words: Handler | None = None
         self.anything_else: Handler | None = None
         self.group_reply: Handler | None = None
@@ -109,11 +113,17 @@ class Journey:
         """Answers /cancel while the applicant is on one of these wizard steps."""
         return self._register(self.cancels, names)
 
-    def text(self) -> Callable[[Handler], Handler]:
-        """Answers free text when nothing else claims it."""
+    def text(self, read_ahead: ReadAhead | None = None) -> Callable[[Handler], Handler]:
+        """Answers free text when nothing else claims it.
+
+        `read_ahead` does the handler's slow work that needs no database before the
+        transaction opens (no lock is held meanwhile); the handler finds its result in
+        `ctx.read_ahead`, or None when it was not done (the text came on a wizard step).
+        """
 
         def register(handler: Handler) -> Handler:
             self.free_text = handler
+            self.read_ahead = read_ahead
             return handler
 
         return register
@@ -168,6 +178,7 @@ class Router:
         self.cancels: dict[str, Handler] = {}
         self.deep_links: list[DeepLink] = []
         self.free_text: Handler | None = None
+        self.read_ahead: ReadAhead | None = None  # the free-text journey's
         self.first_words: Handler | None = None
         self.anything_else: Handler | None = None
         self.group_reply: Handler | None = None
@@ -199,7 +210,8 @@ class Router:
                     }
                 )
             self.deep_links += journey.deep_links
-            self.free_text = self.free_text or journey.free_text
+            if self.free_text is None:
+                self.free_text, self.read_ahead = journey.free_text, journey.read_ahead
             self.first_words = self.first_words or journey.first_words
             self.anything_else = self.anything_else or journey.anything_else
             self.group_reply = self.group_reply or journey.group_reply

@@ -4,12 +4,14 @@ import asyncio
 from collections.abc import Sequence
 from html import escape
 
+import numpy as np
+
 from handlers.applicant.handoff import ask_office_button, ask_the_office_button
 from handlers.applicant.menus import home_button, main_menu
 from handlers.core.context import Context
 from handlers.core.events import Button, InlineKeyboard
 from handlers.core.routing import Journey
-from handlers.core.services import FaqOutcome
+from handlers.core.services import FaqOutcome, Services
 from handlers.faq.book import FaqEntry
 from handlers.faq.buttons import Question, RateAnswer, Topic, Topics
 from handlers.faq.features import features_of
@@ -90,7 +92,19 @@ async def rate_answer(ctx: Context, pressed: RateAnswer) -> None:
         ctx.show(*_not_helpful_screen(ctx, entry))
 
 
-@journey.text()
+async def sense_question(services: Services, text: str) -> np.ndarray | None:
+    """Before the transaction: a typed question's meaning vector, from the model in a worker
+    thread (it holds no GIL, so another core runs it while this one handles others)."""
+    question = text.strip()
+    faq = services.faq
+    if not faq.understands_meaning or len(question) > QUESTION_MAX_LENGTH:
+        return None
+    if small_talk(question) is not None or not words_left(question):
+        return None
+    return await asyncio.to_thread(faq.sense, question)
+
+
+@journey.text(read_ahead=sense_question)
 async def answer_question(ctx: Context) -> None:
     """Answers a typed question, offers the closest questions, or says honestly it does not know.
 
@@ -115,8 +129,11 @@ async def answer_question(ctx: Context) -> None:
         )
         return
     faq = ctx.services.faq
-    # The meaning model takes milliseconds of CPU: off the event loop, so others go on.
-    found = await asyncio.to_thread(faq.understand, question)
+    sense = ctx.read_ahead if isinstance(ctx.read_ahead, np.ndarray) else None
+    if sense is not None:
+        found = faq.understand(question, sense)  # the model's part was done already
+    else:  # the model takes milliseconds of CPU: off the event loop, so others go on
+        found = await asyncio.to_thread(faq.understand, question)
     if found.entry_id is not None:
         entry = faq.entries[found.entry_id]
         related = [faq.entries[entry_id] for entry_id in found.suggestions]

@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from handlers.core.texts import LOCALES
 from handlers.faq.matching import FaqMatcher, Match, MeaningModel, Understanding
 
@@ -91,9 +93,15 @@ class FaqBook:
         """The entries closest to a free-text question, best first."""
         return self._matcher.search(question, limit)
 
-    def understand(self, question: str) -> Understanding:
-        """The entry that answers a typed question, or the ones it may be about."""
-        return self._matcher.understand(question)
+    def understand(self, question: str, sense: np.ndarray | None = None) -> Understanding:
+        """The entry that answers a typed question, or the ones it may be about; `sense` is
+        the question's meaning vector, when `sense` gave it already."""
+        return self._matcher.understand(question, sense)
+
+    def sense(self, question: str) -> np.ndarray | None:
+        """The question's meaning vector: the slow part of understanding it, which needs
+        no database; None without the meaning model."""
+        return self._matcher.sense(question)
 
     @property
     def understands_meaning(self) -> bool:

@@ -328,8 +328,17 @@ class FaqMatcher:
             self._entry_ids.append(entry_id)
         self._phrasings.append((self._entry_ids.index(entry_id), text))
 
-    def scores(self, question: str, lexical_weight: float = 0.5) -> np.ndarray:
-        """Each entry's score for the question, 0..1, in the order entries were first seen."""
+    def sense(self, question: str) -> np.ndarray | None:
+        """The question's meaning vector (the slow part: milliseconds of CPU, no GIL held),
+        or None without the model."""
+        return None if self._embedder is None else self._embedder.embed_question(question)
+
+    def scores(
+        self, question: str, lexical_weight: float = 0.5, sense: np.ndarray | None = None
+    ) -> np.ndarray:
+        """Each entry's score for the question, 0..1, in the order entries were first seen.
+
+        `sense` is the question's vector when `sense` gave it already."""
         plain = normalize(question)[:300]
         entries = np.zeros(len(self._entry_ids))
         if not plain:
@@ -341,7 +350,9 @@ class FaqMatcher:
             return entries
         # einsum, not the BLAS matmul: BLAS threads spin and stall when the cores are busy,
         # and one vector against a few thousand needs no threads.
-        cosines = np.einsum("ij,j->i", self._vectors, self._embedder.embed_question(question))
+        if sense is None:
+            sense = self._embedder.embed_question(question)
+        cosines = np.einsum("ij,j->i", self._vectors, sense)
         standing = (cosines - cosines.mean()) / max(float(cosines.std()), 1e-6)
         low, high = MEANING_Z
         meaning = np.zeros(len(self._entry_ids))
@@ -353,9 +364,11 @@ class FaqMatcher:
         found = self._best(question, self._bars(question).lexical_weight, limit + 1)
         return [match for match in found if match.entry_id != NOT_IN_FAQ][:limit]
 
-    def _best(self, question: str, lexical_weight: float, limit: int) -> list[Match]:
+    def _best(
+        self, question: str, lexical_weight: float, limit: int, sense: np.ndarray | None = None
+    ) -> list[Match]:
         """The best-matching entries and NOT_IN_FAQ, best first."""
-        scores = self.scores(question, lexical_weight)
+        scores = self.scores(question, lexical_weight, sense)
         best = scores.argsort()[::-1][:limit]
         return [
             Match(self._entry_ids[i], round(float(scores[i]) * 100, 1)) for i in best if scores[i]
@@ -368,13 +381,14 @@ class FaqMatcher:
             return by_script.script
         return by_script.roman if romanised_khmer(plain) else by_script.latin
 
-    def understand(self, question: str) -> Understanding:
+    def understand(self, question: str, sense: np.ndarray | None = None) -> Understanding:
         """The entry to answer with, or the ones to offer, by how sure the match is."""
         if ANOTHER_DESTINATION.search(normalize(question)):
             return Understanding(None)
         bars = self._bars(question)
         matches = [
-            (m.entry_id, m.score / 100) for m in self._best(question, bars.lexical_weight, 4)
+            (m.entry_id, m.score / 100)
+            for m in self._best(question, bars.lexical_weight, 4, sense)
         ]
         if not matches or matches[0][0] == NOT_IN_FAQ:
             return Understanding(None)

