@@ -55,10 +55,11 @@ class App:
         assert self.conversation.watch is not None  # build_app gives it one
         return self.conversation.watch
 
-    async def prepare_database(self) -> None:
+    async def prepare_database(self, understanding: bool = True) -> None:
         """Upgrades an SQLite database in place (a PostgreSQL one must be upgraded already).
 
-        Then gives the FAQ its meaning model, loaded in a worker thread.
+        Then, with `understanding`, readies the FAQ for questions in a worker thread: its
+        wording index and its meaning model (staff commands that never match skip both).
         """
         if self.engine.dialect.name == "sqlite":
             await upgrade_database(self.engine)
@@ -76,7 +77,9 @@ class App:
             lessons = self.conversation.services.lessons
             if lessons is not None:
                 await lessons.catch_up(db, force=True)  # every phrasing staff taught so far
-        await self.load_meaning()
+        if understanding:
+            await asyncio.to_thread(self.conversation.services.faq.warm_up)
+            await self.load_meaning()
 
     async def load_meaning(self) -> None:
         """Loads the FAQ's meaning model once per process, off the event loop.
@@ -101,11 +104,12 @@ class App:
 
 
 @asynccontextmanager
-async def running_app(settings: Settings) -> AsyncIterator[App]:
-    """The factory's app with its database prepared, closed however the work ends."""
+async def running_app(settings: Settings, understanding: bool = True) -> AsyncIterator[App]:
+    """The factory's app with its database prepared, closed however the work ends;
+    `understanding` readies the FAQ for questions (see `App.prepare_database`)."""
     app = build_app(settings)
     try:
-        await app.prepare_database()
+        await app.prepare_database(understanding)
         settle_heap()
         yield app
     finally:

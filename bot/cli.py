@@ -70,11 +70,14 @@ def _configure_logging(settings: Settings, quiet: bool = False) -> None:
     configure_logging(level, secrets, sys.stderr)
 
 
-def _with_app(settings: Settings, work: Callable[[App], Awaitable[None]]) -> None:
-    """Builds the app, prepares its database, runs `work`, and always closes it."""
+def _with_app(
+    settings: Settings, work: Callable[[App], Awaitable[None]], understanding: bool = True
+) -> None:
+    """Builds the app, prepares its database, runs `work`, and always closes it;
+    `understanding` readies the FAQ for questions first (the bot needs it, the panel not)."""
 
     async def go() -> None:
-        async with running_app(settings) as app:
+        async with running_app(settings, understanding) as app:
             await work(app)
 
     try:
@@ -131,7 +134,7 @@ def panel() -> None:
             loop.add_signal_handler(signal_number, stop.set)
         await serve_panel(app, settings, stop)
 
-    _with_app(settings, work)
+    _with_app(settings, work, understanding=False)  # the panel matches no questions
 
 
 @cli.command()

@@ -263,7 +263,7 @@ class StaffApp:
 
     def prepare(self) -> None:
         """Upgrades an SQLite database, or checks a PostgreSQL one is up to date: once."""
-        self._loop.run(self._app.prepare_database())
+        self._loop.run(self._app.prepare_database(understanding=False))
 
     def run(self, work: Callable[[AsyncSession, Services], Awaitable[T]]) -> T:
         """Runs `work` in a transaction of its own."""

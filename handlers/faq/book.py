@@ -108,6 +108,10 @@ class FaqBook:
         """True once the meaning model is in use; False while matching by wording only."""
         return self._matcher.understands_meaning
 
+    def warm_up(self) -> None:
+        """Builds the wording index now rather than at the first question (slow)."""
+        self._matcher.warm_up()
+
     def use_meaning(self, embedder: MeaningModel) -> None:
         """Matches by meaning too; slow the first time a content version is seen."""
         self._matcher.use_meaning(embedder)

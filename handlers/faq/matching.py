@@ -9,6 +9,7 @@ adds what wording misses: other words for the same thing, in any language.
 
 import math
 import re
+import threading
 import unicodedata
 from collections import Counter
 from collections.abc import Iterable
@@ -16,7 +17,6 @@ from dataclasses import dataclass
 from typing import Protocol
 
 import numpy as np
-from sklearn.feature_extraction.text import TfidfVectorizer
 
 # Invisible characters: zero-width spaces and joiners, BOM, and bidi controls.
 INVISIBLE = re.compile("[\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufeff\u17b4\u17b5]")
@@ -212,6 +212,10 @@ class LexicalIndex:
     """
 
     def __init__(self, phrasings: list[str]) -> None:
+        # Imported here: scikit-learn takes a second to import, which command-line work
+        # that never matches a question should not wait for.
+        from sklearn.feature_extraction.text import TfidfVectorizer
+
         self.rows: list[int] = []  # the phrasing of each document
         documents: list[str] = []
         for row, phrasing in enumerate(phrasings):
@@ -285,10 +289,29 @@ class FaqMatcher:
         # an entry: when one of them wins, the honest answer is "I don't know".
         for text in not_in_faq:
             self._add(NOT_IN_FAQ, text)
-        self._lexical = LexicalIndex([text for _, text in self._phrasings])
+        self._lexical_index: LexicalIndex | None = None  # built at first use (`_lexical`)
+        self._building = threading.Lock()
         self._phrasing_entry = np.array([entry for entry, _ in self._phrasings])
         self._embedder: MeaningModel | None = None
         self._vectors = np.zeros((0, 0), dtype=np.float32)
+
+    @property
+    def _lexical(self) -> LexicalIndex:
+        """The wording index of today's phrasings, built once they are asked about (a
+        staff command that loads the FAQ and never matches skips the work)."""
+        index = self._lexical_index
+        if index is None:
+            with self._building:  # questions may be matched in worker threads
+                index = self._lexical_index
+                if index is None:
+                    index = LexicalIndex([text for _, text in self._phrasings])
+                    self._lexical_index = index
+        return index
+
+    def warm_up(self) -> None:
+        """Builds the wording index now, not at the first question (slow: call it off the
+        event loop)."""
+        _ = self._lexical
 
     @property
     def understands_meaning(self) -> bool:
@@ -302,11 +325,10 @@ class FaqMatcher:
     def add_phrasing(self, entry_id: str, text: str) -> None:
         """Teaches one more way of asking for an entry, to both signals."""
         self._add(entry_id, text)
-        lexical = LexicalIndex([text for _, text in self._phrasings])
         if self._embedder is not None:
             self._vectors = np.vstack([self._vectors, self._embedder.embed([text])])
-        self._lexical = lexical
         self._phrasing_entry = np.array([entry for entry, _ in self._phrasings])
+        self._lexical_index = None  # built again at the next question
 
     def remove_phrasing(self, entry_id: str, text: str) -> bool:
         """Forgets the latest added way of asking `text` for an entry; False if unknown."""
@@ -318,8 +340,8 @@ class FaqMatcher:
                 del self._phrasings[index]
                 if self._embedder is not None:
                     self._vectors = np.delete(self._vectors, index, axis=0)
-                self._lexical = LexicalIndex([text for _, text in self._phrasings])
                 self._phrasing_entry = np.array([entry for entry, _ in self._phrasings])
+                self._lexical_index = None  # built again at the next question
                 return True
         return False
 
@@ -343,9 +365,10 @@ class FaqMatcher:
         entries = np.zeros(len(self._entry_ids))
         if not plain:
             return entries
-        lexical = self._lexical.similarity(plain)
+        index = self._lexical
+        lexical = index.similarity(plain)
         phrasing_entry = self._phrasing_entry
-        np.maximum.at(entries, phrasing_entry[self._lexical.rows], lexical)
+        np.maximum.at(entries, phrasing_entry[index.rows], lexical)
         if self._embedder is None or len(self._vectors) < 2:
             return entries
         # einsum, not the BLAS matmul: BLAS threads spin and stall when the cores are busy,
