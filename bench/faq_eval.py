@@ -27,6 +27,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bot.app import settle_heap  # noqa: E402
 from handlers.faq.book import FaqBook  # noqa: E402
 from handlers.faq.meaning import default_cache_path, load_embedder  # noqa: E402
 from handlers.faq.small_talk import small_talk  # noqa: E402
@@ -112,6 +113,7 @@ def load_cases(path: Path = DEV_SET) -> list[dict]:
 def load_book(meaning: bool = True, cache_path: Path | None = None) -> FaqBook:
     """The FAQ book as the bot has it: with the meaning model unless told otherwise."""
     book = FaqBook.load(ROOT / "locales")
+    book.warm_up()  # the wording index, built at start-up as the bot's `run` does
     if meaning:
         embedder = load_embedder(cache_path or default_cache_path())
         if embedder is not None:
@@ -170,6 +172,7 @@ def main() -> None:
     print(f"FAQ understanding ({mode}), {len(book.entries)} entries")
     for _ in range(20):  # warm up caches and the model's buffers
         book.understand("warm up")
+    settle_heap()  # as the bot's process does once started
     for dev_set in (DEV_SET, DEV_SET_2):
         report(
             f"development set (tuned on): {dev_set.relative_to(ROOT)}",

@@ -18,11 +18,11 @@ request stops counting `1 - 2 x floor` seconds after its answer. At a steady 250
 round trip a request thus counts for about 1.02 s from its start, and a distant
 Telegram still gets about 97% of the budget. A round trip that suddenly grows is safe
 (the floor stays where it was); one that falls below the floor within five minutes
-could bunch arrivals until its first answer teaches the new floor. Until
-`FLOOR_SAMPLES` round trips were seen, the floor is 0: a second after the answer (the
-very first requests open connections and are slow both ways; a floor learned from them
-alone drew 429s). (Guessing that a request arrived halfway through its round trip
-would count it less long, but the halves are not equal: that brought 429s.)
+could bunch arrivals until its first answer teaches the new floor. The floor starts at
+0 (a second after the answer) and rises no faster than `FLOOR_RISE`: the first requests
+of a burst open connections and queue, slow both ways, and a floor learned from them
+alone drew 429s. (Guessing that a request arrived halfway through its round trip would
+count it less long, but the halves are not equal: that brought 429s.)
 
 Per chat: a token bucket of `chat_rate` per second with a small burst, so a reply of
 two messages is not held back, while a chat never gets a stream faster than Telegram
@@ -63,10 +63,11 @@ GROUP_RATE = (20 - GROUP_BURST) / 60
 # 0.9 and 10 ms cost 2-3% of the budget at 250 ms.
 FLOOR_SHARE = 0.95
 ONE_WAY_SLACK = 0.005
-# The floor is trusted once this many round trips were seen: the first ones open
-# connections and warm the client up, and a floor learned from them alone was too high
-# (the next, quicker requests arrived early enough to draw a 429).
-FLOOR_SAMPLES = 10
+# The floor follows the round trips down at once, but up by at most this many seconds a
+# second, from 0 at start: the first requests of a burst open connections and queue,
+# and a floor learned from them alone was too high (the next, quicker requests arrived
+# early enough to draw a 429). Quicker ones have come back before the floor gets there.
+FLOOR_RISE = 0.1
 # The shortest round trip is the shortest within this many seconds, in buckets of ten.
 FLOOR_MEMORY = 300.0
 FLOOR_BUCKET = 10.0
@@ -125,6 +126,8 @@ class SendPacer:
         self._paused_until = 0.0
         self._replies_waiting = 0
         self.round_trips = RoundTrips()
+        self._floor = 0.0  # see `floor`
+        self._floor_at: float | None = None
         self.paused_total = 0.0  # seconds spent paused by 429s, for the figures
 
     @asynccontextmanager
@@ -168,10 +171,14 @@ class SendPacer:
 
     def floor(self) -> float:
         """The least time each way to Telegram takes, as far as we can tell (see above)."""
-        shortest = self.round_trips.shortest()
-        if shortest is None or self.round_trips.seen < FLOOR_SAMPLES:
+        shortest, now = self.round_trips.shortest(), self.clock()
+        if shortest is None or self._floor_at is None:  # it rises from the first answer on
+            self._floor, self._floor_at = 0.0, now
             return 0.0
-        return max(0.0, FLOOR_SHARE * shortest / 2 - ONE_WAY_SLACK)
+        measured = FLOOR_SHARE * shortest / 2 - ONE_WAY_SLACK
+        risen = self._floor + FLOOR_RISE * (now - self._floor_at)
+        self._floor, self._floor_at = max(0.0, min(measured, risen)), now
+        return self._floor
 
     def chat_wait(self, chat_id: int) -> float:
         """Seconds until `chat_id` may get another message (0 when it may now)."""
