@@ -18,8 +18,9 @@ request stops counting `1 - 2 x floor` seconds after its answer. At a steady 250
 round trip a request thus counts for about 1.02 s from its start, and a distant
 Telegram still gets about 97% of the budget. A round trip that suddenly grows is safe
 (the floor stays where it was); one that falls below the floor within five minutes
-could bunch arrivals until its first answer teaches the new floor. The floor starts at
-0 (a second after the answer) and rises no faster than `FLOOR_RISE`: the first requests
+could bunch arrivals until its first answer teaches the new floor; from then on, the
+requests answered before it count as long as the new floor says. The floor starts at 0
+(a second after the answer) and rises no faster than `FLOOR_RISE`: the first requests
 of a burst open connections and queue, slow both ways, and a floor learned from them
 alone drew 429s. (Guessing that a request arrived halfway through its round trip would
 count it less long, but the halves are not equal: that brought 429s.)
@@ -164,9 +165,17 @@ class SendPacer:
         """The request's answer came (or it failed): it counts a little longer, then not."""
         now = self.clock()
         round_trip = now - ticket.started
+        floor_before = self._floor
         self.round_trips.add(round_trip, now)
         self._in_flight -= 1
-        ticket.counted_until = now + max(0.0, 1.0 - 2 * self.floor())
+        floor = self.floor()
+        if floor < floor_before:
+            # The way was quicker than we thought: the requests answered so far may have
+            # arrived later than counted on, so they count as long as the new floor says
+            # (a uniform shift keeps the heap in order).
+            shift = 2 * (floor_before - floor)
+            self._counted_until = [until + shift for until in self._counted_until]
+        ticket.counted_until = now + max(0.0, 1.0 - 2 * floor)
         heapq.heappush(self._counted_until, ticket.counted_until)
 
     def floor(self) -> float:

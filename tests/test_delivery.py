@@ -158,6 +158,42 @@ class JumpingRoundTrip:
         return 0.4 if int((now - self.began) / self.every) % 2 else 0.05
 
 
+class SlowStart:
+    """A round trip of 500 ms for requests arriving in the first 0.4 s of a broadcast
+    (connections being opened on a busy machine), then 60 ms."""
+
+    def __init__(self) -> None:
+        self.began = time.monotonic()
+
+    def __call__(self) -> float:
+        return 0.5 if time.monotonic() - self.began < 0.4 else 0.06
+
+
+@pytest.mark.parametrize(
+    "telegram",
+    [{"global_rate": 100, "global_window": True, "latency": SlowStart()}],
+    indirect=True,
+    ids=["500 then 60 ms"],
+)
+async def test_a_round_trip_that_falls_early_in_a_broadcast_brings_no_429(
+    app: App, telegram: FakeTelegram, connect: Connect
+) -> None:
+    # Judged from the first, slow answers alone, each way takes 250 ms; the requests
+    # after them take 30 ms, and must not reach Telegram within a second of the first.
+    channel = connect(app, SendPacer(rate=100))
+    chats = list(range(FIRST_CHAT, FIRST_CHAT + 300))
+    await queue(app, telegram, chats)
+    slow_start = telegram.latency
+    assert isinstance(slow_start, SlowStart)
+    slow_start.began = time.monotonic()  # from the broadcast's start
+    handled = await sender_for(app, channel).send_due()
+    assert handled == len(chats)
+    assert telegram.too_many == 0
+    assert [len(telegram.messages(chat)) for chat in chats] == [1] * len(chats)
+    arrivals = [r.at - slow_start.began for r in sends(telegram)]
+    assert min(arrivals) < 0.4 < max(arrivals)  # it was slow, then it was not
+
+
 @pytest.mark.parametrize(
     "telegram",
     [{"global_rate": 100, "global_window": True, "latency": JumpingRoundTrip()}],
