@@ -238,13 +238,14 @@ class Conversation:
         """The free-text journey's slow work on a typed text, before the transaction (the
         FAQ's meaning model: 15 ms of CPU that would otherwise hold SQLite's one writer).
 
-        Skipped for someone this instance last left on a wizard step: their text is most
-        likely an answer to it. A guess either way only costs time, never correctness.
+        Skipped in the staff group, and for someone this instance last left on a wizard
+        step: their text is most likely an answer to it. A guess either way only costs
+        time, never correctness.
         """
         if event.kind is not Kind.TEXT or self.router.read_ahead is None:
             return None
-        if event.user_id in self._on_a_step:
-            return None
+        if not event.private or event.user_id in self._on_a_step:
+            return None  # a staff reply in the group, or an answer to a wizard step
         return await self.router.read_ahead(self.services, event.text)
 
     def _note_step(self, user_id: int, step: str | None) -> None:
