@@ -24,7 +24,7 @@ from handlers.core.conversation import Conversation
 from handlers.core.services import BotAccount, Services
 from handlers.faq.book import FaqBook
 from handlers.faq.lessons import Lessons
-from handlers.faq.meaning import default_cache_path, load_embedder
+from handlers.faq.meaning import classifier_cache_path, default_cache_path, load_embedder
 from models.columns import utcnow
 from models.db import (
     DatabaseWatch,
@@ -90,9 +90,10 @@ class App:
         faq = self.conversation.services.faq
         if faq.understands_meaning:
             return
-        embedder = await asyncio.to_thread(load_embedder, default_cache_path())
+        cache = default_cache_path()
+        embedder = await asyncio.to_thread(load_embedder, cache)
         if embedder is not None:
-            await asyncio.to_thread(faq.use_meaning, embedder)
+            await asyncio.to_thread(faq.use_meaning, embedder, classifier_cache_path(cache))
 
     async def in_transaction(self, work: Callable[[AsyncSession, Services], Awaitable[T]]) -> T:
         """Runs `work` in one transaction with the bot's services (a staff command's work)."""

@@ -8,7 +8,7 @@ import pytest
 from bot.app import App, build_app
 from bot.i18n import LOCALES_DIR
 from handlers.faq.book import FaqBook
-from handlers.faq.meaning import default_cache_path, load_embedder
+from handlers.faq.meaning import classifier_cache_path, default_cache_path, load_embedder
 from tests.support.app import settings_for_test, start_app
 from tests.support.core import Applicant
 from tests.support.panel import panel_office
@@ -21,9 +21,10 @@ def pytest_configure(config: pytest.Config) -> None:
     one of them had written the cache. xdist's workers find it filled."""
     if hasattr(config, "workerinput") or config.option.collectonly:
         return
-    embedder = load_embedder(default_cache_path())
+    cache = default_cache_path()
+    embedder = load_embedder(cache)
     if embedder is not None:
-        FaqBook.load(LOCALES_DIR).use_meaning(embedder)
+        FaqBook.load(LOCALES_DIR).use_meaning(embedder, classifier_cache_path(cache))
 
 
 @pytest.fixture(autouse=True)

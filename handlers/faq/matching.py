@@ -7,16 +7,19 @@ need no word segmentation and forgive typos. A multilingual sentence embedding
 adds what wording misses: other words for the same thing, in any language.
 """
 
+import dataclasses
 import math
 import re
 import threading
 import unicodedata
 from collections import Counter
 from collections.abc import Iterable
-from dataclasses import dataclass
+from pathlib import Path
 from typing import Protocol
 
 import numpy as np
+
+from handlers.faq.entry_classifier import EntryClassifier
 
 # Invisible characters: zero-width spaces and joiners, BOM, and bidi controls.
 INVISIBLE = re.compile("[\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufeff\u17b4\u17b5]")
@@ -26,6 +29,9 @@ VOWEL_BEFORE_SUBSCRIPT = re.compile("([\u17b6-\u17c5])(\u17d2[\u1780-\u17a2])")
 # One letter, two spellings: ឲ/ឱ, and the subscript da/ta (្ដ/្ត) that writers mix up.
 KHMER_VARIANTS = str.maketrans({"ឲ": "ឱ"})
 SUBSCRIPT_DA, SUBSCRIPT_TA = "\u17d2\u178a", "\u17d2\u178f"
+SHORT_KHMER_WORD = 8  # characters (with its marks): ប្រឡង is 5, ភ្នាក់ងារ 9
+# Kana and kanji: a question in Japanese (Khmer script has neither).
+JAPANESE = re.compile("[\u3040-\u30ff\u4e00-\u9fff]")
 # Everything that is not a letter, mark or digit separates words.
 SEPARATORS = re.compile(r"[^\w\u1780-\u17dd]+")
 
@@ -104,11 +110,18 @@ def romanised_khmer(text: str) -> bool:
     return any(word in ROMAN_KHMER_WORDS for word in text.split())
 
 
-@dataclass(frozen=True, slots=True)
+def one_word(plain: str) -> bool:
+    """True for a normalised text of one word: in Khmer script, which has no spaces
+    between words, a short one."""
+    return " " not in plain and (mostly_latin(plain) or len(plain) <= SHORT_KHMER_WORD)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
 class Bars:
     """How one kind of question is scored and where its confidence bands begin (0..1)."""
 
-    lexical_weight: float  # the wording's share of the blend; the meaning has the rest
+    lexical_weight: float  # the wording's share of the blend
+    classifier_weight: float  # the entry classifier's; the nearest phrasing's meaning has the rest
     answer: float  # the best entry is answered from here
     margin: float  # ... if it leads the runner-up by this much
     sure: float  # ... or whatever the runner-up, from here
@@ -117,9 +130,9 @@ class Bars:
     related: float  # beside an answer, other entries this far above the bar are offered
 
 
-@dataclass(frozen=True, slots=True)
+@dataclasses.dataclass(frozen=True, slots=True)
 class BarsByScript:
-    """Khmer and Japanese script, English, and romanised Khmer.
+    """Khmer script, Japanese, English, and romanised Khmer.
 
     Any two Latin-script sentences share many n-grams ("how", "the", "can i"), so a
     question in Latin letters needs a closer match; romanised Khmer, with no fixed
@@ -127,35 +140,42 @@ class BarsByScript:
     """
 
     script: Bars
+    japanese: Bars
     latin: Bars
     roman: Bars
 
 
-# Tuned with bench/faq_eval.py (and only on its development set, tests/faq_eval.toml).
+# Tuned with bench/faq_eval.py, on its development sets only.
 LEXICAL_BARS = BarsByScript(
     script=Bars(
-        1.0, answer=0.30, margin=0.0, sure=0.0, suggest=0.2, suggest_gap=0.15, related=0.1
+        1.0, 0, answer=0.30, margin=0.0, sure=0.0, suggest=0.2, suggest_gap=0.15, related=0.1
+    ),
+    japanese=Bars(
+        1.0, 0, answer=0.30, margin=0.0, sure=0.0, suggest=0.2, suggest_gap=0.15, related=0.1
     ),
     latin=Bars(
-        1.0, answer=0.52, margin=0.0, sure=0.0, suggest=0.42, suggest_gap=0.15, related=0.1
+        1.0, 0, answer=0.52, margin=0.0, sure=0.0, suggest=0.42, suggest_gap=0.15, related=0.1
     ),
     roman=Bars(
-        1.0, answer=0.52, margin=0.0, sure=0.0, suggest=0.42, suggest_gap=0.15, related=0.1
+        1.0, 0, answer=0.52, margin=0.0, sure=0.0, suggest=0.42, suggest_gap=0.15, related=0.1
     ),
 )
-# Wording and meaning weigh alike in Khmer and Japanese script; a near tie below "sure" is
-# asked about ("did you mean"). In English the wording weighs more and below 0.42 most
-# offers were wrong. Romanised Khmer is mostly wording to the model, and its best wording
-# scores lower (no two people spell it alike), so its bars are lower.
+# Khmer script leans on the wording (the model knows Khmer least well), Japanese and
+# English on the meaning, romanised Khmer (mostly noise to the model) on the wording.
+# The classifier's probabilities are lower than the nearest phrasing's standing, so the
+# answer bars sit lower than before it; a near tie below "sure" is asked about.
 BLENDED_BARS = BarsByScript(
     script=Bars(
-        0.5, answer=0.30, margin=0.02, sure=0.5, suggest=0.24, suggest_gap=0.15, related=0.1
+        0.5, 0.1, answer=0.18, margin=0.02, sure=0.28, suggest=0.1, suggest_gap=0.15, related=0.1
+    ),
+    japanese=Bars(
+        0.2, 0.4, answer=0.34, margin=0.0, sure=0.34, suggest=0.26, suggest_gap=0.15, related=0.1
     ),
     latin=Bars(
-        0.6, answer=0.50, margin=0.06, sure=0.6, suggest=0.42, suggest_gap=0.15, related=0.1
+        0.2, 0.4, answer=0.26, margin=0.1, sure=0.36, suggest=0.18, suggest_gap=0.15, related=0.1
     ),
     roman=Bars(
-        0.6, answer=0.40, margin=0.04, sure=0.6, suggest=0.36, suggest_gap=0.15, related=0.1
+        0.6, 0.2, answer=0.18, margin=0.1, sure=0.38, suggest=0.1, suggest_gap=0.15, related=0.1
     ),
 )
 # The meaning score is how far (in standard deviations) a phrasing stands out from all
@@ -184,7 +204,7 @@ class MeaningModel(Protocol):
     def embed_question(self, text: str) -> np.ndarray: ...
 
 
-@dataclass(frozen=True, slots=True)
+@dataclasses.dataclass(frozen=True, slots=True)
 class Match:
     """An FAQ entry and how well it matched, 0..100."""
 
@@ -192,7 +212,16 @@ class Match:
     score: float
 
 
-@dataclass(frozen=True, slots=True)
+@dataclasses.dataclass(frozen=True, slots=True)
+class Signals:
+    """One question's score for every entry on each signal, 0..1."""
+
+    wording: np.ndarray  # the best phrasing's character n-grams
+    meaning: np.ndarray  # the nearest phrasing's meaning vector, by its standing
+    classified: np.ndarray  # the entry classifier's probability
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
 class Understanding:
     """What a typed question is about, as sure as the scores allow.
 
@@ -271,10 +300,10 @@ class LexicalIndex:
 class FaqMatcher:
     """Scores a question against every phrasing of every entry, in every locale.
 
-    Two signals: the wording (character n-grams: typos, romanised Khmer, no segmentation)
-    and, once `use_meaning` gave it a model, the meaning (a multilingual sentence
-    embedding: other words, other languages and scripts). An entry scores its best
-    phrasing on each signal, and the blend of both decides.
+    The wording (character n-grams: typos, romanised Khmer, no segmentation) and, once
+    `use_meaning` gave it a model, the meaning (a multilingual sentence embedding: other
+    words, other languages and scripts), read two ways: the entry's nearest phrasing,
+    and a classifier trained on all phrasings. A blend of the three decides.
     """
 
     def __init__(
@@ -294,6 +323,7 @@ class FaqMatcher:
         self._phrasing_entry = np.array([entry for entry, _ in self._phrasings])
         self._embedder: MeaningModel | None = None
         self._vectors = np.zeros((0, 0), dtype=np.float32)
+        self._classifier: EntryClassifier | None = None
 
     @property
     def _lexical(self) -> LexicalIndex:
@@ -317,9 +347,13 @@ class FaqMatcher:
     def understands_meaning(self) -> bool:
         return self._embedder is not None
 
-    def use_meaning(self, embedder: MeaningModel) -> None:
-        """Adds the meaning signal; embeds the phrasings not in the embedder's cache (slow)."""
-        self._vectors = embedder.embed([text for _, text in self._phrasings])
+    def use_meaning(self, embedder: MeaningModel, classifier_cache: Path | None = None) -> None:
+        """Adds the meaning signals: embeds the phrasings not in the embedder's cache, and
+        trains the entry classifier unless `classifier_cache` holds it (slow)."""
+        vectors = embedder.embed([text for _, text in self._phrasings])
+        # Phrasings taught later count through the other signals until the next start.
+        classifier = EntryClassifier.trained(vectors, self._phrasing_entry, classifier_cache)
+        self._vectors, self._classifier = vectors, classifier
         self._embedder = embedder
 
     def add_phrasing(self, entry_id: str, text: str) -> None:
@@ -355,73 +389,82 @@ class FaqMatcher:
         or None without the model."""
         return None if self._embedder is None else self._embedder.embed_question(question)
 
-    def scores(
-        self, question: str, lexical_weight: float = 0.5, sense: np.ndarray | None = None
-    ) -> np.ndarray:
-        """Each entry's score for the question, 0..1, in the order entries were first seen.
+    def signals(self, question: str, sense: np.ndarray | None = None) -> Signals:
+        """Each entry's score on each signal, 0..1, in the order entries were first seen.
 
         `sense` is the question's vector when `sense` gave it already."""
         plain = normalize(question)[:300]
-        entries = np.zeros(len(self._entry_ids))
+        count = len(self._entry_ids)
+        wording, meaning, classified = np.zeros(count), np.zeros(count), np.zeros(count)
         if not plain:
-            return entries
+            return Signals(wording, meaning, classified)
         index = self._lexical
-        lexical = index.similarity(plain)
         phrasing_entry = self._phrasing_entry
-        np.maximum.at(entries, phrasing_entry[index.rows], lexical)
+        np.maximum.at(wording, phrasing_entry[index.rows], index.similarity(plain))
         if self._embedder is None or len(self._vectors) < 2:
-            return entries
-        # einsum, not the BLAS matmul: BLAS threads spin and stall when the cores are busy,
-        # and one vector against a few thousand needs no threads.
+            return Signals(wording, meaning, classified)
         if sense is None:
             sense = self._embedder.embed_question(question)
+        # einsum, not the BLAS matmul: BLAS threads spin and stall when the cores are busy,
+        # and one vector against a few thousand needs no threads.
         cosines = np.einsum("ij,j->i", self._vectors, sense)
         standing = (cosines - cosines.mean()) / max(float(cosines.std()), 1e-6)
         low, high = MEANING_Z
-        meaning = np.zeros(len(self._entry_ids))
         np.maximum.at(meaning, phrasing_entry, np.clip((standing - low) / (high - low), 0, 1))
-        return lexical_weight * entries + (1 - lexical_weight) * meaning
+        if self._classifier is not None:
+            classified = self._classifier.probabilities(sense, count)
+        return Signals(wording, meaning, classified)
 
     def search(self, question: str, limit: int = 3) -> list[Match]:
         """The best-matching entries, best first, scored 0..100."""
-        found = self._best(question, self._bars(question).lexical_weight, limit + 1)
+        found = self.ranked(self.signals(question), self.bars(question), limit + 1)
         return [match for match in found if match.entry_id != NOT_IN_FAQ][:limit]
 
-    def _best(
-        self, question: str, lexical_weight: float, limit: int, sense: np.ndarray | None = None
-    ) -> list[Match]:
-        """The best-matching entries and NOT_IN_FAQ, best first."""
-        scores = self.scores(question, lexical_weight, sense)
+    def ranked(self, signals: Signals, bars: Bars, limit: int) -> list[Match]:
+        """The best-matching entries and NOT_IN_FAQ by the blend of `bars`, best first."""
+        meaning_weight = 1 - bars.lexical_weight - bars.classifier_weight
+        scores = (
+            bars.lexical_weight * signals.wording
+            + meaning_weight * signals.meaning
+            + bars.classifier_weight * signals.classified
+        )
         best = scores.argsort()[::-1][:limit]
         return [
             Match(self._entry_ids[i], round(float(scores[i]) * 100, 1)) for i in best if scores[i]
         ]
 
-    def _bars(self, question: str) -> Bars:
+    def bars(self, question: str) -> Bars:
+        """How a question in this script is scored and judged."""
         by_script = BLENDED_BARS if self._embedder is not None else LEXICAL_BARS
         plain = normalize(question)
         if not mostly_latin(plain):
-            return by_script.script
+            return by_script.japanese if JAPANESE.search(plain) else by_script.script
         return by_script.roman if romanised_khmer(plain) else by_script.latin
 
     def understand(self, question: str, sense: np.ndarray | None = None) -> Understanding:
         """The entry to answer with, or the ones to offer, by how sure the match is."""
         if ANOTHER_DESTINATION.search(normalize(question)):
             return Understanding(None)
-        bars = self._bars(question)
-        matches = [
-            (m.entry_id, m.score / 100)
-            for m in self._best(question, bars.lexical_weight, 4, sense)
-        ]
-        if not matches or matches[0][0] == NOT_IN_FAQ:
-            return Understanding(None)
-        matches = [(entry_id, score) for entry_id, score in matches if entry_id != NOT_IN_FAQ]
-        best_id, best = matches[0]
-        runner_up = matches[1][1] if len(matches) > 1 else 0.0
-        if best >= bars.answer and (best - runner_up >= bars.margin or best >= bars.sure):
-            related = [e for e, score in matches[1:3] if score >= bars.answer + bars.related]
-            return Understanding(best_id, tuple(related))
-        if best < bars.suggest:
-            return Understanding(None)
-        offered = [e for e, score in matches[:3] if score >= best - bars.suggest_gap]
-        return Understanding(None, tuple(offered))
+        bars = self.bars(question)
+        if one_word(normalize(question)):
+            # One word ("test", "ប្រឡង") names a topic, not a question: answer it only
+            # when one entry clearly leads, else offer the few it may be about.
+            bars = dataclasses.replace(bars, margin=max(bars.margin, 0.1), sure=1.0)
+        return judge(self.ranked(self.signals(question, sense), bars, 4), bars)
+
+
+def judge(ranked: list[Match], bars: Bars) -> Understanding:
+    """An answer, "did you mean" offers, or neither, from the best four matches."""
+    matches = [(m.entry_id, m.score / 100) for m in ranked]
+    if not matches or matches[0][0] == NOT_IN_FAQ:
+        return Understanding(None)
+    matches = [(entry_id, score) for entry_id, score in matches if entry_id != NOT_IN_FAQ]
+    best_id, best = matches[0]
+    runner_up = matches[1][1] if len(matches) > 1 else 0.0
+    if best >= bars.answer and (best - runner_up >= bars.margin or best >= bars.sure):
+        related = [e for e, score in matches[1:3] if score >= bars.answer + bars.related]
+        return Understanding(best_id, tuple(related))
+    if best < bars.suggest:
+        return Understanding(None)
+    offered = [e for e, score in matches[:3] if score >= best - bars.suggest_gap]
+    return Understanding(None, tuple(offered))
