@@ -196,6 +196,14 @@ ANOTHER_DESTINATION = re.compile(
 )
 
 
+# ... unless it names Japan, its tests or Cambodia too: "can I take JFT in Cambodia or
+# must I go to Thailand" is about the FAQ's world.
+JAPAN_OR_HOME = re.compile(
+    r"\b(?:japan|jp|jpn|jft|jlpt|ssw|titp|tokutei|cambodia|srok khmer)\b"
+    r"|ជប៉ុន|កម្ពុជា|ស្រុកខ្មែរ|日本|カンボジア"
+)
+
+
 class MeaningModel(Protocol):
     """Sentence vectors: phrasings' kept (`embed`), questions' not (`embed_question`)."""
 
@@ -357,7 +365,8 @@ class FaqMatcher:
         self._embedder = embedder
 
     def add_phrasing(self, entry_id: str, text: str) -> None:
-        """Teaches one more way of asking for an entry, to both signals."""
+        """Teaches one more way of asking for an entry, to the wording and the nearest
+        phrasing (the classifier learns it at the next start)."""
         self._add(entry_id, text)
         if self._embedder is not None:
             self._vectors = np.vstack([self._vectors, self._embedder.embed([text])])
@@ -443,10 +452,11 @@ class FaqMatcher:
 
     def understand(self, question: str, sense: np.ndarray | None = None) -> Understanding:
         """The entry to answer with, or the ones to offer, by how sure the match is."""
-        if ANOTHER_DESTINATION.search(normalize(question)):
+        plain = normalize(question)
+        if ANOTHER_DESTINATION.search(plain) and not JAPAN_OR_HOME.search(plain):
             return Understanding(None)
         bars = self.bars(question)
-        if one_word(normalize(question)):
+        if one_word(plain):
             # One word ("test", "ប្រឡង") names a topic, not a question: answer it only
             # when one entry clearly leads, else offer the few it may be about.
             bars = dataclasses.replace(bars, margin=max(bars.margin, 0.1), sure=1.0)
