@@ -326,6 +326,9 @@ class FaqMatcher:
         # an entry: when one of them wins, the honest answer is "I don't know".
         for text in not_in_faq:
             self._add(NOT_IN_FAQ, text)
+        # What the classifier learns from: the content's phrasings, not those staff teach
+        # at run time, so that its training is kept once per content version.
+        self._content = list(self._phrasings)
         self._lexical_index: LexicalIndex | None = None  # built at first use (`_lexical`)
         self._building = threading.Lock()
         self._phrasing_entry = np.array([entry for entry, _ in self._phrasings])
@@ -359,14 +362,15 @@ class FaqMatcher:
         """Adds the meaning signals: embeds the phrasings not in the embedder's cache, and
         trains the entry classifier unless `classifier_cache` holds it (slow)."""
         vectors = embedder.embed([text for _, text in self._phrasings])
-        # Phrasings taught later count through the other signals until the next start.
-        classifier = EntryClassifier.trained(vectors, self._phrasing_entry, classifier_cache)
+        content = embedder.embed([text for _, text in self._content])  # cached: no work
+        labels = np.array([entry for entry, _ in self._content])
+        classifier = EntryClassifier.trained(content, labels, classifier_cache)
         self._vectors, self._classifier = vectors, classifier
         self._embedder = embedder
 
     def add_phrasing(self, entry_id: str, text: str) -> None:
         """Teaches one more way of asking for an entry, to the wording and the nearest
-        phrasing (the classifier learns it at the next start)."""
+        phrasing (the classifier knows the content's phrasings only)."""
         self._add(entry_id, text)
         if self._embedder is not None:
             self._vectors = np.vstack([self._vectors, self._embedder.embed([text])])
