@@ -184,6 +184,13 @@ def test_phrasings_taught_at_run_time_are_understood(book: FaqBook) -> None:
     taught.add_phrasing("ocwc", "where do I collect my card after arriving")
     assert taught.understand(question).entry_id == "ocwc"
     assert book.understand(question).entry_id != "ocwc"  # another book learnt nothing
+    # Taught word for word, even a question far from its entry is answered with it.
+    odd = "Which football club won the league in 1987?"
+    assert taught.understand(odd).entry_id is None
+    taught.add_phrasing("titp-what", odd)
+    assert taught.understand(odd).entry_id == "titp-what"
+    assert taught.remove_phrasing("titp-what", odd)
+    assert taught.understand(odd).entry_id is None
 
 
 @pytest.mark.parametrize(

@@ -330,6 +330,7 @@ class FaqMatcher:
         # at run time, so that its training is kept once per content version.
         self._content = list(self._phrasings)
         self._lexical_index: LexicalIndex | None = None  # built at first use (`_lexical`)
+        self._word_for_word_index: dict[str, int] | None = None  # ... and this one too
         self._building = threading.Lock()
         self._phrasing_entry = np.array([entry for entry, _ in self._phrasings])
         self._embedder: MeaningModel | None = None
@@ -349,10 +350,19 @@ class FaqMatcher:
                     self._lexical_index = index
         return index
 
+    @property
+    def _word_for_word(self) -> dict[str, int]:
+        """Each phrasing's normalised text and its entry (the latest taught wins)."""
+        index = self._word_for_word_index
+        if index is None:
+            index = {normalize(text): entry for entry, text in self._phrasings}
+            self._word_for_word_index = index
+        return index
+
     def warm_up(self) -> None:
         """Builds the wording index now, not at the first question (slow: call it off the
         event loop)."""
-        _ = self._lexical
+        _ = self._lexical, self._word_for_word
 
     @property
     def understands_meaning(self) -> bool:
@@ -375,7 +385,7 @@ class FaqMatcher:
         if self._embedder is not None:
             self._vectors = np.vstack([self._vectors, self._embedder.embed([text])])
         self._phrasing_entry = np.array([entry for entry, _ in self._phrasings])
-        self._lexical_index = None  # built again at the next question
+        self._lexical_index = self._word_for_word_index = None  # built again when asked
 
     def remove_phrasing(self, entry_id: str, text: str) -> bool:
         """Forgets the latest added way of asking `text` for an entry; False if unknown."""
@@ -388,7 +398,7 @@ class FaqMatcher:
                 if self._embedder is not None:
                     self._vectors = np.delete(self._vectors, index, axis=0)
                 self._phrasing_entry = np.array([entry for entry, _ in self._phrasings])
-                self._lexical_index = None  # built again at the next question
+                self._lexical_index = self._word_for_word_index = None  # built when asked
                 return True
         return False
 
@@ -457,6 +467,12 @@ class FaqMatcher:
     def understand(self, question: str, sense: np.ndarray | None = None) -> Understanding:
         """The entry to answer with, or the ones to offer, by how sure the match is."""
         plain = normalize(question)
+        exact = self._word_for_word.get(plain)
+        if exact is not None:
+            # Asked word for word as a phrasing (one staff just taught, say): that entry,
+            # whatever the signals, which a single phrasing may not sway.
+            entry_id = self._entry_ids[exact]
+            return Understanding(None if entry_id == NOT_IN_FAQ else entry_id)
         if ANOTHER_DESTINATION.search(plain) and not JAPAN_OR_HOME.search(plain):
             return Understanding(None)
         bars = self.bars(question)
