@@ -270,7 +270,7 @@ async def test_staff_attach_a_question_from_its_post_in_the_group(
 ) -> None:
     telegram.user_sends(OWNER, "/start", chat_type="group", chat_id=STAFF_GROUP)
     telegram.user_sends(DARA, "my boss in japan is shouting at me", language_code="en")
-    unknown = await telegram.wait_until_message(DARA, "Did you mean")
+    unknown = await telegram.wait_until_message(DARA, "don't know the answer")
     telegram.user_presses(DARA, unknown.message_id, data_of(unknown, "Send my question"))
     post = await telegram.wait_until_message(STAFF_GROUP, "shouting at me", timeout=10)
     await asyncio.sleep(0.5)  # the bot notes the post's number once it is sent
