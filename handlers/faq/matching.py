@@ -327,9 +327,9 @@ class FaqMatcher:
         # an entry: when one of them wins, the honest answer is "I don't know".
         for text in not_in_faq:
             self._add(NOT_IN_FAQ, text)
-        # What the classifier learns from: the content's phrasings, not those staff teach
-        # at run time, so that its training is kept once per content version.
-        self._content = list(self._phrasings)
+        # The classifier learns from the content's phrasings (the first ones), not those
+        # staff teach at run time, so that its training is kept once per content version.
+        self._content_count = len(self._phrasings)
         self._lexical_index: LexicalIndex | None = None  # built at first use (`_lexical`)
         self._word_for_word_index: dict[str, int] | None = None  # ... and this one too
         self._building = threading.Lock()
@@ -373,9 +373,10 @@ class FaqMatcher:
         """Adds the meaning signals: embeds the phrasings not in the embedder's cache, and
         trains the entry classifier unless `classifier_cache` holds it (slow)."""
         vectors = embedder.embed([text for _, text in self._phrasings])
-        content = embedder.embed([text for _, text in self._content])  # cached: no work
-        labels = np.array([entry for entry, _ in self._content])
-        classifier = EntryClassifier.trained(content, labels, classifier_cache)
+        content = slice(0, self._content_count)  # taught phrasings are only ever appended
+        classifier = EntryClassifier.trained(
+            vectors[content], self._phrasing_entry[content], classifier_cache
+        )
         self._vectors, self._classifier = vectors, classifier
         self._embedder = embedder
 
@@ -396,6 +397,7 @@ class FaqMatcher:
         for index in range(len(self._phrasings) - 1, -1, -1):
             if self._phrasings[index] == wanted:
                 del self._phrasings[index]
+                self._content_count -= index < self._content_count
                 if self._embedder is not None:
                     self._vectors = np.delete(self._vectors, index, axis=0)
                 self._phrasing_entry = np.array([entry for entry, _ in self._phrasings])
