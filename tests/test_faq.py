@@ -18,7 +18,7 @@ from bench.faq_eval import (
 )
 from bot.i18n import LOCALES_DIR
 from handlers.faq.book import FaqBook, check_faq
-from handlers.faq.matching import fold_roman, normalize, romanised_khmer
+from handlers.faq.matching import LexicalIndex, fold_roman, normalize, romanised_khmer
 
 # Strict top-1 just below what bench/faq_eval.py measured after tuning (on the development
 # set only): guards against regressions, not targets. Raise them when matching improves.
@@ -170,3 +170,30 @@ def test_romanised_khmer_spellings_fold_together(one: str, other: str) -> None:
 )
 def test_romanised_khmer_is_told_from_english(typed: str, khmer: bool) -> None:
     assert romanised_khmer(normalize(typed)) is khmer
+
+
+def test_the_wording_index_scores_as_scikit_learn_does(book: FaqBook) -> None:
+    """The hand-written TF-IDF gives scikit-learn's cosines on the real phrasings."""
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    phrasings = [
+        text
+        for entry in book.entries.values()
+        for texts in entry.phrasings.values()
+        for text in texts
+    ]
+    index = LexicalIndex(phrasings)
+    documents = [
+        document
+        for phrasing in phrasings
+        for document in {normalize(phrasing), fold_roman(normalize(phrasing))}
+        if document
+    ]
+    vectorizer = TfidfVectorizer(
+        analyzer="char_wb", ngram_range=(2, 4), sublinear_tf=True, lowercase=False
+    )
+    matrix = vectorizer.fit_transform(documents)
+    for question in ("how much is the jft test fee", "ប្រឡងថ្ងៃណា", "試験はいつですか", "a"):
+        plain = normalize(question)
+        expected = (matrix @ vectorizer.transform([plain]).T).toarray().ravel()
+        assert sorted(index._cosine(plain)) == pytest.approx(sorted(expected), abs=1e-9)

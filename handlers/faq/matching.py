@@ -243,40 +243,47 @@ class Understanding:
 
 
 class LexicalIndex:
-    """Phrasings as bags of character n-grams weighted by TF-IDF (scikit-learn).
+    """Phrasings as bags of character n-grams weighted by TF-IDF, as an inverted index.
 
     The rare, telling fragments of a word ("deposit", "ប៉ាស្ព័រ") count for more than the
-    ones every question shares ("how", "យ៉ាងម៉េច"); no word segmentation needed.
+    ones every question shares ("how", "យ៉ាងម៉េច"); no word segmentation needed. The maths
+    is scikit-learn's `TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 4),
+    sublinear_tf=True)`, done by hand: importing scikit-learn alone takes over a second
+    of the bot's start-up, and its transform() a millisecond per question (a test holds
+    the two to the same scores).
     """
 
     def __init__(self, phrasings: list[str]) -> None:
-        # Imported here: scikit-learn takes a second to import, which command-line work
-        # that never matches a question should not wait for.
-        from sklearn.feature_extraction.text import TfidfVectorizer
-
         self.rows: list[int] = []  # the phrasing of each document
-        documents: list[str] = []
+        self._vocabulary: dict[str, int] = {}
+        columns: list[int] = []  # every n-gram of every document, as its column ...
+        documents: list[int] = []  # ... and its document
         for row, phrasing in enumerate(phrasings):
             plain = normalize(phrasing)
             for document in {plain, fold_roman(plain)}:
                 if document:
+                    ngrams = word_ngrams(document)
+                    columns += [
+                        self._vocabulary.setdefault(g, len(self._vocabulary)) for g in ngrams
+                    ]
+                    documents += [len(self.rows)] * len(ngrams)
                     self.rows.append(row)
-                    documents.append(document)
-        vectorizer = TfidfVectorizer(
-            analyzer="char_wb", ngram_range=(2, 4), sublinear_tf=True, lowercase=False
+        # Counted with numpy, not per document in Python: start-up waits for this.
+        width = len(self._vocabulary)
+        cells, counts = np.unique(
+            np.array(documents, dtype=np.int64) * width + np.array(columns), return_counts=True
         )
-        matrix = vectorizer.fit_transform(documents).tocsc()
-        # The query side of TF-IDF, done by hand: scikit-learn's transform() costs a
-        # millisecond or more per question in checks and conversions. Each n-gram keeps
-        # its idf and the documents that contain it (an inverted index); the maths is the
-        # vectorizer's.
-        self._analyze = vectorizer.build_analyzer()
-        self._vocabulary: dict[str, int] = vectorizer.vocabulary_
-        self._idf = vectorizer.idf_
-        self._postings = [
-            (matrix.indices[start:end], matrix.data[start:end])
-            for start, end in zip(matrix.indptr[:-1], matrix.indptr[1:], strict=True)
-        ]
+        of_document, of_ngram = np.divmod(cells, width)
+        # Smoothed idf: as if one more document held every n-gram once.
+        frequency = np.bincount(of_ngram, minlength=width)
+        self._idf = np.log((1 + len(self.rows)) / (1 + frequency)) + 1
+        weight = (1 + np.log(counts)) * self._idf[of_ngram]
+        weight /= np.sqrt(np.bincount(of_document, weight * weight))[of_document]
+        # Each n-gram's documents and weights, side by side (an inverted index).
+        by_column = np.argsort(of_ngram, kind="stable")
+        self._documents = of_document[by_column].astype(np.int32)
+        self._weights_by_column = weight[by_column]
+        self._starts = np.concatenate(([0], np.cumsum(frequency))).tolist()
 
     def similarity(self, plain: str) -> np.ndarray:
         """Cosine similarity (0..1) of a normalised question to every document.
@@ -289,21 +296,37 @@ class LexicalIndex:
         return np.maximum(self._cosine(plain), self._cosine(fold_roman(plain)))
 
     def _cosine(self, document: str) -> np.ndarray:
-        """Cosine similarity of `document` to every document (sublinear tf, idf, l2 norm)."""
-        counts = Counter(
-            column
-            for ngram in self._analyze(document)
-            if (column := self._vocabulary.get(ngram)) is not None
-        )
-        weights = {
-            column: (1.0 + math.log(count)) * self._idf[column] for column, count in counts.items()
-        }
+        """Cosine similarity of `document` to every document."""
         similarity = np.zeros(len(self.rows))
-        norm = math.sqrt(sum(weight * weight for weight in weights.values()))
-        for column, weight in weights.items():
-            rows, values = self._postings[column]
-            similarity[rows] += values * (weight / norm)
+        for column, weight in self._weights(Counter(word_ngrams(document))).items():
+            start, end = self._starts[column], self._starts[column + 1]
+            similarity[self._documents[start:end]] += self._weights_by_column[start:end] * weight
         return similarity
+
+    def _weights(self, counts: Counter[str]) -> dict[int, float]:
+        """Known n-grams' weights (sublinear tf times idf), scaled to unit length."""
+        weights = {
+            column: (1.0 + math.log(count)) * self._idf[column]
+            for ngram, count in counts.items()
+            if (column := self._vocabulary.get(ngram)) is not None
+        }
+        norm = math.sqrt(sum(weight * weight for weight in weights.values())) or 1.0
+        return {column: weight / norm for column, weight in weights.items()}
+
+
+def word_ngrams(text: str, shortest: int = 2, longest: int = 4) -> list[str]:
+    """The character n-grams of each word, padded with a space either side (a word
+    shorter than n gives itself, padded, once)."""
+    ngrams: list[str] = []
+    for word in text.split():
+        padded = f" {word} "
+        for n in range(shortest, longest + 1):
+            ngrams.extend(
+                padded[start : start + n] for start in range(max(len(padded) - n, 0) + 1)
+            )
+            if len(padded) <= n:
+                break
+    return ngrams
 
 
 class FaqMatcher:
