@@ -30,25 +30,33 @@ class EntryClassifier:
 
     @classmethod
     def trained(
-        cls, vectors: np.ndarray, entries: np.ndarray, cache: Path | None = None
+        cls,
+        vectors: np.ndarray,
+        entries: np.ndarray,
+        cache: Path | None = None,
+        weights: np.ndarray | None = None,
     ) -> "EntryClassifier":
-        """Trained on phrasing `vectors` labelled with their entry index; read from `cache`
-        when it holds this very training, else trained (seconds) and written there."""
-        key = _training_key(vectors, entries)
+        """Trained on phrasing `vectors` labelled with their entry index (each row counting
+        its `weights`, else 1); read from `cache` when it holds this very training, else
+        trained (seconds) and written there."""
+        weights = np.ones(len(entries)) if weights is None else weights
+        key = _training_key(vectors, entries, weights)
         if cache is not None and (kept := _read(cache, key)) is not None:
             return kept
-        classifier = cls._train(vectors, entries)
+        classifier = cls._train(vectors, entries, weights)
         if cache is not None:
             classifier._write(cache, key)
         return classifier
 
     @classmethod
-    def _train(cls, vectors: np.ndarray, entries: np.ndarray) -> "EntryClassifier":
+    def _train(
+        cls, vectors: np.ndarray, entries: np.ndarray, weights: np.ndarray
+    ) -> "EntryClassifier":
         # Imported here: only processes that answer questions pay for scikit-learn.
         from sklearn.linear_model import LogisticRegression
 
         model = LogisticRegression(C=STRENGTH, max_iter=3000, tol=1e-3)
-        model.fit(vectors, entries)
+        model.fit(vectors, entries, sample_weight=weights)
         count = int(entries.max()) + 1
         weights = np.zeros((count, vectors.shape[1]), dtype=np.float32)
         # A floor well below any real score, for an entry without phrasings.
@@ -79,10 +87,11 @@ class EntryClassifier:
             logger.warning("FAQ classifier cache %s not written: %s", path, error)
 
 
-def _training_key(vectors: np.ndarray, entries: np.ndarray) -> str:
+def _training_key(vectors: np.ndarray, entries: np.ndarray, weights: np.ndarray) -> str:
     digest = hashlib.sha256(f"{FORMAT}:{STRENGTH}:{vectors.shape}".encode())
     digest.update(np.ascontiguousarray(vectors, dtype=np.float32).tobytes())
     digest.update(np.ascontiguousarray(entries, dtype=np.int64).tobytes())
+    digest.update(np.ascontiguousarray(weights, dtype=np.float64).tobytes())
     return digest.hexdigest()
 
 
