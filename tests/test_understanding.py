@@ -242,6 +242,24 @@ def test_a_question_its_wording_settles_is_answered_without_the_model(
     assert asked == ["how much is the jft test fee please"]
 
 
+def test_the_read_ahead_and_the_answer_score_a_questions_wording_once(
+    book: FaqBook, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    index = book._matcher._lexical
+    scored: list[str] = []
+    cosine = index._cosine
+
+    def counted(document: str) -> np.ndarray:
+        scored.append(document)
+        return cosine(document)
+
+    monkeypatch.setattr(index, "_cosine", counted)
+    question = "what exactly is a kumiai"
+    sense = book.sense(question)
+    assert book.understand(question, sense).entry_id == "supervising-organisation"
+    assert scored == [question]
+
+
 def test_the_entry_classifier_is_trained_once_per_content(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
