@@ -1,12 +1,16 @@
 """Applicants: the people who talk to the bot."""
 
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from functools import cache
 
-from sqlalchemy import BigInteger, Column, Date, update
+from sqlalchemy import BigInteger, Column, Date, bindparam, update
 from sqlmodel import Field, SQLModel, col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
+from sqlmodel.sql.expression import Select
 
 from models.columns import UtcDateTime, utcnow
+from models.conversations import ConversationState
 from models.outbox import skip_pending_for
 from models.registrations import Registration, RegistrationStatus
 
@@ -54,15 +58,24 @@ async def find_applicant(db: AsyncSession, telegram_id: int) -> Applicant | None
     return result.first()
 
 
-async def meet_applicant(
-    db: AsyncSession, telegram_id: int, chat_id: int
-) -> tuple[Applicant, bool]:
-    """Returns the applicant for this user, creating them on first contact, and whether this is
-    their first contact.
+@dataclass(frozen=True)
+class Meeting:
+    """An applicant as an update finds them: who, on which step, and whether they are new."""
 
-    Writing again also means they can be reached again.
+    applicant: Applicant
+    state: ConversationState | None
+    first_contact: bool
+
+
+async def meet_applicant(db: AsyncSession, telegram_id: int, chat_id: int) -> Meeting:
+    """The applicant for this user and their step, created on first contact.
+
+    One query reads both (an update's hot path). Writing again also means they can be
+    reached again.
     """
-    applicant = await find_applicant(db, telegram_id)
+    found = await db.exec(_applicant_and_step(), params={"telegram_id": telegram_id})
+    row = found.first()
+    applicant, state = row if row is not None else (None, None)
     now = utcnow()
     first_contact = applicant is None
     if applicant is None:
@@ -79,12 +92,23 @@ async def meet_applicant(
             .values(reminders_for=None)
         )
     elif applicant.chat_id == chat_id and now - applicant.last_seen_at < LAST_SEEN_RESOLUTION:
-        return applicant, False  # seen a moment ago: nothing to write, a write less per update
+        # Seen a moment ago: nothing to write, a write less per update.
+        return Meeting(applicant, state, first_contact=False)
     applicant.chat_id = chat_id
     applicant.last_seen_at = now
     applicant.reachable = True
     await db.flush()
-    return applicant, first_contact
+    return Meeting(applicant, state, first_contact)
+
+
+@cache
+def _applicant_and_step() -> Select[Applicant, ConversationState]:
+    """The applicant with a Telegram id and their step, built once (every update reads it)."""
+    return (
+        select(Applicant, ConversationState)
+        .outerjoin(ConversationState, col(ConversationState.applicant_id) == col(Applicant.id))
+        .where(col(Applicant.telegram_id) == bindparam("telegram_id"))
+    )
 
 
 def record_source(applicant: Applicant, source: str) -> None:

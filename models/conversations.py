@@ -25,11 +25,6 @@ class ConversationState(SQLModel, table=True):
     )
 
 
-async def load_conversation(db: AsyncSession, applicant_id: int) -> ConversationState | None:
-    """The applicant's current step, if they are in the middle of something."""
-    return await db.get(ConversationState, applicant_id)
-
-
 async def save_conversation(
     db: AsyncSession, applicant_id: int, step: str, data: dict[str, Any]
 ) -> None:

@@ -7,10 +7,15 @@ there they are not needed and nothing is done.
 """
 
 import zlib
+from functools import cache
 from typing import Any
 
-from sqlalchemy import BigInteger, Integer, func, literal, select
+from sqlalchemy import BigInteger, DateTime, Executable, Integer, bindparam, func, literal, select
+from sqlalchemy.dialects import postgresql
 from sqlmodel.ext.asyncio.session import AsyncSession
+
+from models.columns import utcnow
+from models.updates import ProcessedUpdate, claim_update
 
 # Jobs lock in PostgreSQL's two-key space, which never meets the one-key space where
 # applicants lock by their Telegram id.
@@ -26,6 +31,44 @@ async def wait_for_applicant_turn(db: AsyncSession, user_id: int) -> None:
     if _on_postgresql(db):
         connection = await db.connection()
         await connection.execute(select(func.pg_advisory_xact_lock(literal(user_id, BigInteger))))
+
+
+async def claim_update_in_turn(db: AsyncSession, user_id: int, update_id: int | None) -> bool:
+    """Waits for the user's turn, then records the update as handled; False when it was
+    handled before (Telegram sent it again, perhaps to another instance).
+
+    On PostgreSQL the wait and the record are one statement, a round trip less per update.
+    The row's conflict check sees what another instance committed while this one waited.
+    """
+    if update_id is None:
+        await wait_for_applicant_turn(db, user_id)
+        return True
+    if not _on_postgresql(db):
+        return await claim_update(db, update_id)
+    connection = await db.connection()
+    result = await connection.execute(
+        _claim_in_turn(), {"user_id": user_id, "update_id": update_id, "now": utcnow()}
+    )
+    return bool(result.rowcount)
+
+
+@cache
+def _claim_in_turn() -> Executable:
+    """PostgreSQL's wait-then-record statement, built once (the hot path)."""
+    # MATERIALIZED: the lock is taken once, before the row is inserted, never optimised away.
+    turn = (
+        select(func.pg_advisory_xact_lock(bindparam("user_id", type_=BigInteger)).label("taken"))
+        .cte("turn")
+        .prefix_with("MATERIALIZED")
+    )
+    row = select(
+        bindparam("update_id", type_=BigInteger), bindparam("now", type_=DateTime(timezone=True))
+    ).select_from(turn)
+    return (
+        postgresql.insert(ProcessedUpdate)
+        .from_select(["update_id", "processed_at"], row)
+        .on_conflict_do_nothing(index_elements=["update_id"])
+    )
 
 
 async def take_job_turn(db: AsyncSession, job: str) -> bool:

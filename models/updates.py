@@ -1,8 +1,10 @@
 """Processed updates: Telegram may deliver an update twice; it is handled once."""
 
 from datetime import datetime, timedelta
+from functools import cache
+from typing import Any
 
-from sqlalchemy import BigInteger, Column, delete
+from sqlalchemy import BigInteger, Column, Executable, bindparam, delete
 from sqlmodel import Field, SQLModel, col
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -22,14 +24,21 @@ class ProcessedUpdate(SQLModel, table=True):
 
 async def claim_update(db: AsyncSession, update_id: int) -> bool:
     """Records the update as handled; False when it was handled before."""
-    insert = upsert_insert(db)
-    statement = (
+    connection = await db.connection()  # Core: no ORM work for one row it never loads
+    result = await connection.execute(
+        _claim(upsert_insert(db)), {"update_id": update_id, "processed_at": utcnow()}
+    )
+    return bool(result.rowcount)
+
+
+@cache
+def _claim(insert: Any) -> Executable:
+    """The claim for one engine's INSERT, built once (every update runs it)."""
+    return (
         insert(ProcessedUpdate)
-        .values(update_id=update_id, processed_at=utcnow())
+        .values(update_id=bindparam("update_id"), processed_at=bindparam("processed_at"))
         .on_conflict_do_nothing(index_elements=["update_id"])
     )
-    result = await db.exec(statement)
-    return bool(result.rowcount)
 
 
 async def forget_old_updates(db: AsyncSession, older_than: timedelta) -> int:

@@ -24,7 +24,7 @@ from handlers.core.events import Outgoing, SendText
 from models import OutboxMessage
 from models.columns import utcnow
 from models.outbox import OutboxStatus, claim, enqueue
-from models.turns import take_job_turn, wait_for_applicant_turn
+from models.turns import claim_update_in_turn, take_job_turn, wait_for_applicant_turn
 from tests.support.app import settings_for_test, start_app
 
 
@@ -262,3 +262,31 @@ async def test_an_applicants_updates_wait_for_each_other_across_instances(
 
     await asyncio.gather(first_update(), second_update())
     assert order == ["first", "second"]
+
+
+async def test_an_update_sent_to_two_instances_is_handled_by_the_first_only(
+    instances: tuple[App, App],
+) -> None:
+    """Telegram sent update 77 to both instances: the second waits for the first's commit,
+    then finds it handled; the user's next update waits the same, then is taken."""
+    first, second = instances
+    user = 5_000_000_002
+    order: list[str] = []
+    holding = asyncio.Event()
+
+    async def first_instance() -> None:
+        async with first.conversation.sessions() as db, db.begin():
+            assert await claim_update_in_turn(db, user, 77)
+            holding.set()
+            await asyncio.sleep(0.3)
+            order.append("first done")
+
+    async def second_instance(update_id: int) -> None:
+        await holding.wait()
+        async with second.conversation.sessions() as db, db.begin():
+            taken = await claim_update_in_turn(db, user, update_id)
+            order.append(f"{update_id} {'taken' if taken else 'dropped'}")
+
+    await asyncio.gather(first_instance(), second_instance(77), second_instance(78))
+    assert order[0] == "first done"
+    assert sorted(order[1:]) == ["77 dropped", "78 taken"]

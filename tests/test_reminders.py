@@ -355,7 +355,7 @@ async def test_non_urgent_messages_wait_through_quiet_hours(app: App, clock: Clo
 
     clock.now = local(2027, 10, 31, 22, 30).astimezone(UTC)
     async with app.conversation.sessions() as db, db.begin():
-        dara, _ = await meet_applicant(db, 1, 1)
+        dara = (await meet_applicant(db, 1, 1)).applicant
         await tell(
             db,
             app.conversation.services,

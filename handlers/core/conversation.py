@@ -26,10 +26,8 @@ from handlers.core.routing import Router
 from handlers.core.services import Services, UpdateOutcome
 from handlers.core.texts import Texts, resolve_locale
 from models.applicants import mark_unreachable, meet_applicant
-from models.conversations import load_conversation
 from models.db import DatabaseAway, DatabaseWatch
-from models.turns import wait_for_applicant_turn
-from models.updates import claim_update
+from models.turns import claim_update_in_turn
 
 logger = logging.getLogger(__name__)
 
@@ -199,15 +197,13 @@ class Conversation:
         async with self.sessions() as db, db.begin():
             # Another instance may be handling this user's previous update (or the same
             # one, sent again): wait for it, so their state is read after its commit.
-            await wait_for_applicant_turn(db, event.user_id)
-            if event.update_id is not None and not await claim_update(db, event.update_id):
+            if not await claim_update_in_turn(db, event.user_id, event.update_id):
                 logger.info("update %s delivered twice; handled once", event.update_id)
                 return None
             # In the staff group the chat is the group's; the person's own chat is their id.
             chat_id = event.chat_id if event.private else event.user_id
-            applicant, first_contact = await meet_applicant(db, event.user_id, chat_id)
-            assert applicant.id is not None
-            state = await load_conversation(db, applicant.id)
+            meeting = await meet_applicant(db, event.user_id, chat_id)
+            applicant, state = meeting.applicant, meeting.state
             locale = resolve_locale(
                 applicant.locale, event.language_hint, self.services.default_locale
             )
@@ -219,13 +215,13 @@ class Conversation:
                 locale,
                 step=state.step if state else None,
                 data=dict(state.data) if state else {},
-                first_contact=first_contact,
+                first_contact=meeting.first_contact,
                 read_ahead=read_ahead,
             )
             if event.kind is Kind.TEXT and self.services.lessons is not None:
                 # A question may be one another instance was just taught to answer.
                 await self.services.lessons.catch_up(db)
-            handler = self.router.route(event, context.step, first_contact)
+            handler = self.router.route(event, context.step, meeting.first_contact)
             await handler(context)
         self._note_step(event.user_id, context.step)
         for faq_outcome in context.faq_outcomes:

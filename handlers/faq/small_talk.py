@@ -237,14 +237,19 @@ def _units(plain: str) -> list[str]:
 
 
 @cache
-def _phrase_units() -> list[tuple[tuple[str, ...], SmallTalk | None]]:
+def _phrases_by_first_unit() -> dict[str, list[tuple[tuple[str, ...], SmallTalk | None]]]:
+    """The phrases and fillers as units, filed by their first unit (every text is checked)."""
     phrases: list[tuple[tuple[str, ...], SmallTalk | None]] = [
         (tuple(_units(normalize(phrase))), kind)
         for kind, texts in PHRASES.items()
         for phrase in texts
     ]
     phrases += [(tuple(_units(normalize(phrase))), None) for phrase in FILLERS]
-    return [(units, kind) for units, kind in phrases if units]
+    by_first_unit: dict[str, list[tuple[tuple[str, ...], SmallTalk | None]]] = {}
+    for units, kind in phrases:
+        if units:
+            by_first_unit.setdefault(units[0], []).append((units, kind))
+    return by_first_unit
 
 
 def _cover(units: tuple[str, ...]) -> set[SmallTalk] | None:
@@ -255,7 +260,7 @@ def _cover(units: tuple[str, ...]) -> set[SmallTalk] | None:
         seen = reach[start]
         if seen is None:
             continue
-        for phrase, kind in _phrase_units():
+        for phrase, kind in _phrases_by_first_unit().get(units[start], ()):
             end = start + len(phrase)
             if units[start:end] == phrase:
                 kinds = seen | ({kind} if kind else set())
