@@ -1,14 +1,19 @@
-"""Free-text FAQ questions answered per second by the conversation core alone.
+"""Updates per second handled by the conversation core alone.
 
 No Telegram, no HTTP, no sending: events go straight into `Conversation.handle`, as a
 channel would pass them, and the replies are returned. This is the ceiling any channel
 can reach on this machine, so it says how much of bench/throughput.py's gap to the
 echo bots is the core's own work. --applicants applicants first say /start (not
-measured), then each asks --questions questions from tests/faq_eval.toml, all at once.
-Also printed: CPU milliseconds per update, and that time split into the FAQ match and
-the rest (the transaction: dedupe row, applicant, step; routing; rendering).
+measured), then each sends --questions messages, all at once, in two workloads:
+- questions: free-text questions from tests/faq_eval.toml, answered by the FAQ;
+- small talk: "thanks", "ok", "អរគុណ"... answered without the meaning model, so its rate
+  is the update path's own (transaction, routing, rendering).
+Also printed: CPU milliseconds per update, and that time split into the FAQ's reading
+of the text and the rest (the transaction: dedupe row, applicant and step; routing;
+rendering).
 
     python bench/core.py [--applicants 200] [--questions 10] [--database sqlite postgresql]
+        [--workload questions small-talk]
 """
 
 import argparse
@@ -30,6 +35,11 @@ from models.db import upgrade_database  # noqa: E402
 
 EVAL_SET = ROOT / "tests" / "faq_eval.toml"
 FIRST_USER = 8_000_000
+# What people send besides questions; the FAQ answers these without its meaning model.
+SMALL_TALK = {
+    "km": ["អរគុណ", "អរគុណច្រើនបង", "ជំរាបសួរ", "ok បង", "បាទ", "👍"],
+    "en": ["thanks", "thank you so much", "hello", "ok", "bye", "🙏🙏"],
+}
 
 
 def questions() -> dict[str, list[str]]:
@@ -42,24 +52,27 @@ def questions() -> dict[str, list[str]]:
     return by_language
 
 
-async def measure(database_url: str, applicants: int, per_applicant: int) -> tuple[float, ...]:
+async def measure(
+    database_url: str, texts: dict[str, list[str]], applicants: int, per_applicant: int
+) -> tuple[float, ...]:
     """(updates/s, CPU ms per update, FAQ match CPU ms per update)."""
     app = build_app(load_settings(database_url=database_url, _env_file=None))
     await upgrade_database(app.engine)  # as `applicant-bot db upgrade` does
     await app.prepare_database()
     settle_heap()  # as the bot's own process does after start-up
     try:
-        return await _measure(app, applicants, per_applicant)
+        return await _measure(app, texts, applicants, per_applicant)
     finally:
         await app.close()
 
 
-async def _measure(app: App, applicants: int, per_applicant: int) -> tuple[float, ...]:
+async def _measure(
+    app: App, asked: dict[str, list[str]], applicants: int, per_applicant: int
+) -> tuple[float, ...]:
     conversation = app.conversation
     conversation.flood_guard.limit = per_applicant + 10  # each asks all at once, on purpose
     update_ids = itertools.count(1)
     languages = ["km", "en"]
-    asked = questions()
 
     def event(number: int, **fields: object) -> Incoming:
         user = FIRST_USER + number
@@ -95,28 +108,36 @@ async def _measure(app: App, applicants: int, per_applicant: int) -> tuple[float
     started, cpu_started = time.perf_counter(), time.process_time()
     answers = await asyncio.gather(*(conversation.handle(e) for e in events))
     seconds, cpu = time.perf_counter() - started, time.process_time() - cpu_started
-    assert all(answers), "every question gets an answer"
+    assert all(answers), "every message gets an answer"
     count = len(events)
     return count / seconds, 1000 * cpu / count, 1000 * match_cpu / count
 
 
-async def main_async(databases: list[str], applicants: int, per_applicant: int) -> None:
-    print(f"{applicants} applicants x {per_applicant} questions, the core alone")
-    print(f"{'database':>10} {'updates/s':>9} {'CPU ms':>7} {'FAQ ms':>7} {'rest ms':>8}")
+async def main_async(
+    databases: list[str], workloads: list[str], applicants: int, per_applicant: int
+) -> None:
+    print(f"{applicants} applicants x {per_applicant} messages, the core alone")
+    print(
+        f"{'database':>10} {'workload':>10} {'updates/s':>9} {'CPU ms':>7} {'FAQ ms':>7}"
+        f" {'rest ms':>8}"
+    )
     for database in databases:
-        if database == "sqlite":
-            folder = tempfile.mkdtemp(prefix="applicant-bot-core-")
-            rate, cpu, match = await measure(
-                f"sqlite+aiosqlite:///{folder}/bench.sqlite3", applicants, per_applicant
-            )
-        else:
-            from tests.support.postgres import database_url, postgres_cluster
+        for workload in workloads:
+            texts = questions() if workload == "questions" else SMALL_TALK
+            if database == "sqlite":
+                folder = tempfile.mkdtemp(prefix="applicant-bot-core-")
+                url = f"sqlite+aiosqlite:///{folder}/bench.sqlite3"
+                rate, cpu, match = await measure(url, texts, applicants, per_applicant)
+            else:
+                from tests.support.postgres import database_url, postgres_cluster
 
-            with postgres_cluster() as socket:
-                rate, cpu, match = await measure(
-                    database_url(socket, "postgres"), applicants, per_applicant
-                )
-        print(f"{database:>10} {rate:>9.0f} {cpu:>7.2f} {match:>7.2f} {cpu - match:>8.2f}")
+                with postgres_cluster() as socket:
+                    url = database_url(socket, "postgres")
+                    rate, cpu, match = await measure(url, texts, applicants, per_applicant)
+            print(
+                f"{database:>10} {workload:>10} {rate:>9.0f} {cpu:>7.2f} {match:>7.2f}"
+                f" {cpu - match:>8.2f}"
+            )
 
 
 def main() -> None:
@@ -126,8 +147,14 @@ def main() -> None:
     parser.add_argument(
         "--database", nargs="+", choices=["sqlite", "postgresql"], default=["sqlite", "postgresql"]
     )
+    parser.add_argument(
+        "--workload",
+        nargs="+",
+        choices=["questions", "small-talk"],
+        default=["questions", "small-talk"],
+    )
     args = parser.parse_args()
-    asyncio.run(main_async(args.database, args.applicants, args.questions))
+    asyncio.run(main_async(args.database, args.workload, args.applicants, args.questions))
 
 
 if __name__ == "__main__":
