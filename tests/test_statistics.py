@@ -327,7 +327,7 @@ def test_the_chart_is_a_small_png(translations: dict[str, Translations], locale:
     assert 150 <= image.height <= 800
 
 
-def test_the_chart_is_titled_in_each_language_and_draws_the_same_bars(
+def test_the_chart_is_titled_and_its_days_written_in_each_language_over_the_same_bars(
     translations: dict[str, Translations],
 ) -> None:
     charts = {
@@ -337,10 +337,17 @@ def test_the_chart_is_titled_in_each_language_and_draws_the_same_bars(
     titles = {
         locale: chart.crop((0, 0, chart.width, 36)).tobytes() for locale, chart in charts.items()
     }
-    bars = {chart.crop((0, 36, chart.width, chart.height)).tobytes() for chart in charts.values()}
+    bars = {
+        chart.crop((0, 36, chart.width, chart.height - 30)).tobytes() for chart in charts.values()
+    }
+    days = {
+        chart.crop((0, chart.height - 30, chart.width, chart.height)).tobytes()
+        for chart in charts.values()
+    }
     assert len(set(titles.values())) == len(LOCALES)  # Khmer and Japanese are set, not English
     assert all(title.count(0xFF) < len(title) for title in titles.values())  # ink in each
     assert len(bars) == 1
+    assert len(days) == len(LOCALES)  # "30/9" in Khmer, "Sep 30" in English, "9/30" in Japanese
 
 
 def test_the_chart_draws_an_empty_fortnight(translations: dict[str, Translations]) -> None:
@@ -349,3 +356,15 @@ def test_the_chart_draws_an_empty_fortnight(translations: dict[str, Translations
     )
     png = registrations_chart(texts_in(translations, "en"), stats)
     assert Image.open(BytesIO(png)).size == (640, 320)
+
+
+@pytest.mark.parametrize(
+    ("locale", "day"), [("km", "30 កញ្ញា: "), ("en", "Sep 30: "), ("ja", "9月30日: ")]
+)
+def test_each_day_is_written_as_the_staff_members_language_writes_it(
+    translations: dict[str, Translations], locale: str, day: str
+) -> None:
+    """ "30/09" reads as a month that does not exist to someone who writes the month first."""
+    text = statistics_text(texts_in(translations, locale), many(3))
+    assert day in text
+    assert "30/09" not in text

@@ -4,7 +4,7 @@ from datetime import date, datetime
 from typing import Protocol
 from zoneinfo import ZoneInfo
 
-from babel.dates import format_date, format_time
+from babel.dates import format_date, format_skeleton, format_time
 from babel.numbers import format_decimal
 
 LOCALES = ("km", "en", "ja")
@@ -51,6 +51,15 @@ class Texts:
         if isinstance(value, datetime):
             value = value.astimezone(self.zone).date()
         return format_date(value, format="long", locale=self.locale)
+
+    def month_day(self, value: date) -> str:
+        """A day without its year, as this locale writes it: "7 តុលា", "Oct 7", "10月7日"."""
+        return format_skeleton("MMMd", value, locale=self.locale)
+
+    def chart_day(self, value: date) -> str:
+        """A day on a chart's axis, which cannot set Khmer or Japanese letters: "7/10" (day
+        first, as Cambodia writes it), "Oct 7", "10/7" (month first, as Japan does)."""
+        return format_skeleton("MMMd" if self.locale == "en" else "Md", value, locale=self.locale)
 
     def moment(self, value: datetime) -> str:
         """A date and time in the bot's time zone, e.g. "24 November 2026, 08:30"."""

@@ -6,7 +6,6 @@
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import date
 from html import escape
 from io import BytesIO
 
@@ -23,11 +22,6 @@ VENUE_CLIP, SOURCE_CLIP, QUESTION_CLIP = 60, 64, 160
 DAYS_PER_LINE = 7
 # The chart's title strip: set with the ticket's fonts, which shape Khmer and Japanese.
 TITLE_HEIGHT, TITLE_SIZE, TITLE_INK = 36, 17, (34, 34, 34)
-
-
-def short_day(day: date) -> str:
-    """A day as "07/10": short, and digits only, for lists and the chart."""
-    return day.strftime("%d/%m")
 
 
 def clip(text: str, limit: int) -> str:
@@ -152,7 +146,7 @@ def _applicants_section(_: Texts, stats: Statistics) -> _Section:
 def _days_section(_: Texts, stats: Statistics) -> _Section:
     """Registrations per local day, a week to a line."""
     per_day = [
-        f"{short_day(count.day)}: {_.number(count.registrations)}" for count in stats.per_day
+        f"{_.month_day(count.day)}: {_.number(count.registrations)}" for count in stats.per_day
     ]
     return _Section(
         [
@@ -205,7 +199,7 @@ def registrations_chart(texts: Texts, stats: Statistics) -> bytes:
     from matplotlib.ticker import MaxNLocator
 
     _ = texts  # the name pybabel extracts messages by (babel.cfg)
-    labels = [short_day(count.day) for count in stats.per_day]
+    labels = [texts.chart_day(count.day) for count in stats.per_day]
     values = [count.registrations for count in stats.per_day]
 
     figure = Figure(figsize=(6.4, 3.2 - TITLE_HEIGHT / 100), dpi=100, layout="constrained")
