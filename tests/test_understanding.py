@@ -183,6 +183,8 @@ def test_phrasings_taught_at_run_time_are_understood(book: FaqBook) -> None:
     assert taught.understand(question).entry_id != "ocwc"
     taught.add_phrasing("ocwc", "where do I collect my card after arriving")
     assert taught.understand(question).entry_id == "ocwc"
+    # Not only word for word: the taught phrasing, filed last, counts for its entry.
+    assert taught.understand("where do I collect my card after I arrive").entry_id == "ocwc"
     assert book.understand(question).entry_id != "ocwc"  # another book learnt nothing
     # Taught word for word, even a question far from its entry is answered with it.
     odd = "Which football club won the league in 1987?"

@@ -357,6 +357,25 @@ def word_ngrams(text: str, shortest: int = 2, longest: int = 4) -> list[str]:
     return ngrams
 
 
+class BestPerEntry:
+    """Each entry's best score, from scores given in a fixed order of phrasings (a sorted
+    `reduceat`: `np.maximum.at` took 0.3 ms a question on 4,000 phrasings, this 0.01)."""
+
+    def __init__(self, entry_of_score: np.ndarray, entries: int) -> None:
+        self._order = np.argsort(entry_of_score, kind="stable")
+        ordered = entry_of_score[self._order]
+        self._starts = np.flatnonzero(np.diff(ordered, prepend=-1))
+        self._entries = ordered[self._starts]
+        self._count = entries
+
+    def __call__(self, scores: np.ndarray) -> np.ndarray:
+        best = np.zeros(self._count)
+        if len(self._starts):
+            grouped = np.maximum.reduceat(scores[self._order], self._starts)
+            best[self._entries] = np.maximum(grouped, 0)
+        return best
+
+
 class FaqMatcher:
     """Scores a question against every phrasing of every entry, in every locale.
 
@@ -381,26 +400,38 @@ class FaqMatcher:
         # The classifier learns from the content's phrasings (the first ones), not those
         # staff teach at run time, so that its training is kept once per content version.
         self._content_count = len(self._phrasings)
-        self._lexical_index: LexicalIndex | None = None  # built at first use (`_lexical`)
+        # Built at first use (`_wording_index`), with the way to each entry's best score.
+        self._lexical_index: tuple[LexicalIndex, BestPerEntry] | None = None
         self._word_for_word_index: dict[str, int] | None = None  # ... and this one too
         self._building = threading.Lock()
-        self._phrasing_entry = np.array([entry for entry, _ in self._phrasings])
+        self._file_phrasings()
         self._embedder: MeaningModel | None = None
         self._vectors = np.zeros((0, 0), dtype=np.float32)
         self._classifier: EntryClassifier | None = None
 
+    def _file_phrasings(self) -> None:
+        """Files the phrasings under their entries again, after they changed."""
+        self._phrasing_entry = np.array([entry for entry, _ in self._phrasings])
+        self._best_meaning = BestPerEntry(self._phrasing_entry, len(self._entry_ids))
+        self._lexical_index = self._word_for_word_index = None  # built again when asked
+
     @property
-    def _lexical(self) -> LexicalIndex:
+    def _wording_index(self) -> tuple[LexicalIndex, BestPerEntry]:
         """The wording index of today's phrasings, built once they are asked about (a
         staff command that loads the FAQ and never matches skips the work)."""
-        index = self._lexical_index
-        if index is None:
+        built = self._lexical_index
+        if built is None:
             with self._building:  # questions may be matched in worker threads
-                index = self._lexical_index
-                if index is None:
+                built = self._lexical_index
+                if built is None:
                     index = LexicalIndex([text for _, text in self._phrasings])
-                    self._lexical_index = index
-        return index
+                    entries = BestPerEntry(self._phrasing_entry[index.rows], len(self._entry_ids))
+                    built = self._lexical_index = (index, entries)
+        return built
+
+    @property
+    def _lexical(self) -> LexicalIndex:
+        return self._wording_index[0]
 
     @property
     def _word_for_word(self) -> dict[str, int]:
@@ -438,8 +469,7 @@ class FaqMatcher:
         self._add(entry_id, text)
         if self._embedder is not None:
             self._vectors = np.vstack([self._vectors, self._embedder.embed([text])])
-        self._phrasing_entry = np.array([entry for entry, _ in self._phrasings])
-        self._lexical_index = self._word_for_word_index = None  # built again when asked
+        self._file_phrasings()
 
     def remove_phrasing(self, entry_id: str, text: str) -> bool:
         """Forgets the latest added way of asking `text` for an entry; False if unknown."""
@@ -452,8 +482,7 @@ class FaqMatcher:
                 self._content_count -= index < self._content_count
                 if self._embedder is not None:
                     self._vectors = np.delete(self._vectors, index, axis=0)
-                self._phrasing_entry = np.array([entry for entry, _ in self._phrasings])
-                self._lexical_index = self._word_for_word_index = None  # built when asked
+                self._file_phrasings()
                 return True
         return False
 
@@ -485,24 +514,23 @@ class FaqMatcher:
             if wording_decides(plain, wording):
                 return Signals(wording, wording, wording)
             sense = self._embedder.embed_question(question)
-        phrasing_entry = self._phrasing_entry
+        best_meaning = self._best_meaning
         # einsum, not the BLAS matmul: BLAS threads spin and stall when the cores are busy,
         # and one vector against a few thousand needs no threads.
         cosines = np.einsum("ij,j->i", self._vectors, sense)
         standing = (cosines - cosines.mean()) / max(float(cosines.std()), 1e-6)
         low, high = MEANING_Z
-        np.maximum.at(meaning, phrasing_entry, np.clip((standing - low) / (high - low), 0, 1))
+        meaning = best_meaning(np.clip((standing - low) / (high - low), 0, 1))
         if self._classifier is not None:
             classified = self._classifier.probabilities(sense, count)
         return Signals(wording, meaning, classified)
 
     def _wording(self, plain: str) -> np.ndarray:
         """Each entry's best wording score (n-gram cosine of its nearest phrasing)."""
-        wording = np.zeros(len(self._entry_ids))
-        if plain:
-            index = self._lexical
-            np.maximum.at(wording, self._phrasing_entry[index.rows], index.similarity(plain))
-        return wording
+        if not plain:
+            return np.zeros(len(self._entry_ids))
+        index, best_per_entry = self._wording_index
+        return best_per_entry(index.similarity(plain))
 
     def search(self, question: str, limit: int = 3) -> list[Match]:
         """The best-matching entries, best first, scored 0..100."""
