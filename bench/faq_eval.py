@@ -4,7 +4,8 @@ For each set and language: top-1 counted strictly (the expected entry is the ans
 shown), top-1 counting a "did you mean" whose first button is the expected entry, and
 top-3 (the expected entry is among the buttons shown); a small-talk case counts when
 it is recognised as small talk, an off-topic one when no entry is answered. Then the
-rate of off-topic questions wrongly answered, the time to understand one question
+rate of off-topic questions wrongly answered (and, for a set with small talk, of all the
+questions that must not get an FAQ answer), the time to understand one question
 (p50/p99), and the start-up time with a cold and a warm cache of phrasing vectors.
 
     python bench/faq_eval.py            # with the meaning model
@@ -68,6 +69,9 @@ class Evaluation:
     languages: dict[str, LanguageResult] = field(default_factory=dict)
     off_topic: int = 0
     off_topic_answered: int = 0
+    # Off-topic and small talk: what the test set holds as "must not get an answer".
+    not_for_the_faq: int = 0
+    not_for_the_faq_answered: int = 0
     seconds: list[float] = field(default_factory=list)
 
     def quantile_ms(self, q: float) -> float:
@@ -107,6 +111,9 @@ def evaluate(book: FaqBook, cases: list[dict]) -> Evaluation:
         if expected == "":
             evaluation.off_topic += 1
             evaluation.off_topic_answered += answer not in ("", SMALL_TALK)
+        if expected in ("", SMALL_TALK):
+            evaluation.not_for_the_faq += 1
+            evaluation.not_for_the_faq_answered += answer not in ("", SMALL_TALK)
         if answer != expected:
             first = answer or (f"? {offered[0]}" if offered else "")
             result.misses.append((case["question"], expected, first))
@@ -142,6 +149,12 @@ def report(name: str, evaluation: Evaluation, verbose: bool) -> None:
         f"off-topic wrongly answered: {evaluation.off_topic_answered}/{evaluation.off_topic}"
         f" ({wrongly:.1f}%)"
     )
+    if evaluation.not_for_the_faq > evaluation.off_topic:
+        answered, cases = evaluation.not_for_the_faq_answered, evaluation.not_for_the_faq
+        print(
+            f"off-topic or small talk given an FAQ answer: {answered}/{cases}"
+            f" ({100 * answered / cases:.1f}%)"
+        )
     print(
         f"per question: p50 {evaluation.quantile_ms(0.5):.2f} ms, "
         f"p99 {evaluation.quantile_ms(0.99):.2f} ms, "
