@@ -10,11 +10,11 @@ import zlib
 from functools import cache
 from typing import Any
 
-from sqlalchemy import BigInteger, DateTime, Executable, Integer, bindparam, func, literal, select
+from sqlalchemy import BigInteger, Executable, Integer, bindparam, func, literal, select
 from sqlalchemy.dialects import postgresql
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from models.columns import utcnow
+from models.columns import UtcDateTime, utcnow
 from models.updates import ProcessedUpdate, claim_update
 
 # Jobs lock in PostgreSQL's two-key space, which never meets the one-key space where
@@ -62,7 +62,7 @@ def _claim_in_turn() -> Executable:
         .prefix_with("MATERIALIZED")
     )
     row = select(
-        bindparam("update_id", type_=BigInteger), bindparam("now", type_=DateTime(timezone=True))
+        bindparam("update_id", type_=BigInteger), bindparam("now", type_=UtcDateTime())
     ).select_from(turn)
     return (
         postgresql.insert(ProcessedUpdate)
