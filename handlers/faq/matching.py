@@ -404,15 +404,17 @@ class FaqMatcher:
         self._lexical_index: tuple[LexicalIndex, BestPerEntry] | None = None
         self._word_for_word_index: dict[str, int] | None = None  # ... and this one too
         self._building = threading.Lock()
-        self._file_phrasings()
         self._embedder: MeaningModel | None = None
-        self._vectors = np.zeros((0, 0), dtype=np.float32)
         self._classifier: EntryClassifier | None = None
+        # The phrasings' meaning vectors and the way to each entry's best, as one pair:
+        # questions are matched in worker threads while staff teach on the event loop.
+        self._meaning_index: tuple[np.ndarray, BestPerEntry]
+        self._file_phrasings(np.zeros((0, 0), dtype=np.float32))
 
-    def _file_phrasings(self) -> None:
-        """Files the phrasings under their entries again, after they changed."""
+    def _file_phrasings(self, vectors: np.ndarray) -> None:
+        """Files the phrasings, and their meaning `vectors`, under their entries again."""
         self._phrasing_entry = np.array([entry for entry, _ in self._phrasings])
-        self._best_meaning = BestPerEntry(self._phrasing_entry, len(self._entry_ids))
+        self._meaning_index = (vectors, BestPerEntry(self._phrasing_entry, len(self._entry_ids)))
         self._lexical_index = self._word_for_word_index = None  # built again when asked
 
     @property
@@ -460,16 +462,18 @@ class FaqMatcher:
         off_topic = self._entry_ids.index(NOT_IN_FAQ) if NOT_IN_FAQ in self._entry_ids else -1
         weights = np.where(entries == off_topic, NOT_IN_FAQ_WEIGHT, 1.0)
         classifier = EntryClassifier.trained(vectors[content], entries, classifier_cache, weights)
-        self._vectors, self._classifier = vectors, classifier
+        self._classifier = classifier
+        self._meaning_index = (vectors, self._meaning_index[1])  # the same phrasings
         self._embedder = embedder
 
     def add_phrasing(self, entry_id: str, text: str) -> None:
         """Teaches one more way of asking for an entry, to the wording and the nearest
         phrasing (the classifier knows the content's phrasings only)."""
-        self._add(entry_id, text)
+        vectors = self._meaning_index[0]
         if self._embedder is not None:
-            self._vectors = np.vstack([self._vectors, self._embedder.embed([text])])
-        self._file_phrasings()
+            vectors = np.vstack([vectors, self._embedder.embed([text])])
+        self._add(entry_id, text)
+        self._file_phrasings(vectors)
 
     def remove_phrasing(self, entry_id: str, text: str) -> bool:
         """Forgets the latest added way of asking `text` for an entry; False if unknown."""
@@ -480,9 +484,10 @@ class FaqMatcher:
             if self._phrasings[index] == wanted:
                 del self._phrasings[index]
                 self._content_count -= index < self._content_count
+                vectors = self._meaning_index[0]
                 if self._embedder is not None:
-                    self._vectors = np.delete(self._vectors, index, axis=0)
-                self._file_phrasings()
+                    vectors = np.delete(vectors, index, axis=0)
+                self._file_phrasings(vectors)
                 return True
         return False
 
@@ -508,16 +513,16 @@ class FaqMatcher:
         wording = self._wording(plain)
         count = len(self._entry_ids)
         meaning, classified = np.zeros(count), np.zeros(count)
-        if not plain or self._embedder is None or len(self._vectors) < 2:
+        vectors, best_meaning = self._meaning_index
+        if not plain or self._embedder is None or len(vectors) < 2:
             return Signals(wording, meaning, classified)
         if sense is None:
             if wording_decides(plain, wording):
                 return Signals(wording, wording, wording)
             sense = self._embedder.embed_question(question)
-        best_meaning = self._best_meaning
         # einsum, not the BLAS matmul: BLAS threads spin and stall when the cores are busy,
         # and one vector against a few thousand needs no threads.
-        cosines = np.einsum("ij,j->i", self._vectors, sense)
+        cosines = np.einsum("ij,j->i", vectors, sense)
         standing = (cosines - cosines.mean()) / max(float(cosines.std()), 1e-6)
         low, high = MEANING_Z
         meaning = best_meaning(np.clip((standing - low) / (high - low), 0, 1))
