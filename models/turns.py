@@ -55,12 +55,11 @@ async def claim_update_in_turn(db: AsyncSession, user_id: int, update_id: int | 
 @cache
 def _claim_in_turn() -> Executable:
     """PostgreSQL's wait-then-record statement, built once (the hot path)."""
-    # MATERIALIZED: the lock is taken once, before the row is inserted, never optimised away.
-    turn = (
-        select(func.pg_advisory_xact_lock(bindparam("user_id", type_=BigInteger)).label("taken"))
-        .cte("turn")
-        .prefix_with("MATERIALIZED")
-    )
+    # A CTE calling a volatile function is never inlined: the lock is taken once, before
+    # the row reaches the insert and its conflict check.
+    turn = select(
+        func.pg_advisory_xact_lock(bindparam("user_id", type_=BigInteger)).label("taken")
+    ).cte("turn")
     row = select(
         bindparam("update_id", type_=BigInteger), bindparam("now", type_=UtcDateTime())
     ).select_from(turn)

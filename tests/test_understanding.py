@@ -195,6 +195,18 @@ def test_phrasings_taught_at_run_time_are_understood(book: FaqBook) -> None:
     assert taught.understand(odd).entry_id is None
 
 
+def test_a_wording_index_built_while_a_phrasing_was_taught_is_built_again() -> None:
+    """A worker thread's build that started before a teach and was saved after it."""
+    taught = FaqBook.load(LOCALES_DIR)  # wording only: the wording index decides
+    taught.warm_up()
+    question = "where do I collect my card after I arrive"
+    assert taught.understand(question).entry_id != "ocwc"
+    built_before = taught._matcher._lexical_index
+    taught.add_phrasing("ocwc", "where do I collect my card after arriving")
+    taught._matcher._lexical_index = built_before
+    assert taught.understand(question).entry_id == "ocwc"
+
+
 @pytest.mark.parametrize(
     ("typed", "answered"),
     [("test", None), ("ប្រឡង", None), ("試験", None), ("passport", "passport")],

@@ -357,6 +357,10 @@ def word_ngrams(text: str, shortest: int = 2, longest: int = 4) -> list[str]:
     return ngrams
 
 
+# The phrasings (entry index, text) and each one's entry, as filed together at one moment.
+Filed = tuple[tuple[tuple[int, str], ...], np.ndarray]
+
+
 class BestPerEntry:
     """Each entry's best score, from scores given in a fixed order of phrasings (a sorted
     `reduceat`: `np.maximum.at` took 0.3 ms a question on 4,000 phrasings, this 0.01)."""
@@ -401,8 +405,10 @@ class FaqMatcher:
         # staff teach at run time, so that its training is kept once per content version.
         self._content_count = len(self._phrasings)
         # Built at first use (`_wording_index`), with the way to each entry's best score.
-        self._lexical_index: tuple[LexicalIndex, BestPerEntry] | None = None
-        self._word_for_word_index: dict[str, int] | None = None  # ... and this one too
+        # Each built from one filing of the phrasings, and kept with it: a build that
+        # raced a teach (worker thread vs event loop) is seen to be stale and built again.
+        self._lexical_index: tuple[Filed, LexicalIndex, BestPerEntry] | None = None
+        self._word_for_word_index: tuple[Filed, dict[str, int]] | None = None
         self._building = threading.Lock()
         self._embedder: MeaningModel | None = None
         self._classifier: EntryClassifier | None = None
@@ -413,23 +419,26 @@ class FaqMatcher:
 
     def _file_phrasings(self, vectors: np.ndarray) -> None:
         """Files the phrasings, and their meaning `vectors`, under their entries again."""
-        self._phrasing_entry = np.array([entry for entry, _ in self._phrasings])
+        phrasings = tuple(self._phrasings)
+        self._phrasing_entry = np.array([entry for entry, _ in phrasings])
         self._meaning_index = (vectors, BestPerEntry(self._phrasing_entry, len(self._entry_ids)))
-        self._lexical_index = self._word_for_word_index = None  # built again when asked
+        self._filed = (phrasings, self._phrasing_entry)  # what the indexes are built from
 
     @property
     def _wording_index(self) -> tuple[LexicalIndex, BestPerEntry]:
         """The wording index of today's phrasings, built once they are asked about (a
         staff command that loads the FAQ and never matches skips the work)."""
+        filed = self._filed
         built = self._lexical_index
-        if built is None:
+        if built is None or built[0] is not filed:
             with self._building:  # questions may be matched in worker threads
                 built = self._lexical_index
-                if built is None:
-                    index = LexicalIndex([text for _, text in self._phrasings])
-                    entries = BestPerEntry(self._phrasing_entry[index.rows], len(self._entry_ids))
-                    built = self._lexical_index = (index, entries)
-        return built
+                if built is None or built[0] is not filed:
+                    phrasings, phrasing_entry = filed
+                    index = LexicalIndex([text for _, text in phrasings])
+                    entries = BestPerEntry(phrasing_entry[index.rows], len(self._entry_ids))
+                    built = self._lexical_index = (filed, index, entries)
+        return built[1], built[2]
 
     @property
     def _lexical(self) -> LexicalIndex:
@@ -438,11 +447,12 @@ class FaqMatcher:
     @property
     def _word_for_word(self) -> dict[str, int]:
         """Each phrasing's normalised text and its entry (the latest taught wins)."""
-        index = self._word_for_word_index
-        if index is None:
-            index = {normalize(text): entry for entry, text in self._phrasings}
-            self._word_for_word_index = index
-        return index
+        filed = self._filed
+        built = self._word_for_word_index
+        if built is None or built[0] is not filed:
+            built = (filed, {normalize(text): entry for entry, text in filed[0]})
+            self._word_for_word_index = built
+        return built[1]
 
     def warm_up(self) -> None:
         """Builds the wording index now, not at the first question (slow: call it off the
