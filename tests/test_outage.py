@@ -16,7 +16,7 @@ from pathlib import Path
 
 import aiohttp
 import pytest
-from sqlalchemy import event
+from sqlalchemy import event, text
 
 from bot.app import App, build_app
 from bot.channels.telegram import ALLOWED_UPDATES, WebhookSpec
@@ -162,6 +162,20 @@ async def test_a_webhook_answers_503_while_the_database_is_away_and_telegrams_ne
         cluster.start()
         await server.stop()
         await channel.close()
+
+
+async def test_after_a_restart_the_first_statement_on_a_pooled_connection_succeeds(
+    app: App, cluster: PostgresCluster
+) -> None:
+    """Jobs, exports and the staff panel are not tried again like updates: a connection the
+    server closed must be replaced before it is used, not fail its first statement."""
+    async with app.engine.connect() as connection:  # leaves a connection in the pool
+        assert (await connection.execute(text("SELECT 1"))).scalar() == 1
+    cluster.stop("immediate")
+    cluster.start()
+    await asyncio.sleep(0.2)  # a real restart takes seconds, in which the socket's end is read
+    async with app.engine.connect() as connection:
+        assert (await connection.execute(text("SELECT 2"))).scalar() == 2
 
 
 async def test_health_checks_probe_the_database_at_most_once_a_second(app: App) -> None:
