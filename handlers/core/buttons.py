@@ -34,8 +34,9 @@ class ButtonData:
         values = self._values()
         if any(":" in value for value in values[:-1]):
             raise ValueError(f"only the last part of button data may contain ':': {values}")
-        if not 1 <= len(self.pack().encode()) <= CALLBACK_DATA_MAX_BYTES:
-            raise ValueError(f"button data must be 1..64 bytes: {self.pack()!r}")
+        packed = ":".join([self.prefix, *values])
+        if not 1 <= len(packed.encode()) <= CALLBACK_DATA_MAX_BYTES:
+            raise ValueError(f"button data must be 1..64 bytes: {packed!r}")
 
     def pack(self) -> str:
         """The data the button carries: "prefix:part:part"."""
@@ -48,7 +49,7 @@ class ButtonData:
     @classmethod
     def unpack(cls, data: str) -> Self:
         """The button this data stands for; `OutOfDate` if it is not one of this kind."""
-        names = [field.name for field in fields(cls)]  # type: ignore[arg-type]
+        names = _field_names(cls)
         if not data.startswith(cls.prefix):
             raise OutOfDate(data)
         rest = data.removeprefix(cls.prefix)
@@ -61,7 +62,7 @@ class ButtonData:
         parts = rest[1:].split(":", len(names) - 1)
         if len(parts) != len(names):
             raise OutOfDate(data)
-        hints = get_type_hints(cls)
+        hints = _field_types(cls)
         values = {
             name: _read(hints[name], part, data) for name, part in zip(names, parts, strict=True)
         }
@@ -71,7 +72,25 @@ class ButtonData:
             raise OutOfDate(data) from malformed
 
     def _values(self) -> list[str]:
-        return [str(getattr(self, field.name)) for field in fields(self)]  # type: ignore[arg-type]
+        return [str(getattr(self, name)) for name in _field_names(type(self))]
+
+
+# A kind's fields never change once its class is made; every screen builds buttons and
+# every press reads one, so each is looked up once (get_type_hints is slow).
+_names: dict[type, tuple[str, ...]] = {}
+_types: dict[type, dict[str, Any]] = {}
+
+
+def _field_names(kind: type) -> tuple[str, ...]:
+    if kind not in _names:
+        _names[kind] = tuple(field.name for field in fields(kind))  # type: ignore[arg-type]
+    return _names[kind]
+
+
+def _field_types(kind: type) -> dict[str, Any]:
+    if kind not in _types:
+        _types[kind] = get_type_hints(kind)
+    return _types[kind]
 
 
 def _read(kind: Any, part: str, data: str) -> Any:
