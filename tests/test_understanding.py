@@ -59,6 +59,11 @@ def book() -> FaqBook:
         ("km", "អរគុណច្រើន", "មិនអីទេ"),
         ("ja", "ありがとうございます", "どういたしまして"),
         ("ja", "こんにちは", "こんにちは"),
+        ("ja", "お疲れ様です", "こんにちは"),
+        ("en", "hahaha", "Anything else?"),  # laughter of any length
+        ("en", "ok noted", "Anything else?"),
+        ("km", "ហាហាហា", "👍"),
+        ("km", "555", "👍"),
     ],
 )
 async def test_small_talk_gets_a_friendly_reply_and_the_menu(
@@ -135,6 +140,9 @@ async def test_mixed_scripts_and_other_languages_are_answered_in_mine(
         "visa to visit tokyo as a tourist",  # Japan, but not to work
         "want to buy new motorbike",  # daily life
         "ខ្ញុំចង់ទិញម៉ូតូថ្មី",
+        "toeic exam fee in cambodia",  # another exam, in every language
+        "TOEICの受験料はいくらですか",
+        "ប្រឡងយកប័ណ្ណបើកបរថ្លៃប៉ុន្មាន",
     ],
 )
 def test_questions_outside_the_faq_get_no_answer(book: FaqBook, question: str) -> None:
@@ -148,6 +156,8 @@ def test_the_same_question_about_japan_is_answered(book: FaqBook) -> None:
     # Another country named beside Japan's test is still a question for the FAQ.
     found = book.understand("can i take the jft in cambodia or must i go to thailand")
     assert found.entry_id == "test-in-cambodia"
+    # The school-leaving certificate is about who may apply, not another exam.
+    assert book.understand("no bac ii certificate can i still apply").entry_id == "who-can-apply"
 
 
 async def test_an_unsure_match_offers_did_you_mean_and_the_office(

@@ -212,6 +212,17 @@ JAPAN_OR_HOME = re.compile(
     r"\b(?:japan|jp|jpn|jft|jlpt|ssw|titp|tokutei|cambodia|srok khmer)\b"
     r"|ជប៉ុន|កម្ពុជា|ស្រុកខ្មែរ|日本|カンボジア"
 )
+# Nor is a question naming another exam, English or driving ("toeic exam fee in cambodia"
+# is not the JFT's fee), unless it names Japan or its tests as well. (Not the school-
+# leaving exam: "no bac ii, can I apply" is the FAQ's.) Latin names are matched between
+# non-letters: Japanese has no spaces before "は".
+ANOTHER_EXAM = re.compile(
+    r"(?<![a-z])(?:ielts|toeic|toefl|topik|driving licen[cs]e"
+    r"|driver'?s? licen[cs]e|motorbike licen[cs]e|car licen[cs]e)(?![a-z])"
+    r"|ប័ណ្ណបើកបរ|បណ្ណបើកបរ|ប្រឡងបើកបរ|運転免許|英検|留学試験",
+    re.IGNORECASE,
+)
+JAPAN = re.compile(r"\b(?:japan|jp|jpn|jft|jlpt|nat|ssw|titp|tokutei)\b|ជប៉ុន|日本")
 
 
 class MeaningModel(Protocol):
@@ -583,6 +594,8 @@ class FaqMatcher:
             entry_id = self._entry_ids[exact]
             return Understanding(None if entry_id == NOT_IN_FAQ else entry_id)
         if ANOTHER_DESTINATION.search(plain) and not JAPAN_OR_HOME.search(plain):
+            return Understanding(None)
+        if ANOTHER_EXAM.search(plain) and not JAPAN.search(plain):
             return Understanding(None)
         bars = self.bars(question)
         if one_word(plain):

@@ -48,6 +48,10 @@ PHRASES: dict[SmallTalk, tuple[str, ...]] = {
         "おはよう",
         "おはようございます",
         "はじめまして",
+        "お疲れ様です",
+        "お疲れさまです",
+        "おつかれさまです",
+        "お疲れ様",
         "やあ",
     ),
     "thanks": (
@@ -98,6 +102,8 @@ PHRASES: dict[SmallTalk, tuple[str, ...]] = {
         "i see",
         "got it",
         "understood",
+        "noted",
+        "well noted",
         "haha",
         "hehe",
         "lol",
@@ -225,11 +231,20 @@ def small_talk(text: str) -> SmallTalk | None:
     return "hello"  # only a way of addressing someone: "bong?", "admin"
 
 
+# Laughter of any length, as a single unit: "hahaha", "hehe", "555" (Thai and Khmer chat),
+# "ហាហាហា", "www" and "笑" (Japanese).
+LAUGHTER = re.compile(
+    r"a?(?:ha){2,}h?|(?:he){2,}h?|(?:hi){2,}|lo+l|5{3,}|w{3,}|(?:ហា){2,}|(?:ហិ){2,}|៥{3,}|笑"
+)
+
+
 def _units(plain: str) -> list[str]:
     """A normalised text as units to match: a romanised word each, or a Khmer/kana letter."""
     units: list[str] = []
     for word in plain.split():
-        if word.isascii():
+        if LAUGHTER.fullmatch(word):
+            units.append("haha")
+        elif word.isascii():
             units.append(fold_roman(word))
         else:
             units += list(word)
