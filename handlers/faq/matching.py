@@ -217,7 +217,7 @@ JAPAN_OR_HOME = re.compile(
 # leaving exam: "no bac ii, can I apply" is the FAQ's.) Latin names are matched between
 # non-letters: Japanese has no spaces before "は".
 ANOTHER_EXAM = re.compile(
-    r"(?<![a-z])(?:ielts|toeic|toefl|topik|driving licen[cs]e"
+    r"(?<![a-z])(?:ielts|toeic|toefl|topik|eju|driving licen[cs]e"
     r"|driver'?s? licen[cs]e|motorbike licen[cs]e|car licen[cs]e)(?![a-z])"
     r"|ប័ណ្ណបើកបរ|បណ្ណបើកបរ|ប្រឡងបើកបរ|運転免許|英検|留学試験",
     re.IGNORECASE,

@@ -216,7 +216,10 @@ EMOJI = re.compile(
 
 def small_talk(text: str) -> SmallTalk | None:
     """What kind of small talk the message is, or None for anything else."""
-    units = _units(normalize(text))
+    plain = normalize(text)
+    if LAUGHTER_IN_THAI.fullmatch(plain):
+        return "ok"
+    units = _units(plain)
     if not units:
         bare = "".join(text.split())
         if bare and EMOJI.sub("", bare) != bare and not normalize(EMOJI.sub("", bare)):
@@ -231,11 +234,14 @@ def small_talk(text: str) -> SmallTalk | None:
     return "hello"  # only a way of addressing someone: "bong?", "admin"
 
 
-# Laughter of any length, as a single unit: "hahaha", "hehe", "555" (Thai and Khmer chat),
-# "ហាហាហា", "www" and "笑" (Japanese).
+# Laughter of any length, as a single unit: "hahaha", "hehe", "ហាហាហា", "ហាៗ", "www" and
+# "笑" (Japanese).
 LAUGHTER = re.compile(
-    r"a?(?:ha){2,}h?|(?:he){2,}h?|(?:hi){2,}|lo+l|5{3,}|w{3,}|(?:ហា){2,}|(?:ហិ){2,}|៥{3,}|笑"
+    r"a?(?:ha){2,}h?|(?:he){2,}h?|(?:hi){2,}|lo+l|w{3,}|(?:ហា){2,}|(?:ហិ){2,}|(?:ហា|ហិ)ៗ+|笑"
 )
+# "555" is laughter in Thai chat, which some Cambodians follow; as part of a message it
+# is more likely a number (a price, a score), so only a message of nothing else counts.
+LAUGHTER_IN_THAI = re.compile(r"5{3,}")
 
 
 def _units(plain: str) -> list[str]:
