@@ -431,9 +431,9 @@ class FaqMatcher:
     def _file_phrasings(self, vectors: np.ndarray) -> None:
         """Files the phrasings, and their meaning `vectors`, under their entries again."""
         phrasings = tuple(self._phrasings)
-        self._phrasing_entry = np.array([entry for entry, _ in phrasings])
-        self._meaning_index = (vectors, BestPerEntry(self._phrasing_entry, len(self._entry_ids)))
-        self._filed = (phrasings, self._phrasing_entry)  # what the indexes are built from
+        phrasing_entry = np.array([entry for entry, _ in phrasings])
+        self._meaning_index = (vectors, BestPerEntry(phrasing_entry, len(self._entry_ids)))
+        self._filed = (phrasings, phrasing_entry)  # what the indexes are built from
 
     @property
     def _wording_index(self) -> tuple[LexicalIndex, BestPerEntry]:
@@ -479,7 +479,7 @@ class FaqMatcher:
         trains the entry classifier unless `classifier_cache` holds it (slow)."""
         vectors = embedder.embed([text for _, text in self._phrasings])
         content = slice(0, self._content_count)  # taught phrasings are only ever appended
-        entries = self._phrasing_entry[content]
+        entries = self._filed[1][content]
         off_topic = self._entry_ids.index(NOT_IN_FAQ) if NOT_IN_FAQ in self._entry_ids else -1
         weights = np.where(entries == off_topic, NOT_IN_FAQ_WEIGHT, 1.0)
         classifier = EntryClassifier.trained(vectors[content], entries, classifier_cache, weights)
