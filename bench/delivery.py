@@ -4,17 +4,21 @@ Real OutboxSender, real TelegramChannel over HTTP, FakeTelegram in a child proce
 CPU is Telegram's, not the bot's: in one process on 2 cores the two compete, and the
 server's own parsing caps the rate near 300/s) with its bot-wide limit held as a strict
 one-second sliding window at R (by arrival time), one message to each of N chats (N = R
-x --seconds), SQLite in a temporary folder. For each R it prints the messages per second
-the server accepted in steady state (whole seconds, the first and the last left out) as
-a fraction of R, the overall rate (N over the whole run), the 429s the server returned,
-and the most requests the sender had in flight and unrecorded at once (its window W).
-Each R runs at each round trip of --latencies (every request takes that long there and
-back, as to the real Telegram). Then it queues 5,000 and 100,000 rows and measures what
-Python allocates (tracemalloc peak above the start) and the RSS growth while the sender
-works through the first 5,000 of each, the fake keeping no history: it must not grow
-with the queue.
+x --seconds), SQLite in a temporary folder. Each R runs at each round trip of
+--latencies (every request takes that long there and back, as to the real Telegram).
+For each it prints:
+- the messages per second the server accepted in steady state (whole seconds, the first
+  and the last left out) as a share of R; the pacer starts cautious and takes a second
+  or two to learn the round trip, which a 15-second run still weighs at a few percent;
+- the overall rate (N over the whole run) and the 429s the server returned;
+- W, the most requests the sender had in flight and unrecorded at once;
+- the round trips the pacer saw (mean, least) and the share of R they allow it
+  (`bound`: a request counts from its start until 1 - 2 x floor after its answer).
+Then it queues 5,000 and 100,000 rows and measures what Python allocates (tracemalloc
+peak above the start) and the RSS growth while the sender works through the first
+5,000 of each, the fake keeping no history: it must not grow with the queue.
 
-    python bench/delivery.py [--rates 30 300] [--latencies 0 0.1 0.25] [--seconds 15]
+    python bench/delivery.py [--rates 30 300] [--latencies 0 0.1 0.25] [--seconds 30]
                              [--memory-rate 300]
 """
 
@@ -22,6 +26,7 @@ import argparse
 import asyncio
 import gc
 import multiprocessing
+import statistics
 import sys
 import tempfile
 import time
@@ -41,7 +46,7 @@ from bot.channels.telegram_aiogram import AiogramApi  # noqa: E402
 from bot.config import load_settings  # noqa: E402
 from bot.delivery import OutboxSender  # noqa: E402
 from bot.instance import outbox_window  # noqa: E402
-from bot.pacing import SendPacer  # noqa: E402
+from bot.pacing import SendPacer, Ticket  # noqa: E402
 from handlers.core.content import to_content  # noqa: E402
 from handlers.core.events import SendText  # noqa: E402
 from models.columns import utcnow  # noqa: E402
@@ -63,6 +68,26 @@ class Rate:
     too_many: int
     window: int  # the most requests in flight and unrecorded at once
     retried: int  # requests that did not go through (429, network errors, 5xx), tried again
+    round_trip: float  # the mean round trip the sender saw, seconds
+    shortest: float  # the shortest, from which the pacer takes its floor
+    bound: float  # the share of R the pacer allows itself at those round trips
+
+
+class LoggedPacer(SendPacer):
+    """The bot's pacer, keeping every round trip it sees for the figures."""
+
+    def __init__(self, rate: int) -> None:
+        super().__init__(rate=rate)
+        self.seen: list[float] = []
+
+    async def release(self, ticket: Ticket) -> None:
+        self.seen.append(self.clock() - ticket.started)
+        await super().release(ticket)
+
+    def bound(self) -> float:
+        """The share of the rate the pacer allows itself at the mean round trip: each
+        request counts from its start until `1 - 2 x floor` after its answer."""
+        return 1 / (statistics.fmean(self.seen) + max(0.0, 1 - 2 * self.floor()))
 
 
 async def queue_rows(app: App, count: int) -> None:
@@ -159,7 +184,7 @@ class FakeInChild:
 
 
 async def sending_setup(
-    folder: Path, rate: int, rows: int, **fake_options: Any
+    folder: Path, rate: int, rows: int, pacer: SendPacer | None = None, **fake_options: Any
 ) -> tuple[App, FakeInChild, TelegramChannel, OutboxSender]:
     settings = load_settings(
         database_url=f"sqlite+aiosqlite:///{folder}/bench.db", send_rate=rate, _env_file=None
@@ -171,7 +196,7 @@ async def sending_setup(
     fake = FakeInChild(global_rate=rate, global_window=True, **fake_options)
     await fake.start()
     await fake.add_chats(FIRST_CHAT, FIRST_CHAT + rows)
-    pacer = SendPacer(rate=rate)
+    pacer = pacer or SendPacer(rate=rate)
     channel = TelegramChannel(AiogramApi(fake.token, fake.base_url), app.conversation, pacer=pacer)
     sender = OutboxSender(
         app.conversation.sessions,
@@ -190,8 +215,9 @@ async def teardown(app: App, fake: FakeInChild, channel: TelegramChannel) -> Non
 
 async def measure_rate(rate: int, messages: int, latency: float = 0.0) -> Rate:
     with tempfile.TemporaryDirectory() as folder:
+        pacer = LoggedPacer(rate)
         app, fake, channel, sender = await sending_setup(
-            Path(folder), rate, messages, latency=latency
+            Path(folder), rate, messages, pacer, latency=latency
         )
         try:
             started = time.perf_counter()
@@ -215,6 +241,9 @@ async def measure_rate(rate: int, messages: int, latency: float = 0.0) -> Rate:
                 too_many,
                 sender.peak_in_flight,
                 retried,
+                statistics.fmean(pacer.seen),
+                min(pacer.seen),
+                pacer.bound(),
             )
         finally:
             await teardown(app, fake, channel)
@@ -252,8 +281,15 @@ async def measure_memory(rate: int, queued: int) -> tuple[float, float, float]:
 async def main_async(
     rates: list[int], latencies: list[float], seconds: float, memory_rate: int
 ) -> None:
-    header = ("R", "RTT ms", "N", "time s", "overall/s", "steady/s", "of R", "429s", "W", "again")
-    print("{:>5} {:>6} {:>6} {:>7} {:>9} {:>9} {:>6} {:>5} {:>4} {:>5}".format(*header))
+    header = (
+        *("R", "RTT ms", "N", "time s", "overall/s", "steady/s", "of R", "429s", "W", "again"),
+        *("RT mean", "least", "bound"),
+    )
+    print(
+        "{:>5} {:>6} {:>6} {:>7} {:>9} {:>9} {:>6} {:>5} {:>4} {:>5} {:>8} {:>5} {:>6}".format(
+            *header
+        )
+    )
     for rate in rates:
         for rtt in latencies:
             result = await measure_rate(rate, int(rate * seconds), rtt)
@@ -261,7 +297,9 @@ async def main_async(
                 f"{result.rate:>5} {result.latency * 1000:>6.0f} {result.messages:>6} "
                 f"{result.seconds:>7.1f} {result.messages / result.seconds:>9.1f} "
                 f"{result.steady:>9.1f} {result.steady / result.rate:>6.1%} "
-                f"{result.too_many:>5} {result.window:>4} {result.retried:>5}",
+                f"{result.too_many:>5} {result.window:>4} {result.retried:>5} "
+                f"{result.round_trip * 1000:>8.0f} {result.shortest * 1000:>5.0f} "
+                f"{result.bound:>6.1%}",
                 flush=True,
             )
     print()
@@ -275,7 +313,7 @@ async def main_async(
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--rates", type=int, nargs="+", default=[30, 300])
-    parser.add_argument("--seconds", type=float, default=15, help="about how long each run")
+    parser.add_argument("--seconds", type=float, default=30, help="about how long each run")
     parser.add_argument(
         "--latencies", type=float, nargs="+", default=[0.0, 0.1, 0.25], help="round trips, s"
     )
