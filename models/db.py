@@ -13,6 +13,7 @@ from sqlalchemy import Connection, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, DisconnectionError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
+from sqlalchemy.pool import PoolResetState
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 logger = logging.getLogger(__name__)
@@ -43,7 +44,12 @@ def create_engine(database_url: str) -> AsyncEngine:
     # connection, handed out in turn by the pool, serves waiting updates first come first
     # served, instead of SQLite's busy handler waking them in sleeps of up to 100 ms.
     engine = create_async_engine(
-        url, pool_size=1, max_overflow=0, pool_timeout=60, hide_parameters=True
+        url,
+        pool_size=1,
+        max_overflow=0,
+        pool_timeout=60,
+        hide_parameters=True,
+        pool_reset_on_return=None,  # `_use_sqlite_sanely` rolls back only what is open
     )
     _use_sqlite_sanely(engine)
     return engine
@@ -66,7 +72,8 @@ def _replace_closed_connections(engine: AsyncEngine) -> None:
 
 
 def _use_sqlite_sanely(engine: AsyncEngine) -> None:
-    """Sets the pragmas and makes every transaction take the write lock up front.
+    """Sets the pragmas, makes every transaction take the write lock up front, and
+    rolls back a connection handed back to the pool only if it is in a transaction.
 
     A deferred SQLite transaction that reads, then writes, fails with "database is
     locked" when another writer got there first; BEGIN IMMEDIATE waits its turn instead.
@@ -83,6 +90,14 @@ def _use_sqlite_sanely(engine: AsyncEngine) -> None:
     @event.listens_for(engine.sync_engine, "begin")
     def on_begin(connection: Connection) -> None:
         connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+    @event.listens_for(engine.sync_engine, "reset")
+    def on_reset(dbapi_connection: Any, _record: Any, state: PoolResetState) -> None:
+        # The pool's own reset rolls back every connection handed back, even after a
+        # commit: a trip to aiosqlite's thread per transaction, one of a dozen. SQLite
+        # says whether a transaction is open; only then is there anything to undo.
+        if state.asyncio_safe and dbapi_connection.driver_connection.in_transaction:
+            dbapi_connection.rollback()
 
 
 class DatabaseAway(RuntimeError):

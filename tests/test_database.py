@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import text
+from sqlalchemy import Connection, text
 from sqlmodel import SQLModel
 
 import models  # noqa: F401  (all tables)
@@ -42,6 +42,31 @@ async def test_sqlite_runs_in_wal_mode_with_foreign_keys(tmp_path: Path) -> None
     async with engine.connect() as connection:
         assert (await connection.execute(text("PRAGMA journal_mode"))).scalar() == "wal"
         assert (await connection.execute(text("PRAGMA foreign_keys"))).scalar() == 1
+    await engine.dispose()
+
+
+async def test_a_transaction_left_open_on_sqlite_is_undone_before_the_next_one(
+    tmp_path: Path,
+) -> None:
+    # The pool rolls back only connections handed back in a transaction (not after every
+    # commit): a write left open by the driver must neither stay nor block the next one.
+    engine = create_engine(f"sqlite+aiosqlite:///{tmp_path}/t.db")
+    async with engine.begin() as connection:
+        await connection.execute(text("CREATE TABLE note (body TEXT)"))
+
+    def leave_open(connection: Connection) -> bool:
+        cursor = connection.connection.cursor()
+        cursor.execute("BEGIN IMMEDIATE")
+        cursor.execute("INSERT INTO note VALUES ('left open')")
+        return bool(connection.connection.driver_connection.in_transaction)
+
+    async with engine.connect() as connection:
+        assert await connection.run_sync(leave_open)
+    async with engine.begin() as connection:  # BEGIN IMMEDIATE again: no nested BEGIN
+        await connection.execute(text("INSERT INTO note VALUES ('committed')"))
+    async with engine.connect() as connection:
+        bodies = (await connection.execute(text("SELECT body FROM note"))).scalars().all()
+    assert bodies == ["committed"]
     await engine.dispose()
 
 
