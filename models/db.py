@@ -2,6 +2,7 @@
 
 import asyncio
 import logging
+import sqlite3
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -89,7 +90,14 @@ def _use_sqlite_sanely(engine: AsyncEngine) -> None:
 
     @event.listens_for(engine.sync_engine, "begin")
     def on_begin(connection: Connection) -> None:
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        # Straight to aiosqlite, one trip to its thread: through a cursor it takes three
+        # (open, execute, close), and every update begins a transaction.
+        try:
+            connection.connection.dbapi_connection.run_async(  # type: ignore[union-attr]
+                lambda sqlite: sqlite.execute_fetchall("BEGIN IMMEDIATE")
+            )
+        except sqlite3.Error as error:  # raised as SQLAlchemy would (the watch knows those)
+            raise DBAPIError.instance("BEGIN IMMEDIATE", None, error, sqlite3.Error) from error
 
     @event.listens_for(engine.sync_engine, "reset")
     def on_reset(dbapi_connection: Any, _record: Any, state: PoolResetState) -> None:

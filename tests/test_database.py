@@ -1,6 +1,7 @@
 """The schema: migrations match the models on both engines, and start-up checks them."""
 
 import asyncio
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -9,6 +10,7 @@ import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import Connection, text
+from sqlalchemy.exc import OperationalError
 from sqlmodel import SQLModel
 
 import models  # noqa: F401  (all tables)
@@ -67,6 +69,27 @@ async def test_a_transaction_left_open_on_sqlite_is_undone_before_the_next_one(
     async with engine.connect() as connection:
         bodies = (await connection.execute(text("SELECT body FROM note"))).scalars().all()
     assert bodies == ["committed"]
+    await engine.dispose()
+
+
+async def test_a_write_lock_held_too_long_on_sqlite_is_a_database_error(tmp_path: Path) -> None:
+    # What the outage watch knows how to wait out, not an unexplained error: another
+    # process (a backup, a staff command) holds SQLite's write lock past the busy timeout.
+    engine = create_engine(f"sqlite+aiosqlite:///{tmp_path}/l.db")
+    async with engine.connect() as connection:
+        await connection.execute(text("PRAGMA busy_timeout=100"))  # the pool's one connection
+        await connection.commit()
+    other = sqlite3.connect(tmp_path / "l.db", isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")
+    try:
+        with pytest.raises(OperationalError, match="database is locked"):
+            async with engine.begin() as connection:
+                await connection.execute(text("SELECT 1"))
+    finally:
+        other.execute("ROLLBACK")
+        other.close()
+    async with engine.begin() as connection:  # free again: the next transaction goes on
+        assert (await connection.execute(text("SELECT 1"))).scalar() == 1
     await engine.dispose()
 
 
