@@ -12,6 +12,7 @@ from bench.faq_eval import (
     DEV_SET_2,
     DEV_SET_3,
     DEV_SET_4,
+    DEV_SET_5,
     TEST_SET,
     evaluate,
     load_book,
@@ -28,6 +29,7 @@ DEV_2_FLOOR = {"km": 0.98, "km-latn": 0.95, "en": 0.97, "ja": 0.98}
 DEV_3_FLOOR = {"km": 0.91, "km-latn": 0.87, "en": 0.94, "ja": 0.94}
 TEST_FLOOR = {"km": 0.91, "km-latn": 0.89, "en": 0.9, "ja": 0.9}
 DEV_4_FLOOR = {"km": 0.93, "km-latn": 0.95, "en": 0.96, "ja": 0.94}  # off-topic and small talk
+DEV_5_FLOOR = {"km": 0.93, "km-latn": 0.83, "en": 0.98, "ja": 0.88}  # its first run, untuned
 OFF_TOPIC_ANSWERED_CEILING = 0.1  # on the frozen test set
 DEV_4_OFF_TOPIC_CEILING = 0.04
 
@@ -93,7 +95,9 @@ def test_the_evaluation_set_is_large_and_fresh(book: FaqBook) -> None:
     phrasings = {
         normalize(p) for e in book.entries.values() for ps in e.phrasings.values() for p in ps
     }
-    others = [c for s in (DEV_SET_2, DEV_SET_3, DEV_SET_4, TEST_SET) for c in load_cases(s)]
+    others = [
+        c for s in (DEV_SET_2, DEV_SET_3, DEV_SET_4, DEV_SET_5, TEST_SET) for c in load_cases(s)
+    ]
     copied = [c["question"] for c in cases + others if normalize(c["question"]) in phrasings]
     assert copied == [], "evaluation questions must not be copied from the FAQ phrasings"
 
@@ -113,6 +117,7 @@ def understanding_book() -> FaqBook:
         (DEV_SET_2, DEV_2_FLOOR),
         (DEV_SET_3, DEV_3_FLOOR),
         (DEV_SET_4, DEV_4_FLOOR),
+        (DEV_SET_5, DEV_5_FLOOR),
         (TEST_SET, TEST_FLOOR),
     ],
 )
