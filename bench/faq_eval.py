@@ -48,7 +48,7 @@ DEV_SET_3 = ROOT / "tests" / "faq_dev3.toml"
 # Off-topic questions and small talk only, written on 2026-12-04 by a helper who saw only
 # domain-facts.md and the entry list; its first run is in the README, tuned on since.
 DEV_SET_4 = ROOT / "tests" / "faq_dev4.toml"
-# Written on 2026-12-04 by a helper who saw only domain-facts.md and the entry list (180
+# Written on 2026-12-04 by a helper who saw only domain-facts.md and the entry list (179
 # questions over all 70 entries, 14 off-topic, 6 small talk); its first run is in the
 # README, taken before anything was tuned on it.
 DEV_SET_5 = ROOT / "tests" / "faq_dev5.toml"
