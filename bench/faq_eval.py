@@ -9,14 +9,16 @@ questions that must not get an FAQ answer), the time to understand one question
 (p50/p99; on the frozen set also of each question's median of three askings), and
 the start-up time with a cold and a warm cache of phrasing vectors.
 
-    python bench/faq_eval.py            # with the meaning model
-    python bench/faq_eval.py --lexical  # wording only, the fallback
-    python bench/faq_eval.py -v         # also the development set's misses
+    python bench/faq_eval.py               # with the meaning model
+    python bench/faq_eval.py --lexical     # wording only, the fallback
+    python bench/faq_eval.py -v            # also the development sets' misses
+    python bench/faq_eval.py --frozen-only --no-startup  # the frozen set's figures alone
 
 Tune on tests/faq_eval.toml only; tests/faq_test.toml was written before any tuning and
 is never changed, and its misses are not printed.
 """
 
+import argparse
 import statistics
 import subprocess
 import sys
@@ -52,6 +54,7 @@ DEV_SET_4 = ROOT / "tests" / "faq_dev4.toml"
 # questions over all 70 entries, 14 off-topic, 6 small talk); its first run is in the
 # README, taken before anything was tuned on it.
 DEV_SET_5 = ROOT / "tests" / "faq_dev5.toml"
+DEV_SETS = (DEV_SET, DEV_SET_2, DEV_SET_3, DEV_SET_4, DEV_SET_5)
 TEST_SET = ROOT / "tests" / "faq_test.toml"
 SMALL_TALK = "smalltalk"
 # The frozen set's questions are each asked this often, for their cost without the host's
@@ -213,25 +216,30 @@ def startup_seconds(cache: Path) -> float:
 
 
 def main() -> None:
-    meaning = "--lexical" not in sys.argv
-    book = load_book(meaning)
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--lexical", action="store_true", help="wording only, the fallback")
+    parser.add_argument("-v", "--verbose", action="store_true", help="development sets' misses")
+    parser.add_argument("--no-startup", action="store_true", help="skip the start-up timing")
+    parser.add_argument("--frozen-only", action="store_true", help="skip the development sets")
+    options = parser.parse_args()
+    book = load_book(not options.lexical)
     mode = "wording and meaning" if book.understands_meaning else "wording only"
     print(f"FAQ understanding ({mode}), {len(book.entries)} entries")
     for _ in range(20):  # warm up caches and the model's buffers
         book.understand("warm up")
     settle_heap()  # as the bot's process does once started
-    for dev_set in (DEV_SET, DEV_SET_2, DEV_SET_3, DEV_SET_4, DEV_SET_5):
+    for dev_set in () if options.frozen_only else DEV_SETS:
         report(
             f"development set (tuned on): {dev_set.relative_to(ROOT)}",
             evaluate(book, load_cases(dev_set)),
-            "-v" in sys.argv,
+            options.verbose,
         )
     report(
         f"frozen test set (never tuned on): {TEST_SET.relative_to(ROOT)}",
         evaluate(book, load_cases(TEST_SET), askings=ASKINGS),
         verbose=False,
     )
-    if meaning and "--no-startup" not in sys.argv:
+    if book.understands_meaning and not options.no_startup:
         with tempfile.TemporaryDirectory() as folder:
             cache = Path(folder) / "faq-meaning.npz"
             cold = startup_seconds(cache)
