@@ -87,6 +87,40 @@ def fold_roman(text: str) -> str:
     return " ".join(words)
 
 
+# The programmes go by several names in every language; their phrasings mostly use the
+# short one ("SSWមានវិស័យអ្វីខ្លះ"), applicants often the full one ("ពលករជំនាញពិសេស មាន
+# ការងារផ្នែកអីខ្លះ"). The wording also compares each text with the names made one word
+# (written apart from the Khmer or kana around them), so the rest of the question decides.
+PROGRAMME_NAMES = (
+    (
+        re.compile(
+            r"specified skill(?:ed)? workers?|tokutei(?: gino?u?)?|ពលករជំនាញពិសេស|ជំនាញពិសេស"
+            r"|តូគូតេ(?:គីណូ)?|特定技能|とくていぎのう"
+        ),
+        " ssw ",
+    ),
+    (
+        re.compile(
+            r"technical intern(?:ship)?(?: training)?(?: program(?:me)?)?|gino?u? jisshu"
+            r"|កម្មសិក្សាការី|កម្មសិក្សាបច្ចេកទេស|技能実習(?:制度)?|ぎのうじっしゅう"
+        ),
+        " titp ",
+    ),
+)
+# A Latin word glued to Khmer ("sswមាន"): two words. (Not to Japanese: splitting
+# "jftの" there lost a development question.)
+LATIN_BESIDE_KHMER = re.compile(
+    r"(?<=[a-z0-9])(?=[\u1780-\u17ff])|(?<=[\u1780-\u17ff])(?=[a-z0-9])"
+)
+
+
+def one_name_per_programme(plain: str) -> str:
+    """A normalised text with each programme called by one name, as a word of its own."""
+    for name, canonical in PROGRAMME_NAMES:
+        plain = name.sub(canonical, plain)
+    return " ".join(LATIN_BESIDE_KHMER.sub(" ", plain).split())
+
+
 def mostly_latin(text: str) -> bool:
     """True when most letters are Latin (English, romanised Khmer)."""
     letters = [char for char in text if char.isalpha()]
@@ -280,7 +314,7 @@ class LexicalIndex:
         documents: list[int] = []  # ... and its document
         for row, phrasing in enumerate(phrasings):
             plain = normalize(phrasing)
-            for document in {plain, fold_roman(plain)}:
+            for document in {plain, fold_roman(plain), one_name_per_programme(plain)}:
                 if document:
                     ngrams = word_ngrams(document)
                     columns += [
@@ -318,6 +352,9 @@ class LexicalIndex:
         if found is not None:
             return found
         found = self._cosine(plain)
+        named = one_name_per_programme(plain)
+        if named != plain:
+            found = np.maximum(found, self._cosine(named))
         if romanised_khmer(plain):
             found = np.maximum(found, self._cosine(fold_roman(plain)))
         found.flags.writeable = False
