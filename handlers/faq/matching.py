@@ -647,8 +647,9 @@ def wording_decides(plain: str, wording: np.ndarray) -> bool:
     would not change the answer (it costs 10-25 ms a question; this, under one).
 
     Never in Japanese: written without spaces, a question is one long word whose n-grams
-    share whole phrases (試験の日に) with phrasings of other entries."""
-    if len(wording) < 2 or JAPANESE.search(plain):
+    share whole phrases (試験の日に) with phrasings of other entries. Nor for one word:
+    "test" is close to the phrasing "jft test" but names no entry of its own."""
+    if len(wording) < 2 or JAPANESE.search(plain) or one_word(plain):
         return False
     second, best = np.partition(wording, -2)[-2:]
     return bool(best >= WORDING_DECIDES[0] and best - second >= WORDING_DECIDES[1])
