@@ -28,6 +28,7 @@ from models.sessions import Exam, SessionStatus, TestSession
 # Read aloud or typed on a cheap phone: no 0/O, 1/I/L, 5/S or 2/Z to mix up.
 CODE_ALPHABET = "346789ABCDEFGHJKMNPQRTUVWXY"
 CODE_LENGTH = 6
+CODE_DRAWS = 3  # new codes tried when one drawn is already taken
 # A check-in made by mistake at a busy door can be taken back this long, by who made it.
 CHECK_IN_UNDO_WINDOW = timedelta(minutes=10)
 
@@ -138,14 +139,33 @@ async def book_seat(
     session = await db.get(TestSession, session_id)
     if session is None:
         raise BookingRefused("closed")
-    try:
-        # A savepoint: if the applicant already holds a live registration for this exam,
-        # the database refuses the insert, and the seat just taken is given back with it.
-        async with db.begin_nested():
-            registration = await _take_seat_or_wait(db, applicant_id, session, now)
-    except IntegrityError:
-        raise BookingRefused("already_registered") from None
-    return registration
+    for attempt in range(CODE_DRAWS):
+        try:
+            # A savepoint: if the database refuses the insert, the seat just taken is
+            # given back with it.
+            async with db.begin_nested():
+                return await _take_seat_or_wait(db, applicant_id, session, now)
+        except IntegrityError:
+            if await _holds_live_registration(db, applicant_id, session.exam_id):
+                raise BookingRefused("already_registered") from None
+            # Else the code drawn was already someone's (1 in 387 million a pair, but
+            # among tens of thousands of codes it happens): draw another.
+            if attempt == CODE_DRAWS - 1:
+                raise
+    raise AssertionError("unreachable")
+
+
+async def _holds_live_registration(db: AsyncSession, applicant_id: int, exam_id: str) -> bool:
+    found = await db.exec(
+        select(func.count())
+        .select_from(Registration)
+        .where(
+            col(Registration.applicant_id) == applicant_id,
+            col(Registration.exam_id) == exam_id,
+            col(Registration.status).in_(LIVE),
+        )
+    )
+    return bool(found.one())
 
 
 async def _take_seat(db: AsyncSession, session_id: int, now: datetime) -> bool:

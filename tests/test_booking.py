@@ -114,6 +114,20 @@ async def test_one_live_registration_per_exam(app: App) -> None:
     assert refused.value.reason == "already_registered"
 
 
+async def test_a_code_drawn_twice_is_drawn_again_not_refused(
+    app: App, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    session_id = await make_session(app, 5)
+    first, second = await make_applicants(app, 2)
+    taken = await book(app, first, session_id)
+    draws = iter([taken.code, taken.code, "XY3467"])
+    monkeypatch.setattr("models.registrations.new_code", lambda: next(draws))
+    booked = await book(app, second, session_id)  # not "you already hold a seat"
+    assert (booked.status, booked.code) == (RegistrationStatus.CONFIRMED, "XY3467")
+    seats_taken, rows = await census(app, session_id)
+    assert (seats_taken, len(rows)) == (2, 2)
+
+
 @pytest.mark.parametrize(
     ("changes", "reason"),
     [
