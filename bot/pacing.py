@@ -27,7 +27,10 @@ count it less long, but the halves are not equal: that brought 429s.)
 
 Per chat: a token bucket of `chat_rate` per second with a small burst, so a reply of
 two messages is not held back, while a chat never gets a stream faster than Telegram
-allows. A group (a negative chat id: the staff group) gets about 20 a minute, as Telegram
+allows. Telegram counts a message when it arrives, which may be as late as its answer:
+once answered, a message counts against its chat as if taken from the bucket then, so a
+slow first message (the one that starts the bucket refilling) does not let the fourth
+arrive too soon. A group (a negative chat id: the staff group) gets about 20 a minute, as Telegram
 allows groups: a burst of 3, then 17 a minute, so never more than 20 in any minute.
 
 A 429 pauses everything for its `retry_after`. Telegram's answer does not say which limit
@@ -41,14 +44,21 @@ import asyncio
 import heapq
 import logging
 import time
-from collections import deque
+from collections import Counter, deque
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from models.send_budget import free_slot, pause_all, provide_slots, take_chat_token, take_slot
+from models.send_budget import (
+    count_chat_from_answer,
+    free_slot,
+    pause_all,
+    provide_slots,
+    take_chat_token,
+    take_slot,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -124,6 +134,7 @@ class SendPacer:
         self._counted_until: list[float] = []  # heap: when answered requests stop counting
         self._in_flight = 0
         self._chat_tokens: dict[int, tuple[float, float]] = {}  # chat -> (tokens, at)
+        self._chat_in_flight: Counter[int] = Counter()
         self._paused_until = 0.0
         self._replies_waiting = 0
         self.round_trips = RoundTrips()
@@ -168,6 +179,9 @@ class SendPacer:
         floor_before = self._floor
         self.round_trips.add(round_trip, now)
         self._in_flight -= 1
+        if ticket.chat_id is not None:
+            self._chat_in_flight[ticket.chat_id] -= 1
+            self._count_chat_from_answer(ticket.chat_id, now)
         floor = self.floor()
         if floor < floor_before:
             # The way was quicker than we thought: the requests answered so far may have
@@ -201,6 +215,16 @@ class SendPacer:
             return min(GROUP_RATE, self.chat_rate), min(GROUP_BURST, self.chat_burst)
         return self.chat_rate, self.chat_burst
 
+    def _count_chat_from_answer(self, chat_id: int, now: float) -> None:
+        """The answered message may have arrived just now: the chat's bucket holds at most
+        what it would if the message had been taken from a full bucket now."""
+        if not self._chat_in_flight[chat_id]:
+            del self._chat_in_flight[chat_id]
+        tokens, _ = self._tokens(chat_id, now)
+        _, burst = self.pace_of(chat_id)
+        most = burst - 1 - self._chat_in_flight.get(chat_id, 0)
+        self._chat_tokens[chat_id] = (min(tokens, most), now)
+
     def pause(self, seconds: float) -> None:
         """Telegram said 429: nothing is sent by anyone until `seconds` have passed."""
         until = self.clock() + seconds
@@ -223,6 +247,7 @@ class SendPacer:
     def _take(self, chat_id: int | None) -> None:
         self._in_flight += 1
         if chat_id is not None:
+            self._chat_in_flight[chat_id] += 1
             now = self.clock()
             tokens, _ = self._tokens(chat_id, now)
             self._chat_tokens[chat_id] = (tokens - 1, now)
@@ -297,6 +322,10 @@ class SharedSendPacer(SendPacer):
             async with self.engine.connect() as connection:
                 hold = ticket.counted_until - self.clock()
                 await free_slot(connection, ticket.shared_slot, hold)
+                if ticket.chat_id is not None:
+                    rate, burst = self.pace_of(ticket.chat_id)
+                    most = burst - 1 - self._chat_in_flight.get(ticket.chat_id, 0)
+                    await count_chat_from_answer(connection, ticket.chat_id, rate, most)
 
     def pause(self, seconds: float) -> None:
         super().pause(seconds)

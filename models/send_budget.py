@@ -133,6 +133,21 @@ async def take_chat_token(
     return max(float(wait or 0.0), 0.001)
 
 
+async def count_chat_from_answer(
+    connection: AsyncConnection, chat_id: int, rate: float, most: float
+) -> None:
+    """The chat's message was answered and may have arrived only now: its bucket holds at
+    most `most` tokens from now (as if the message had been taken from a full bucket now)."""
+    await connection.execute(
+        text(
+            "UPDATE chat_pace SET tokens = least(:most, tokens "
+            "+ extract(epoch FROM clock_timestamp() - at) * :rate), at = clock_timestamp() "
+            "WHERE chat_id = :chat"
+        ),
+        {"chat": chat_id, "rate": rate, "most": most},
+    )
+
+
 async def forget_quiet_chats(connection: AsyncConnection, idle_seconds: float = 600) -> int:
     """Deletes buckets of chats quiet for a while: they are full again anyway."""
     result = await connection.execute(

@@ -390,6 +390,24 @@ async def test_a_group_gets_at_most_20_messages_a_minute_and_a_private_chat_its_
     assert len(starts[applicant]) >= 115  # about one a second, after a burst of three
 
 
+async def test_a_chats_fourth_message_waits_a_second_after_a_slow_first_is_answered() -> None:
+    """Telegram counts a message when it arrives, as late as its answer: after a burst of
+    three whose first took 300 ms, the fourth may not start a second after the first did
+    (Telegram's bucket may then hold 0.7), only a second after that answer."""
+    now = [0.0]
+    pacer = SendPacer(rate=1000, clock=lambda: now[0])
+    chat = 4242
+    first = await pacer.acquire(chat, reply=False)
+    now[0] = 0.3
+    await pacer.release(first)
+    for _ in range(2):
+        await pacer.release(await pacer.acquire(chat, reply=False))
+    now[0] = 1.05
+    assert pacer.chat_wait(chat) > 0.2
+    now[0] = 1.35
+    assert pacer.chat_wait(chat) == 0
+
+
 async def test_a_quicker_answer_makes_the_slower_ones_before_it_count_longer() -> None:
     """The round trip falls from 500 to 60 ms: a request answered slowly before the fall
     reached Telegram later than its floor said, so it counts longer, and the next request
