@@ -1,8 +1,9 @@
 """Erasure: an applicant's /deleteme leaves nothing of them in any table.
 
-Registrations stay as anonymous counts (with a fresh code, so a code written down next
-to a name leads nowhere); outbox rows that were about them keep only their status, so
-delivery figures still add up; the audit trail keeps what staff did, not who tried.
+Registrations stay as anonymous counts (with a new code that no lookup accepts, so a code
+written down next to a name leads nowhere); outbox rows that were about them keep only
+their status, so delivery figures still add up; the audit trail keeps what staff did, not
+who tried.
 """
 
 from dataclasses import dataclass
@@ -21,11 +22,24 @@ from models.questions import (
     TaughtPhrasing,
     UnansweredQuestion,
 )
-from models.registrations import Registration, new_code
+from models.registrations import Registration
 from models.send_budget import ChatPace
 from models.staff import REFUSED, AuditEntry
 
 ERASED = "erased"
+BASE36 = "0123456789abcdefghijklmnopqrstuvwxyz"
+
+
+def erased_code(registration_id: int) -> str:
+    """ "-" and the row's id in base 36: unique by construction (a random code could clash
+    with a live one and fail the erasure), outside the alphabet `find_by_code` takes, and
+    six characters up to id 60,466,175."""
+    digits = ""
+    while True:
+        registration_id, digit = divmod(registration_id, 36)
+        digits = BASE36[digit] + digits
+        if not registration_id:
+            return "-" + digits
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,7 +113,8 @@ async def erase_applicant(db: AsyncSession, applicant: Applicant) -> list[SentPo
     for registration in (
         await db.exec(select(Registration).where(col(Registration.applicant_id) == applicant.id))
     ).all():
-        registration.applicant_id, registration.code = None, new_code()
+        assert registration.id is not None
+        registration.applicant_id, registration.code = None, erased_code(registration.id)
         db.add(registration)
     await db.delete(applicant)
     await db.flush()

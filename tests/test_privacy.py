@@ -29,6 +29,7 @@ from models import (
     UnansweredQuestion,
 )
 from models.db import create_engine
+from models.registrations import find_by_code
 from models.retention import RATINGS_PER_DAY, REFUSED_ATTEMPTS_PER_DAY
 from tests.support.app import settings_for_test, start_app
 from tests.support.channels import open_chats
@@ -153,6 +154,8 @@ async def test_deleteme_leaves_nothing_of_the_person_in_any_table(app: App) -> N
     async with app.conversation.sessions() as db:
         [registration] = (await db.exec(select(Registration))).all()
     assert registration.applicant_id is None  # an anonymous count
+    async with app.conversation.sessions() as db:  # its new code opens nothing at the door
+        assert await find_by_code(db, registration.code) is None
 
 
 # --- Logs ----------------------------------------------------------------------------------------
