@@ -30,8 +30,9 @@ two messages is not held back, while a chat never gets a stream faster than Tele
 allows. Telegram counts a message when it arrives, which may be as late as its answer:
 once answered, a message counts against its chat as if taken from the bucket then, so a
 slow first message (the one that starts the bucket refilling) does not let the fourth
-arrive too soon. A group (a negative chat id: the staff group) gets about 20 a minute, as Telegram
-allows groups: a burst of 3, then 17 a minute, so never more than 20 in any minute.
+arrive too soon. A group (a negative chat id: the staff group) gets about 20 a minute, as
+Telegram allows groups: a burst of 3, then 17 a minute, so never more than 20 in any
+minute.
 
 A 429 pauses everything for its `retry_after`. Telegram's answer does not say which limit
 was hit, the bot's or a chat's (the fake server in tests/ answers the same way for both),
@@ -181,6 +182,8 @@ class SendPacer:
         self._in_flight -= 1
         if ticket.chat_id is not None:
             self._chat_in_flight[ticket.chat_id] -= 1
+            if not self._chat_in_flight[ticket.chat_id]:
+                del self._chat_in_flight[ticket.chat_id]
             self._count_chat_from_answer(ticket.chat_id, now)
         floor = self.floor()
         if floor < floor_before:
@@ -218,12 +221,14 @@ class SendPacer:
     def _count_chat_from_answer(self, chat_id: int, now: float) -> None:
         """The answered message may have arrived just now: the chat's bucket holds at most
         what it would if the message had been taken from a full bucket now."""
-        if not self._chat_in_flight[chat_id]:
-            del self._chat_in_flight[chat_id]
         tokens, _ = self._tokens(chat_id, now)
+        self._chat_tokens[chat_id] = (min(tokens, self._tokens_after_answer(chat_id)), now)
+
+    def _tokens_after_answer(self, chat_id: int) -> float:
+        """The most a chat's bucket holds once a message is answered: a full one, less that
+        message and those still in flight."""
         _, burst = self.pace_of(chat_id)
-        most = burst - 1 - self._chat_in_flight.get(chat_id, 0)
-        self._chat_tokens[chat_id] = (min(tokens, most), now)
+        return burst - 1 - self._chat_in_flight[chat_id]
 
     def pause(self, seconds: float) -> None:
         """Telegram said 429: nothing is sent by anyone until `seconds` have passed."""
@@ -323,8 +328,8 @@ class SharedSendPacer(SendPacer):
                 hold = ticket.counted_until - self.clock()
                 await free_slot(connection, ticket.shared_slot, hold)
                 if ticket.chat_id is not None:
-                    rate, burst = self.pace_of(ticket.chat_id)
-                    most = burst - 1 - self._chat_in_flight.get(ticket.chat_id, 0)
+                    rate, _ = self.pace_of(ticket.chat_id)
+                    most = self._tokens_after_answer(ticket.chat_id)
                     await count_chat_from_answer(connection, ticket.chat_id, rate, most)
 
     def pause(self, seconds: float) -> None:

@@ -146,26 +146,13 @@ async def book_seat(
             async with db.begin_nested():
                 return await _take_seat_or_wait(db, applicant_id, session, now)
         except IntegrityError:
-            if await _holds_live_registration(db, applicant_id, session.exam_id):
+            if await live_registration_for_exam(db, applicant_id, session.exam_id):
                 raise BookingRefused("already_registered") from None
             # Else the code drawn was already someone's (1 in 387 million a pair, but
             # among tens of thousands of codes it happens): draw another.
             if attempt == CODE_DRAWS - 1:
                 raise
     raise AssertionError("unreachable")
-
-
-async def _holds_live_registration(db: AsyncSession, applicant_id: int, exam_id: str) -> bool:
-    found = await db.exec(
-        select(func.count())
-        .select_from(Registration)
-        .where(
-            col(Registration.applicant_id) == applicant_id,
-            col(Registration.exam_id) == exam_id,
-            col(Registration.status).in_(LIVE),
-        )
-    )
-    return bool(found.one())
 
 
 async def _take_seat(db: AsyncSession, session_id: int, now: datetime) -> bool:
